@@ -1,0 +1,79 @@
+//! Tracing set-up, done once per process.
+//!
+//! Levels mean: ERROR, an operator must act; WARN, something failed and was recovered;
+//! INFO, lifecycle (started, listening, draining, stopped, health changed); DEBUG and below,
+//! everything else. `RUST_LOG` overrides the default filter. Libraries that log through the
+//! `log` crate (Pingora does) are bridged into the same subscriber.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event, coloured on a terminal.
+    #[default]
+    Human,
+    /// One JSON object per event, for log shippers.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "human" => Ok(Self::Human),
+            "json" => Ok(Self::Json),
+            other => Err(format!(
+                "unknown log format `{other}`: expected `human` or `json`"
+            )),
+        }
+    }
+}
+
+/// Installs the global subscriber writing to stderr. Calling it again is a no-op, so
+/// binaries and tests can both call it.
+pub fn init(format: LogFormat, default_filter: &str) {
+    install(format, default_filter, std::io::stderr);
+}
+
+/// For tests: silent unless `TEST_LOG` is set, in which case everything at `debug` and
+/// above goes to the test's captured output.
+pub fn init_for_tests() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        install(
+            LogFormat::Human,
+            "debug",
+            tracing_subscriber::fmt::TestWriter::new,
+        );
+    } else {
+        install(LogFormat::Human, "off", std::io::sink);
+    }
+}
+
+fn install<W>(format: LogFormat, default_filter: &str, writer: W)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    // `try_init` fails only when a subscriber is already installed, which is what we want
+    // when several servers start inside one test process.
+    let _ = match format {
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+}

@@ -1,0 +1,243 @@
+//! The integration-test harness: real servers on port 0, readiness polling with a deadline,
+//! and child processes that cannot outlive the test that started them.
+//!
+//! No fixed ports and no sleeps as synchronisation: tests bind port 0 when they run the
+//! server in-process, reserve a port with [`free_port`] when a child process must bind it,
+//! and wait with [`wait_until`] for the condition they need.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How long tests wait for a process or server to become ready before failing.
+pub const READY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A listener on 127.0.0.1 with a port chosen by the kernel, and its address.
+///
+/// # Panics
+///
+/// If loopback cannot be bound, which means the test machine is broken.
+pub async fn listener() -> (TcpListener, SocketAddr) {
+    #[allow(clippy::expect_used)]
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    #[allow(clippy::expect_used)]
+    let addr = listener.local_addr().expect("listener address");
+    (listener, addr)
+}
+
+/// A loopback port that was free a moment ago, for a child process to bind.
+///
+/// Another process could take it in between; tests that use it accept that small race
+/// because a child process cannot be handed a listener by port 0 and report it back
+/// without parsing its output.
+///
+/// # Panics
+///
+/// If loopback cannot be bound.
+pub fn free_port() -> u16 {
+    #[allow(clippy::expect_used)]
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    #[allow(clippy::expect_used)]
+    listener.local_addr().expect("listener address").port()
+}
+
+/// Polls `check` every 20 ms until it yields `Some`, or fails after `deadline` with `what`.
+///
+/// # Errors
+///
+/// A message naming `what` and the deadline, when the condition never held.
+pub async fn wait_until<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    mut check: F,
+) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return Ok(value);
+        }
+        if started.elapsed() >= deadline {
+            return Err(format!("timed out after {deadline:?} waiting for {what}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until something accepts TCP connections at `addr`.
+///
+/// # Errors
+///
+/// When nothing listens within `deadline`.
+pub async fn wait_for_tcp(addr: SocketAddr, deadline: Duration) -> Result<(), String> {
+    wait_until(&format!("a listener on {addr}"), deadline, || async move {
+        TcpStream::connect(addr).await.ok().map(|_| ())
+    })
+    .await
+}
+
+/// Waits until `GET path` at `addr` answers with `status`.
+///
+/// # Errors
+///
+/// When it never does within `deadline`.
+pub async fn wait_for_status(
+    addr: SocketAddr,
+    path: &str,
+    status: u16,
+    deadline: Duration,
+) -> Result<(), String> {
+    wait_until(
+        &format!("GET http://{addr}{path} to answer {status}"),
+        deadline,
+        || async move { (get_status(addr, path).await.ok() == Some(status)).then_some(()) },
+    )
+    .await
+}
+
+/// The status code of a bare `GET path` over a new HTTP/1.1 connection.
+///
+/// Deliberately minimal, so readiness checks depend on no HTTP client library.
+///
+/// # Errors
+///
+/// On connection failure or a response that is not HTTP.
+pub async fn get_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other("not an HTTP/1.x status line"))
+}
+
+/// The path of a binary built by this workspace, next to the running test executable.
+///
+/// `cargo test --workspace` builds every package's binaries before running any test, so a
+/// test of one crate can start another crate's binary.
+///
+/// # Panics
+///
+/// If the binary has not been built, with the command that builds it.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    #[allow(clippy::expect_used)]
+    let test_exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let profile_dir = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let path = profile_dir.join(name);
+    assert!(
+        path.is_file(),
+        "binary `{name}` not found at {}; build it with `cargo build -p {name}` \
+         or run `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves
+/// nothing running.
+#[derive(Debug)]
+pub struct ChildGuard {
+    child: Child,
+}
+
+impl ChildGuard {
+    /// Spawns `command`.
+    ///
+    /// # Panics
+    ///
+    /// If the process cannot be started.
+    pub fn spawn(command: &mut Command) -> Self {
+        #[allow(clippy::expect_used)]
+        let child = command.spawn().expect("spawn child process");
+        Self { child }
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` to the child.
+    ///
+    /// # Errors
+    ///
+    /// When the process no longer exists.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> nix::Result<()> {
+        let pid = i32::try_from(self.child.id()).map_err(|_| nix::Error::ESRCH)?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+    }
+
+    /// Waits up to `deadline` for the child to exit by itself, returning its status.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        let child = &mut self.child;
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            if started.elapsed() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The underlying child, e.g. to take its stdout.
+    pub fn inner(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wait_until_reports_what_it_waited_for() {
+        let error = wait_until("the impossible", Duration::from_millis(50), || async {
+            None::<()>
+        })
+        .await
+        .expect_err("never holds");
+        assert!(error.contains("the impossible"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn get_status_reads_the_status_line() {
+        let (listener, addr) = listener().await;
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        });
+        assert_eq!(get_status(addr, "/").await.expect("status"), 204);
+    }
+}
