@@ -1,0 +1,169 @@
+// Live events: the app's Server-Sent Events stream, read with fetch() so the Bearer token
+// goes along (EventSource can't send headers), parsed here, and resumed after any break
+// with Last-Event-ID so no event is lost when the instance serving the stream goes away.
+
+import { session, EXPIRED_MESSAGE } from './api.js';
+
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 30000;
+/** The app sends a heartbeat every 15 s; three missed ones mean the stream is dead. */
+const SILENCE_LIMIT_MS = 45000;
+/** Events kept for views that load after the events arrived. */
+const RECENT_LIMIT = 200;
+
+const subscribers = new Set();
+const recent = [];
+let statusEl = null;
+
+const state = {
+  lastEventId: null,
+  retryMs: FIRST_RETRY_MS,
+  failures: 0,
+  connections: 0,
+  controller: null,
+  timer: null,
+  generation: 0,
+};
+
+/** Calls fn(event) for each event ({seq, kind, dataset}); returns an unsubscribe function. */
+export function subscribe(fn) {
+  subscribers.add(fn);
+  return () => subscribers.delete(fn);
+}
+
+/** The events received lately, oldest first, for a view to apply after its first load. */
+export function recentEvents() {
+  return recent.slice();
+}
+
+/** Starts (or restarts, e.g. after sign-in) the stream, showing its state in `el`. */
+export function start(el) {
+  if (el) statusEl = el;
+  stop();
+  const generation = ++state.generation;
+  state.failures = 0;
+  connect(generation);
+}
+
+/** Ends the stream without reconnecting. */
+export function stop() {
+  state.generation += 1;
+  clearTimeout(state.timer);
+  state.controller?.abort();
+  state.controller = null;
+}
+
+window.addEventListener('online', () => {
+  if (statusEl?.dataset.state !== 'connected') start();
+});
+window.addEventListener('offline', () => show('offline'));
+
+function show(status, instance = null) {
+  if (!statusEl) return;
+  const labels = { connecting: 'Connecting…', connected: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' };
+  statusEl.dataset.state = status;
+  statusEl.dataset.connections = String(state.connections);
+  if (instance !== null) statusEl.dataset.instance = instance;
+  if (state.lastEventId !== null) statusEl.dataset.lastEventId = state.lastEventId;
+  const label = statusEl.querySelector('.live-status__label');
+  label.textContent = labels[status];
+  statusEl.title = status === 'connected'
+    ? `Live updates on${instance ? ` (served by ${instance})` : ''}`
+    : labels[status];
+}
+
+async function connect(generation) {
+  if (generation !== state.generation) return;
+  if (navigator.onLine === false) {
+    show('offline');
+    return;
+  }
+  show(state.connections === 0 && state.failures === 0 ? 'connecting' : 'reconnecting');
+  const controller = new AbortController();
+  state.controller = controller;
+  const headers = { Accept: 'text/event-stream' };
+  const sentToken = session.token;
+  if (sentToken) headers.Authorization = `Bearer ${sentToken}`;
+  if (state.lastEventId !== null) headers['Last-Event-ID'] = state.lastEventId;
+
+  let silence = null;
+  const resetSilence = () => {
+    clearTimeout(silence);
+    silence = setTimeout(() => controller.abort(), SILENCE_LIMIT_MS);
+  };
+  try {
+    resetSilence();
+    const response = await fetch('/api/events', { headers, cache: 'no-store', signal: controller.signal });
+    if (response.status === 401 && sentToken) {
+      clearTimeout(silence);
+      session.signOut(EXPIRED_MESSAGE);
+      return;
+    }
+    if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+    state.connections += 1;
+    state.failures = 0;
+    show('connected', response.headers.get('X-Instance') ?? '');
+    await read(response.body, resetSilence, generation);
+  } catch {
+    // A broken or aborted stream: fall through to reconnect.
+  } finally {
+    clearTimeout(silence);
+  }
+  if (generation !== state.generation) return;
+  state.failures += 1;
+  // The first retry after a stream that was up follows the server's hint; repeated failures back off.
+  const base = Math.min(MAX_RETRY_MS, state.retryMs * 2 ** Math.max(0, state.failures - 1));
+  const delay = base / 2 + Math.random() * (base / 2);
+  show(navigator.onLine === false ? 'offline' : 'reconnecting');
+  state.timer = setTimeout(() => connect(generation), delay);
+}
+
+/** Reads an event stream as the HTML spec describes, dispatching each complete event. */
+async function read(body, heard, generation) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  let data = [];
+  let eventType = '';
+  let id = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done || generation !== state.generation) return;
+    heard();
+    buffer += value;
+    // A trailing '\r' may be the first half of '\r\n': hold it back until the next chunk.
+    const held = buffer.endsWith('\r') ? '\r' : '';
+    const lines = (held ? buffer.slice(0, -1) : buffer).split(/\r\n|\r|\n/);
+    buffer = lines.pop() + held;
+    for (const line of lines) {
+      if (line === '') {
+        if (id !== null) state.lastEventId = id;
+        if (data.length > 0) dispatch(eventType || 'message', data.join('\n'));
+        data = [];
+        eventType = '';
+        id = null;
+        continue;
+      }
+      if (line.startsWith(':')) continue; // a comment: the heartbeat
+      const colon = line.indexOf(':');
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let fieldValue = colon === -1 ? '' : line.slice(colon + 1);
+      if (fieldValue.startsWith(' ')) fieldValue = fieldValue.slice(1);
+      if (field === 'data') data.push(fieldValue);
+      else if (field === 'event') eventType = fieldValue;
+      else if (field === 'id' && !fieldValue.includes('\0')) id = fieldValue;
+      else if (field === 'retry' && /^\d+$/.test(fieldValue)) state.retryMs = Math.min(MAX_RETRY_MS, Number(fieldValue));
+    }
+  }
+}
+
+function dispatch(type, text) {
+  let payload;
+  try { payload = JSON.parse(text); } catch { return; }
+  const event = { seq: payload.seq, kind: payload.kind ?? type, dataset: payload.dataset ?? null };
+  if (statusEl && state.lastEventId !== null) statusEl.dataset.lastEventId = state.lastEventId;
+  recent.push(event);
+  if (recent.length > RECENT_LIMIT) recent.shift();
+  for (const fn of subscribers) {
+    try { fn(event); } catch (error) { console.error(error); }
+  }
+}
