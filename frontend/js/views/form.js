@@ -14,16 +14,22 @@ export function field({ id, label, type = 'text', name = id, hint = null, ...att
     hint ? h('p', { id: hintId, class: 'field__hint' }, hint) : null,
     input,
     error);
-  return { wrapper, input, error };
+  return { wrapper, input, error, label };
 }
 
 /** Shows `message` under a field (or clears it with null). */
 export function setFieldError(f, text) {
-  const message = Array.isArray(text) ? text.join(' ') : text;
+  const message = readable(f.label, Array.isArray(text) ? text.join('; ') : text);
   f.error.hidden = !message;
   f.error.textContent = message ?? '';
   if (message) f.input.setAttribute('aria-invalid', 'true');
   else f.input.removeAttribute('aria-invalid');
+}
+
+/** The server words field errors as fragments ("is required"): lead with the field's name. */
+function readable(label, message) {
+  if (!message) return null;
+  return /^[a-z]/.test(message) ? `${label} ${message}.`.replace(/\.\.$/, '.') : message;
 }
 
 /** A message box for the whole form; role=alert so it is announced when it appears. */

@@ -106,7 +106,8 @@ export function uploadForm({ navigate }) {
       if (fields.name) setFieldError(name, fields.name);
       if (fields.file) {
         fileError.hidden = false;
-        fileError.textContent = Array.isArray(fields.file) ? fields.file.join(' ') : fields.file;
+        const text = Array.isArray(fields.file) ? fields.file.join('; ') : fields.file;
+        fileError.textContent = /^[a-z]/.test(text) ? `The file ${text}.` : text;
       }
       setFormMessage(message, error.message);
       progressRow.hidden = true;
