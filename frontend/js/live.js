@@ -6,8 +6,8 @@ import { session, EXPIRED_MESSAGE } from './api.js';
 
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30000;
-/** The app sends a heartbeat every 15 s; three missed ones mean the stream is dead. */
-const SILENCE_LIMIT_MS = 45000;
+/** The app sends a heartbeat every 15 s; two missed ones mean the stream is dead. */
+const SILENCE_LIMIT_MS = 35000;
 /** Events kept for views that load after the events arrived. */
 const RECENT_LIMIT = 200;
 

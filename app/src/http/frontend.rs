@@ -74,8 +74,8 @@ static ASSETS: LazyLock<HashMap<String, Asset>> = LazyLock::new(|| {
 /// that is not an embedded file answers 404 in the app's JSON error shape.
 pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/", get(index))
-        .route("/{*path}", get(file))
+        .route("/", get(index).fallback(not_found))
+        .route("/{*path}", get(file).fallback(not_found))
 }
 
 async fn index(headers: HeaderMap) -> Response<Body> {
@@ -84,6 +84,11 @@ async fn index(headers: HeaderMap) -> Response<Body> {
 
 async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response<Body> {
     serve(&path, &headers)
+}
+
+/// Other methods on these paths: as far as the app is concerned, there is nothing here.
+async fn not_found() -> Response<Body> {
+    error_response(StatusCode::NOT_FOUND)
 }
 
 /// The file at `path`, or a 304 when the client already holds these bytes.
@@ -330,6 +335,18 @@ mod tests {
 
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers().contains_key("etag"));
+    }
+
+    #[tokio::test]
+    async fn other_methods_get_the_same_json_404() {
+        for path in ["/", "/api/no-such-route"] {
+            let response = router::<()>()
+                .oneshot(Request::post(path).body(Body::empty()).expect("request"))
+                .await
+                .expect("infallible");
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(header(&response, "content-type"), "application/json");
+        }
     }
 
     #[test]

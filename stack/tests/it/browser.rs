@@ -26,7 +26,7 @@ use crate::helpers::{START_DEADLINE, TempDir, TestStack};
 /// How long a page gets to show what the test waits for.
 const UI_DEADLINE: Duration = Duration::from_secs(20);
 /// How long a page whose stream's instance died gets to reconnect and catch up.
-const FAILOVER_DEADLINE: Duration = Duration::from_secs(45);
+const FAILOVER_DEADLINE: Duration = Duration::from_secs(60);
 /// Debian's driver; `CHROMEDRIVER` names another.
 const DEBIAN_CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Debian's browser; `CHROMIUM` names another.
