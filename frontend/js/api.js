@@ -62,7 +62,7 @@ export const EXPIRED_MESSAGE = 'Your session has ended. Please sign in again.';
 export function errorFrom(status, body, retryAfterHeader) {
   const error = body && typeof body === 'object' ? body.error : null;
   const retryAfter = retryAfterHeader ? Number.parseInt(retryAfterHeader, 10) : null;
-  let message = error?.message;
+  let message = sentence(error?.message);
   if (!message) {
     message = {
       401: 'Please sign in.',
@@ -78,6 +78,12 @@ export function errorFrom(status, body, retryAfterHeader) {
     message = `${message} Try again in ${retryAfter} second${retryAfter === 1 ? '' : 's'}.`;
   }
   return new ApiError(status, error?.code ?? `http_${status}`, message, error?.fields, retryAfter);
+}
+
+/** The server's messages may start in lower case ("invalid email or password"). */
+function sentence(text) {
+  if (typeof text !== 'string' || text === '') return null;
+  return text[0].toUpperCase() + text.slice(1);
 }
 
 function parseJson(text) {

@@ -14,6 +14,8 @@ const notice = document.getElementById('notice');
 
 let cleanup = null;
 let flash = null;
+/** The hash last rendered, so a hashchange for a page already shown renders nothing twice. */
+let rendered = null;
 
 /** Shows a message on the next page rendered (e.g. why you were signed out). */
 export function setFlash(message) {
@@ -42,6 +44,7 @@ function route() {
 }
 
 function render() {
+  rendered = location.hash;
   cleanup?.();
   cleanup = null;
   showNotice(null);
@@ -81,7 +84,9 @@ session.onChange(({ signedIn, message }) => {
 });
 
 async function boot() {
-  window.addEventListener('hashchange', render);
+  window.addEventListener('hashchange', () => {
+    if (location.hash !== rendered) render();
+  });
   renderAccount();
   if (session.token) {
     try {

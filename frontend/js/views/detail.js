@@ -84,6 +84,14 @@ function valueFor(column, v) {
   return String(v);
 }
 
+/** The mean in the column's terms: for booleans the app sends the share of true. */
+function meanOf(column) {
+  if (typeof column.mean !== 'number') return '—';
+  if (column.type === 'boolean') return `${formatNumber(column.mean * 100)}% true`;
+  if (column.type === 'datetime') return formatTime(column.mean);
+  return formatNumber(column.mean);
+}
+
 function statsTable(columns) {
   const head = ['Column', 'Type', 'Count', 'Missing', 'Distinct', 'Min', 'Max', 'Mean', 'Std dev', 'Median'];
   const numeric = (text) => h('td', { class: 'num' }, text);
@@ -98,7 +106,7 @@ function statsTable(columns) {
         numeric(`${column.distinct_approximate ? '≈ ' : ''}${formatCount(column.distinct)}`),
         numeric(valueFor(column, column.min)),
         numeric(valueFor(column, column.max)),
-        numeric(column.type === 'datetime' ? valueFor(column, column.mean) : formatNumber(column.mean)),
+        numeric(meanOf(column)),
         numeric(column.type === 'datetime' ? '—' : formatNumber(column.std_dev)),
         numeric(valueFor(column, column.quantiles?.p50)))))));
 }
