@@ -8,6 +8,8 @@ const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30000;
 /** The app sends a heartbeat every 15 s; two missed ones mean the stream is dead. */
 const SILENCE_LIMIT_MS = 35000;
+/** Consecutive failed attempts after which the indicator says offline (it keeps retrying). */
+const OFFLINE_AFTER_FAILURES = 4;
 /** Events kept for views that load after the events arrived. */
 const RECENT_LIMIT = 200;
 
@@ -58,9 +60,14 @@ window.addEventListener('online', () => {
 });
 window.addEventListener('offline', () => show('offline'));
 
+/** While retrying: offline when the browser says so or the service has been unreachable a while. */
+function failing() {
+  return navigator.onLine === false || state.failures >= OFFLINE_AFTER_FAILURES ? 'offline' : 'reconnecting';
+}
+
 function show(status, instance = null) {
   if (!statusEl) return;
-  const labels = { connecting: 'Connecting…', connected: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' };
+  const labels = { connecting: 'Connecting…', connected: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline, retrying' };
   statusEl.dataset.state = status;
   statusEl.dataset.connections = String(state.connections);
   if (instance !== null) statusEl.dataset.instance = instance;
@@ -78,7 +85,7 @@ async function connect(generation) {
     show('offline');
     return;
   }
-  show(state.connections === 0 && state.failures === 0 ? 'connecting' : 'reconnecting');
+  show(state.connections === 0 && state.failures === 0 ? 'connecting' : failing());
   const controller = new AbortController();
   state.controller = controller;
   const headers = { Accept: 'text/event-stream' };
@@ -114,7 +121,7 @@ async function connect(generation) {
   // The first retry after a stream that was up follows the server's hint; repeated failures back off.
   const base = Math.min(MAX_RETRY_MS, state.retryMs * 2 ** Math.max(0, state.failures - 1));
   const delay = base / 2 + Math.random() * (base / 2);
-  show(navigator.onLine === false ? 'offline' : 'reconnecting');
+  show(failing());
   state.timer = setTimeout(() => connect(generation), delay);
 }
 
