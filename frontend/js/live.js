@@ -144,7 +144,7 @@ async function read(body, heard, generation) {
     for (const line of lines) {
       if (line === '') {
         if (id !== null) state.lastEventId = id;
-        if (data.length > 0) dispatch(eventType || 'message', data.join('\n'));
+        if (data.length > 0) dispatch(eventType || 'message', data.join('\n'), id !== null);
         data = [];
         eventType = '';
         id = null;
@@ -163,10 +163,12 @@ async function read(body, heard, generation) {
   }
 }
 
-function dispatch(type, text) {
+function dispatch(type, text, idSent) {
   let payload;
   try { payload = JSON.parse(text); } catch { return; }
   const event = { seq: payload.seq, kind: payload.kind ?? type, dataset: payload.dataset ?? null };
+  // The sequence number is the id; should a server leave `id:` out, resume from the payload's.
+  if (!idSent && Number.isInteger(payload.seq)) state.lastEventId = String(payload.seq);
   if (statusEl && state.lastEventId !== null) statusEl.dataset.lastEventId = state.lastEventId;
   recent.push(event);
   if (recent.length > RECENT_LIMIT) recent.shift();

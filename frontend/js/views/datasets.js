@@ -19,7 +19,7 @@ export function datasetsPage(main, ctx) {
 
   const side = session.token
     ? uploadForm(ctx)
-    : h('section', { class: 'card signin-prompt', 'aria-labelledby': 'prompt-title' },
+    : h('section', { class: 'signin-prompt', 'aria-labelledby': 'prompt-title' },
       h('h2', { id: 'prompt-title' }, 'Analyse your own data'),
       h('p', null, 'Sign in to upload a CSV file and get per-column statistics, histograms and top values.'),
       h('div', { class: 'actions' },
