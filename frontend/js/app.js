@@ -83,6 +83,14 @@ session.onChange(({ signedIn, message }) => {
   }
 });
 
+// The pages are written for a strict Content-Security-Policy; count anything it blocks so a
+// regression is visible (and testable) rather than a silently missing style or script.
+document.addEventListener('securitypolicyviolation', (event) => {
+  const root = document.documentElement;
+  root.dataset.cspViolations = String(Number(root.dataset.cspViolations ?? 0) + 1);
+  console.warn(`Blocked by the Content-Security-Policy: ${event.violatedDirective} ${event.blockedURI}`);
+});
+
 async function boot() {
   window.addEventListener('hashchange', () => {
     if (location.hash !== rendered) render();

@@ -64,7 +64,9 @@ async fn signs_up_signs_in_uploads_and_reads_statistics_and_a_histogram() {
     page.goto("#/signup").await;
     page.find("#email").await;
     page.screenshot("sign-up").await;
+    page.assert_every_control_labelled("sign-up").await;
     sign_up(&page, "ada@example.com").await;
+    page.assert_every_control_labelled("datasets").await;
     assert!(page.text("#account").await.contains("ada@example.com"));
     page.click("#sign-out").await;
     let flash = page.text("#flash").await;
@@ -151,6 +153,7 @@ async fn signs_up_signs_in_uploads_and_reads_statistics_and_a_histogram() {
     let item = page.wait_for_item("Weather stations").await;
     assert!(item.contains("Public") && item.contains("Yours"), "{item}");
     page.screenshot("datasets-with-one").await;
+    page.assert_no_policy_violations().await;
 
     page.close().await;
 }
@@ -293,6 +296,7 @@ async fn the_pages_fit_a_360_px_phone_screen() {
     page.goto("#/").await;
     page.wait_for_item("rather long name").await;
     page.assert_fits("phone-datasets-with-one").await;
+    page.assert_no_policy_violations().await;
 
     page.close().await;
 }
@@ -594,6 +598,27 @@ impl Browser {
             "{name}: the page is {scroll_width} px wide at a 360 px window; overflowing: {}",
             widths[2]
         );
+    }
+
+    /// Every form control has a label a screen reader can announce.
+    async fn assert_every_control_labelled(&self, page: &str) {
+        let unlabelled = self
+            .js_value(
+                "return [...document.querySelectorAll('input, select, textarea, button, progress')]\
+                 .filter((el) => (el.labels?.length ?? 0) === 0 && !el.getAttribute('aria-label')\
+                   && !(el.tagName === 'BUTTON' && el.textContent.trim()))\
+                 .map((el) => el.id || el.name || el.tagName)",
+            )
+            .await;
+        assert_eq!(unlabelled, json!([]), "unlabelled controls on {page}");
+    }
+
+    /// Nothing the page did was blocked by the Content-Security-Policy.
+    async fn assert_no_policy_violations(&self) {
+        let violations = self
+            .js_value("return document.documentElement.dataset.cspViolations ?? null")
+            .await;
+        assert_eq!(violations, Value::Null, "CSP violations");
     }
 
     async fn screenshot(&self, name: &str) {
