@@ -120,7 +120,7 @@ function columnCard(column) {
   }
   if (column.quantiles) {
     const q = column.quantiles;
-    parts.push(h('dl', { class: 'quantiles' },
+    parts.push(h('dl', { class: ['quantiles', column.type === 'datetime' && 'quantiles--dates'] },
       ['p5', 'p25', 'p50', 'p75', 'p95'].map((key) => h('div', null, h('dt', null, key), h('dd', null, valueFor(column, q[key]))))));
   }
   if (column.top_values?.length) parts.push(topValues(column));
