@@ -3,6 +3,7 @@
 // with Last-Event-ID so no event is lost when the instance serving the stream goes away.
 
 import { session, EXPIRED_MESSAGE } from './api.js';
+import { EventStreamParser } from './sse.js';
 
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30000;
@@ -125,41 +126,26 @@ async function connect(generation) {
   state.timer = setTimeout(() => connect(generation), delay);
 }
 
-/** Reads an event stream as the HTML spec describes, dispatching each complete event. */
+/** Reads the stream, handing each complete event to dispatch(). */
 async function read(body, heard, generation) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  let data = [];
-  let eventType = '';
-  let id = null;
+  const parser = new EventStreamParser(
+    (event) => {
+      const idSent = event.lastEventId !== null;
+      if (idSent) state.lastEventId = event.lastEventId;
+      dispatch(event.type, event.data, idSent);
+    },
+    (ms) => { state.retryMs = Math.min(MAX_RETRY_MS, ms); },
+  );
+  // Resume numbering from where the last stream left off.
+  parser.lastEventId = state.lastEventId;
   for (;;) {
     const { value, done } = await reader.read();
     if (done || generation !== state.generation) return;
     heard();
-    buffer += value;
-    // A trailing '\r' may be the first half of '\r\n': hold it back until the next chunk.
-    const held = buffer.endsWith('\r') ? '\r' : '';
-    const lines = (held ? buffer.slice(0, -1) : buffer).split(/\r\n|\r|\n/);
-    buffer = lines.pop() + held;
-    for (const line of lines) {
-      if (line === '') {
-        if (id !== null) state.lastEventId = id;
-        if (data.length > 0) dispatch(eventType || 'message', data.join('\n'), id !== null);
-        data = [];
-        eventType = '';
-        id = null;
-        continue;
-      }
-      if (line.startsWith(':')) continue; // a comment: the heartbeat
-      const colon = line.indexOf(':');
-      const field = colon === -1 ? line : line.slice(0, colon);
-      let fieldValue = colon === -1 ? '' : line.slice(colon + 1);
-      if (fieldValue.startsWith(' ')) fieldValue = fieldValue.slice(1);
-      if (field === 'data') data.push(fieldValue);
-      else if (field === 'event') eventType = fieldValue;
-      else if (field === 'id' && !fieldValue.includes('\0')) id = fieldValue;
-      else if (field === 'retry' && /^\d+$/.test(fieldValue)) state.retryMs = Math.min(MAX_RETRY_MS, Number(fieldValue));
-    }
+    parser.feed(value);
+    // An event with only an id still moves the resume point.
+    if (parser.lastEventId !== null) state.lastEventId = parser.lastEventId;
   }
 }
 

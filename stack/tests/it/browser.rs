@@ -187,9 +187,13 @@ async fn a_second_session_sees_new_datasets_live_and_resumes_after_its_instance_
         "the watcher's page updated without reloading"
     );
 
-    // Kill the instance holding the watcher's stream; the page reconnects elsewhere.
+    // Kill the instance holding the watcher's stream, and upload while the page is cut off:
+    // it must reconnect elsewhere and resume from its last event id without losing that one.
+    uploader.goto("#/").await;
     let pid = stack.pid_of(&instance).await;
     kill(Pid::from_raw(pid), Signal::SIGKILL).expect("kill the stream's instance");
+    upload(&uploader, &first, "During the outage", "public").await;
+    uploader.find("#stats-table").await;
     let reconnected = wait_until(
         "the watcher's stream to come back on another instance",
         FAILOVER_DEADLINE,
@@ -209,10 +213,11 @@ async fn a_second_session_sees_new_datasets_live_and_resumes_after_its_instance_
     .unwrap_or_else(|error| panic!("{error}; stack output:\n{}", stack.output()));
     watcher.screenshot("live-reconnected").await;
 
-    // The next event still arrives.
+    // The next event arrives too.
     uploader.goto("#/").await;
     upload(&uploader, &second, "After the failover", "public").await;
     uploader.find("#stats-table").await;
+    watcher.wait_for_item("During the outage").await;
     watcher.wait_for_item("After the failover").await;
     assert_eq!(
         watcher.js_value("return window.flotillaNoReload").await,
@@ -298,6 +303,51 @@ async fn the_pages_fit_a_360_px_phone_screen() {
     page.assert_fits("phone-datasets-with-one").await;
     page.assert_no_policy_violations().await;
 
+    page.close().await;
+}
+
+#[tokio::test]
+async fn the_live_stream_parser_reads_events_split_anywhere() {
+    let Some(driver) = Chromedriver::start().await else {
+        return;
+    };
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let stack = ready_stack(1, &[]).await;
+    let page = Browser::open(&driver, &stack, (800, 600)).await;
+    page.goto("").await;
+    page.find("#live-status").await;
+
+    // Chunks as a network might cut them: CRLF split in two, a field split mid-value,
+    // comments, a multi-line event, an id-only event, a bare `data` field.
+    let parsed = page
+        .js_async(
+            r#"const done = arguments[arguments.length - 1];
+            import('/js/sse.js').then(({ EventStreamParser }) => {
+              const events = [];
+              let retry = null;
+              const parser = new EventStreamParser((e) => events.push(e), (ms) => { retry = ms; });
+              for (const chunk of ['retry: 2500\r', '\n: ping\r\n\r\nid: 7\r\nevent: dataset.created\r\ndata: {"a":',
+                '1}\r', '\n\r\n', 'data: line one\ndata: line two\n\n', ': ping\n', 'id: 9\n\n', 'event: x\ndata\n\n',
+                'data: unfinished']) {
+                parser.feed(chunk);
+              }
+              done({ events, retry, last: parser.lastEventId });
+            }, (error) => done({ error: String(error) }));"#,
+        )
+        .await;
+
+    assert_eq!(
+        parsed,
+        json!({
+            "events": [
+                { "type": "dataset.created", "data": "{\"a\":1}", "lastEventId": "7" },
+                { "type": "message", "data": "line one\nline two", "lastEventId": "7" },
+                { "type": "x", "data": "", "lastEventId": "9" },
+            ],
+            "retry": 2500,
+            "last": "9",
+        })
+    );
     page.close().await;
 }
 
@@ -536,6 +586,14 @@ impl Browser {
     async fn js_value(&self, script: &str) -> Value {
         self.client
             .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|error| panic!("run {script:?}: {error}"))
+    }
+
+    /// Runs an asynchronous script; it reports back through its last argument.
+    async fn js_async(&self, script: &str) -> Value {
+        self.client
+            .execute_async(script, Vec::new())
             .await
             .unwrap_or_else(|error| panic!("run {script:?}: {error}"))
     }
