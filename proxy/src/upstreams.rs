@@ -235,7 +235,8 @@ impl Upstream {
     }
 
     /// Applies a reloaded configuration: members, weights, health settings and policy.
-    /// Unchanged addresses keep their state; see the module docs.
+    /// Unchanged addresses keep their state; see the module docs. `config` is expected to
+    /// have passed [`UpstreamConfig::validate`]; invalid static entries are skipped.
     pub fn reconfigure(&self, config: &UpstreamConfig) {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let old = self.members.load_full();
@@ -382,6 +383,17 @@ impl Selection {
 impl Drop for Selection {
     fn drop(&mut self) {
         self.backend.end_request();
+    }
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let members = self.members.load();
+        f.debug_struct("Upstream")
+            .field("name", &self.name)
+            .field("balance", &members.config.balance)
+            .field("members", &members.backends.len())
+            .finish()
     }
 }
 

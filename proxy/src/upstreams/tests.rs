@@ -305,10 +305,12 @@ async fn the_background_task_re_resolves_dns() {
 
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(Arc::clone(&upstream).run(shutdown.clone()));
-    let loopback = SocketAddr::from(([127, 0, 0, 1], 4322));
     wait_until("localhost re-resolved", Duration::from_secs(5), || async {
         let members: Vec<SocketAddr> = upstream.snapshot().iter().map(|s| s.addr).collect();
-        (members.contains(&loopback) && !members.contains(&stale)).then_some(())
+        let fresh = members
+            .iter()
+            .any(|a| a.ip().is_loopback() && a.port() == 4322);
+        (fresh && !members.contains(&stale)).then_some(())
     })
     .await
     .expect("refreshed");

@@ -187,3 +187,48 @@ async fn checks_take_a_failing_backend_down_and_bring_it_back() {
         .expect("run stops")
         .expect("no panic");
 }
+
+#[tokio::test]
+async fn a_reload_starts_checks_for_added_members_and_keeps_the_others_state() {
+    let kept = TestServer::start().await;
+    let added = TestServer::start().await;
+    added.set(FAIL);
+    let mut config = UpstreamConfig::from_addrs(vec![kept.addr]);
+    config.health = fast_health();
+    let upstream = Upstream::new("app", &config);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(upstream.clone().run(shutdown.clone()));
+    let deadline = Duration::from_secs(5);
+    let status_of =
+        |up: &Upstream, addr: SocketAddr| up.snapshot().into_iter().find(|s| s.addr == addr);
+
+    wait_until("kept checked", deadline, || async {
+        status_of(&upstream, kept.addr)
+            .is_some_and(|s| s.checks_ok_total >= 2)
+            .then_some(())
+    })
+    .await
+    .expect("checks run");
+
+    let mut reloaded = UpstreamConfig::from_addrs(vec![kept.addr, added.addr]);
+    reloaded.health = fast_health();
+    upstream.reconfigure(&reloaded);
+    wait_until("added member checked and down", deadline, || async {
+        status_of(&upstream, added.addr)
+            .is_some_and(|s| !s.healthy)
+            .then_some(())
+    })
+    .await
+    .expect("added member checked");
+    let kept_status = status_of(&upstream, kept.addr).expect("kept");
+    assert!(
+        kept_status.healthy && kept_status.checks_ok_total >= 2,
+        "state kept"
+    );
+
+    shutdown.cancel();
+    tokio::time::timeout(deadline, task)
+        .await
+        .expect("run stops")
+        .expect("no panic");
+}
