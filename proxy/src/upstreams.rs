@@ -27,7 +27,9 @@
 //!   linearly. Members present at construction start at full weight. Consistent hashing
 //!   ignores slow start (it would break key affinity).
 //! - **Round robin** is exact over the candidates (eligible, untried): 300 picks over 3 give
-//!   100 each; a skipped backend never shifts the others' turns. Weights are ignored.
+//!   100 each; a skipped backend never shifts the others' turns. Weights are ignored;
+//!   while a member ramps up (slow start) the pick goes through the smooth algorithm with
+//!   the ramp factors as weights.
 //! - **Weighted round robin** is nginx's smooth algorithm (5,1,1 → `a a b a c a a`).
 //! - **Least outstanding**: two distinct random candidates; the one with fewer in-flight
 //!   requests per unit of weight wins, ties to the first drawn.
@@ -42,7 +44,8 @@
 //!   every `refresh_interval_ms` by [`Upstream::run`]. An empty or failed answer keeps the
 //!   last good set and logs a WARN.
 //! - **Retry budget**: every [`Upstream::select`] with an empty `tried` list counts as one
-//!   request; see [`budget`] for the window.
+//!   request. Over a sliding 10 s window (one-second buckets), allowed retries =
+//!   max(`budget_ratio` × requests, `budget_min_retries_per_sec` × 10).
 
 mod backend;
 mod budget;
@@ -181,7 +184,9 @@ impl Upstream {
     }
 
     /// Picks a backend for one attempt among the eligible members not in `tried`.
-    /// `hash_input` is the consistent-hash key, if the request has one. `None` means no
+    /// `hash_input` is the consistent-hash key, if the request has one: the header or cookie
+    /// value's bytes, or the client IP in text form (`10.1.2.3`, no port) so that several
+    /// proxies agree. `None` means no
     /// backend may take it: the gateway answers 503 with `Retry-After` at once.
     pub fn select(&self, hash_input: Option<&[u8]>, tried: &[SocketAddr]) -> Option<Selection> {
         self.select_at(hash_input, tried, Instant::now())
