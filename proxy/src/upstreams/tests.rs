@@ -320,3 +320,22 @@ async fn the_background_task_re_resolves_dns() {
         .expect("run stops")
         .expect("no panic");
 }
+
+#[test]
+fn round_robin_stays_exact_under_concurrent_selection() {
+    let upstream = Upstream::new("app", &group(&[1, 2, 3]));
+    let totals: Vec<HashMap<SocketAddr, usize>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| counts(&upstream, 100, &[])))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .collect()
+    });
+    let mut merged: HashMap<SocketAddr, usize> = HashMap::new();
+    for (addr, n) in totals.into_iter().flatten() {
+        *merged.entry(addr).or_default() += n;
+    }
+    assert_eq!(merged.values().copied().collect::<Vec<_>>(), [100; 3]);
+}
