@@ -34,9 +34,16 @@ pub(super) fn quantile(sorted: &[f64], level: f64) -> f64 {
     let Some(&below) = sorted.get(low) else {
         return f64::NAN;
     };
-    match sorted.get(low + 1) {
-        Some(&above) => below + (h - low as f64) * (above - below),
-        None => below,
+    let Some(&above) = sorted.get(low + 1) else {
+        return below;
+    };
+    // Interpolate from the nearer end, as numpy does, so that e.g. 80 % of the way from 4
+    // to 10 is exactly 8.8 and results never overshoot `above`.
+    let fraction = h - low as f64;
+    if fraction < 0.5 {
+        below + fraction * (above - below)
+    } else {
+        above - (1.0 - fraction) * (above - below)
     }
 }
 
