@@ -155,3 +155,12 @@ fn one_hundred_thousand_generated_rows() {
         Value::Text("2000-02-04T17:19:30Z".into())
     );
 }
+
+#[test]
+fn default_options_are_the_documented_ones() {
+    let options = Options::default();
+    assert_eq!(
+        (options.distinct_exact_cap, options.preview_rows),
+        (10_000, 20)
+    );
+}
