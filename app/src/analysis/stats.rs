@@ -54,18 +54,31 @@ pub(super) fn histogram(sorted: &[f64]) -> Histogram {
         (Some(&min), Some(&max)) => (min, max),
         _ => (0.0, 0.0),
     };
+    // Near the ends of the f64 range `max - min` overflows; interpolating between the ends
+    // and scaling both by a half stays finite and gives the same bins.
     let span = max - min;
+    let position = |value: f64| {
+        if span.is_finite() {
+            (value - min) / span
+        } else {
+            (value / 2.0 - min / 2.0) / (max / 2.0 - min / 2.0)
+        }
+    };
     let edges = (0..=BINS)
-        .map(|i| match i {
-            0 => min,
-            BINS => max,
-            _ => min + span * i as f64 / BINS as f64,
+        .map(|i| {
+            let t = i as f64 / BINS as f64;
+            match i {
+                0 => min,
+                BINS => max,
+                _ if span.is_finite() => min + span * t,
+                _ => min * (1.0 - t) + max * t,
+            }
         })
         .collect();
     let mut counts = vec![0; BINS];
     for &value in sorted {
-        let bin = if span > 0.0 {
-            (((value - min) / span * BINS as f64) as usize).min(BINS - 1)
+        let bin = if max > min {
+            ((position(value) * BINS as f64) as usize).min(BINS - 1)
         } else {
             0
         };

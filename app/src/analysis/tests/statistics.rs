@@ -262,3 +262,14 @@ fn json_uses_the_documented_field_names_and_round_trips() {
     let back: crate::analysis::Analysis = serde_json::from_value(json).expect("deserialises");
     assert_eq!(back, analysis);
 }
+
+#[test]
+fn histogram_over_the_whole_f64_range_stays_finite() {
+    // max - min overflows here; the bins must still be finite and hold both values.
+    let analysis = run("x\n-1e308\n1e308\n");
+    let histogram = column(&analysis, "x").histogram.clone().expect("histogram");
+    assert!(histogram.edges.iter().all(|edge| edge.is_finite()));
+    close(histogram.edges[10], 0.0);
+    assert_eq!((histogram.counts[0], histogram.counts[19]), (1, 1));
+    assert_eq!(histogram.counts.iter().sum::<u64>(), 2);
+}
