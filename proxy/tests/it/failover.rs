@@ -29,7 +29,11 @@ impl Load {
                     let client = client();
                     let mut seen = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
-                        match client.request(method.clone(), &url).body("payload").send().await {
+                        let mut request = client.request(method.clone(), &url);
+                        if method == reqwest::Method::POST {
+                            request = request.body("payload");
+                        }
+                        match request.send().await {
                             Ok(response) if response.status().is_success() => {
                                 ok.fetch_add(1, Ordering::Relaxed);
                                 seen.push((instance(&response), response.status().as_u16()));
