@@ -58,7 +58,10 @@ async fn main() {
         .route("/hang", any(hang))
         .route("/metrics", get(|| async { "app_secret_metric 1\n" }))
         .fallback(any(plain))
-        .layer(middleware::from_fn_with_state(origin.clone(), count_and_tag))
+        .layer(middleware::from_fn_with_state(
+            origin.clone(),
+            count_and_tag,
+        ))
         .with_state(origin);
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(listener) => listener,
@@ -89,16 +92,23 @@ async fn stats(State(origin): State<Origin>) -> Response {
     axum::Json(serde_json::json!({ "requests": counts })).into_response()
 }
 
-async fn echo(State(origin): State<Origin>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let headers: BTreeMap<String, Vec<String>> =
-        headers.keys().map(|name| {
+async fn echo(
+    State(origin): State<Origin>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let headers: BTreeMap<String, Vec<String>> = headers
+        .keys()
+        .map(|name| {
             let values = headers
                 .get_all(name)
                 .iter()
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .collect();
             (name.to_string(), values)
-        }).collect();
+        })
+        .collect();
     axum::Json(serde_json::json!({
         "instance": origin.id,
         "method": method.as_str(),
@@ -111,7 +121,10 @@ async fn echo(State(origin): State<Origin>, method: Method, uri: Uri, headers: H
 async fn sse() -> Response {
     let events = futures::stream::unfold(0u8, |step| async move {
         match step {
-            0 => Some((Ok::<_, Infallible>(Bytes::from("event: first\ndata: 1\n\n")), 1)),
+            0 => Some((
+                Ok::<_, Infallible>(Bytes::from("event: first\ndata: 1\n\n")),
+                1,
+            )),
             1 => {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 Some((Ok(Bytes::from("event: second\ndata: 2\n\n")), 2))

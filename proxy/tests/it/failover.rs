@@ -24,7 +24,13 @@ impl Load {
         let stop = Arc::new(AtomicBool::new(false));
         let tasks = (0..workers)
             .map(|_| {
-                let (url, method, ok, failed, stop) = (url.clone(), method.clone(), ok.clone(), failed.clone(), stop.clone());
+                let (url, method, ok, failed, stop) = (
+                    url.clone(),
+                    method.clone(),
+                    ok.clone(),
+                    failed.clone(),
+                    stop.clone(),
+                );
                 tokio::spawn(async move {
                     let client = client();
                     let mut seen = Vec::new();
@@ -51,14 +57,21 @@ impl Load {
                 })
             })
             .collect();
-        Self { ok, failed, stop, tasks }
+        Self {
+            ok,
+            failed,
+            stop,
+            tasks,
+        }
     }
 
     async fn wait_for_more(&self, more: usize) {
         let target = self.ok.load(Ordering::Relaxed) + more;
-        wait_until("more successful requests", SETTLE, || async { (self.ok.load(Ordering::Relaxed) >= target).then_some(()) })
-            .await
-            .expect("load makes progress");
+        wait_until("more successful requests", SETTLE, || async {
+            (self.ok.load(Ordering::Relaxed) >= target).then_some(())
+        })
+        .await
+        .expect("load makes progress");
     }
 
     async fn finish(self) -> (usize, usize, Vec<(String, u16)>) {
@@ -67,13 +80,21 @@ impl Load {
         for task in self.tasks {
             seen.extend(task.await.expect("load task"));
         }
-        (self.ok.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed), seen)
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            seen,
+        )
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_backend_costs_no_get() {
-    let (mut a, b, c) = (Origin::start("a").await, Origin::start("b").await, Origin::start("c").await);
+    let (mut a, b, c) = (
+        Origin::start("a").await,
+        Origin::start("b").await,
+        Origin::start("c").await,
+    );
     let proxy = Proxy::start(&upstream("app", &[&a, &b, &c])).await;
     let load = Load::start(proxy.url("/"), reqwest::Method::GET, 8);
     load.wait_for_more(100).await;
@@ -87,8 +108,15 @@ async fn a_killed_backend_costs_no_get() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hung_backend_is_routed_around_and_marked_down() {
-    let (a, b, c) = (Origin::start("a").await, Origin::start("b").await, Origin::start("c").await);
-    let body = format!("[timeouts]\nresponse_header_ms = 500\n\n{}", upstream("app", &[&a, &b, &c]));
+    let (a, b, c) = (
+        Origin::start("a").await,
+        Origin::start("b").await,
+        Origin::start("c").await,
+    );
+    let body = format!(
+        "[timeouts]\nresponse_header_ms = 500\n\n{}",
+        upstream("app", &[&a, &b, &c])
+    );
     let proxy = Proxy::start(&body).await;
 
     a.signal(Signal::SIGSTOP);
@@ -99,10 +127,17 @@ async fn a_hung_backend_is_routed_around_and_marked_down() {
         let response = client.get(proxy.url("/")).send().await.expect("request");
         assert_eq!(response.status(), 200);
         assert_ne!(instance(&response), "a");
-        assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
     }
     // interval 200 ms × fall 2, plus the 300 ms check timeout each, plus slack.
-    proxy.wait_health("app", a.addr, false, Duration::from_secs(3)).await.expect("marked down");
+    proxy
+        .wait_health("app", a.addr, false, Duration::from_secs(3))
+        .await
+        .expect("marked down");
     assert!(stopped.elapsed() < Duration::from_secs(5));
     a.signal(Signal::SIGCONT);
 }
@@ -112,10 +147,16 @@ async fn a_recovered_backend_is_readmitted() {
     let (a, b) = (Origin::start("a").await, Origin::start("b").await);
     let proxy = Proxy::start(&upstream("app", &[&a, &b])).await;
     a.signal(Signal::SIGSTOP);
-    proxy.wait_health("app", a.addr, false, SETTLE).await.expect("marked down");
+    proxy
+        .wait_health("app", a.addr, false, SETTLE)
+        .await
+        .expect("marked down");
 
     a.signal(Signal::SIGCONT);
-    proxy.wait_health("app", a.addr, true, SETTLE).await.expect("readmitted");
+    proxy
+        .wait_health("app", a.addr, true, SETTLE)
+        .await
+        .expect("readmitted");
 
     let client = client();
     let mut reached_a = false;
@@ -140,14 +181,22 @@ async fn no_backend_left_gives_a_fast_503_with_retry_after() {
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     assert!(response.headers().contains_key("x-request-id"));
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     let body: serde_json::Value = response.json().await.expect("json body");
     assert_eq!(body["error"]["code"], "service_unavailable");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn posts_are_never_duplicated_when_a_backend_dies() {
-    let (mut a, b, c) = (Origin::start("a").await, Origin::start("b").await, Origin::start("c").await);
+    let (mut a, b, c) = (
+        Origin::start("a").await,
+        Origin::start("b").await,
+        Origin::start("c").await,
+    );
     let proxy = Proxy::start(&upstream("app", &[&a, &b, &c])).await;
     let load = Load::start(proxy.url("/submit"), reqwest::Method::POST, 6);
     load.wait_for_more(60).await;
@@ -158,7 +207,15 @@ async fn posts_are_never_duplicated_when_a_backend_dies() {
 
     // Every POST a surviving backend counted was answered exactly once by it.
     for origin in [&b, &c] {
-        let answered = seen.iter().filter(|(id, status)| id == &origin.id && *status == 200).count() as u64;
-        assert_eq!(origin.count("POST").await, answered, "backend {} counted a POST twice", origin.id);
+        let answered = seen
+            .iter()
+            .filter(|(id, status)| id == &origin.id && *status == 200)
+            .count() as u64;
+        assert_eq!(
+            origin.count("POST").await,
+            answered,
+            "backend {} counted a POST twice",
+            origin.id
+        );
     }
 }

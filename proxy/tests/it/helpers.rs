@@ -70,7 +70,14 @@ impl Origin {
     /// Requests per method the origin has counted (health checks and stats excluded).
     pub(crate) async fn counts(&self) -> BTreeMap<String, u64> {
         let url = format!("http://{}/__stats", self.addr);
-        let stats: serde_json::Value = client().get(url).send().await.expect("stats").json().await.expect("stats json");
+        let stats: serde_json::Value = client()
+            .get(url)
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats json");
         serde_json::from_value(stats["requests"].clone()).expect("counts map")
     }
 
@@ -82,7 +89,10 @@ impl Origin {
 
 /// The TOML for one upstream group over `origins`, health-checked every 200 ms.
 pub(crate) fn upstream(name: &str, origins: &[&Origin]) -> String {
-    let backends: Vec<String> = origins.iter().map(|o| format!("{{ addr = \"{}\" }}", o.addr)).collect();
+    let backends: Vec<String> = origins
+        .iter()
+        .map(|o| format!("{{ addr = \"{}\" }}", o.addr))
+        .collect();
     upstream_with(name, &backends.join(", "))
 }
 
@@ -122,8 +132,12 @@ impl Proxy {
                 .stdout(output())
                 .stderr(output()),
         );
-        wait_for_status(admin, "/healthz", 200, READY_DEADLINE).await.expect("admin ready");
-        shared::testing::wait_for_tcp(addr, READY_DEADLINE).await.expect("public listener ready");
+        wait_for_status(admin, "/healthz", 200, READY_DEADLINE)
+            .await
+            .expect("admin ready");
+        shared::testing::wait_for_tcp(addr, READY_DEADLINE)
+            .await
+            .expect("public listener ready");
         Self {
             addr,
             admin,
@@ -135,7 +149,11 @@ impl Proxy {
 
     /// Rewrites the config body (same listeners) and sends SIGHUP.
     pub(crate) fn reload(&self, body: &str) {
-        std::fs::write(&self.config_path, config_text(&self.dir, self.addr, self.admin, body)).expect("rewrite config");
+        std::fs::write(
+            &self.config_path,
+            config_text(&self.dir, self.addr, self.admin, body),
+        )
+        .expect("rewrite config");
         self.child.signal(Signal::SIGHUP).expect("SIGHUP");
     }
 
@@ -157,11 +175,22 @@ impl Proxy {
 
     /// The admin `/status` document.
     pub(crate) async fn status(&self) -> serde_json::Value {
-        client().get(self.admin_url("/status")).send().await.expect("status").json().await.expect("status json")
+        client()
+            .get(self.admin_url("/status"))
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("status json")
     }
 
     /// One backend's entry in `/status`.
-    pub(crate) async fn backend_status(&self, upstream: &str, addr: SocketAddr) -> Option<serde_json::Value> {
+    pub(crate) async fn backend_status(
+        &self,
+        upstream: &str,
+        addr: SocketAddr,
+    ) -> Option<serde_json::Value> {
         let status = self.status().await;
         status["upstreams"]
             .as_array()?
@@ -174,17 +203,34 @@ impl Proxy {
     }
 
     /// Waits until `/status` says the backend's `healthy` is `healthy`.
-    pub(crate) async fn wait_health(&self, upstream: &str, addr: SocketAddr, healthy: bool, deadline: Duration) -> Result<(), String> {
-        wait_until(&format!("{addr} healthy={healthy}"), deadline, || async move {
-            let entry = self.backend_status(upstream, addr).await?;
-            (entry["healthy"] == healthy).then_some(())
-        })
+    pub(crate) async fn wait_health(
+        &self,
+        upstream: &str,
+        addr: SocketAddr,
+        healthy: bool,
+        deadline: Duration,
+    ) -> Result<(), String> {
+        wait_until(
+            &format!("{addr} healthy={healthy}"),
+            deadline,
+            || async move {
+                let entry = self.backend_status(upstream, addr).await?;
+                (entry["healthy"] == healthy).then_some(())
+            },
+        )
         .await
     }
 
     /// The admin `/metrics` text.
     pub(crate) async fn metrics(&self) -> String {
-        client().get(self.admin_url("/metrics")).send().await.expect("metrics").text().await.expect("metrics text")
+        client()
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 }
 
@@ -231,8 +277,14 @@ pub(crate) fn instance(response: &reqwest::Response) -> String {
 /// The value of the series `name` whose labels include every pair in `labels`, summed.
 pub(crate) fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
-        .filter(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -248,6 +300,10 @@ pub(crate) fn check(text: &str) -> (bool, String) {
         .output()
         .expect("run proxy check");
     let _ = std::fs::remove_dir_all(&dir);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }

@@ -35,8 +35,14 @@ async fn the_first_sse_event_arrives_before_the_stream_ends() {
     assert!(String::from_utf8_lossy(&first).contains("event: first"));
     assert!(String::from_utf8_lossy(&rest).contains("event: second"));
     // The origin waits 2 s between the events; a buffering proxy would deliver both at once.
-    assert!(first_at < Duration::from_millis(1500), "first event after {first_at:?}");
-    assert!(ended_at >= Duration::from_secs(2), "stream ended after {ended_at:?}");
+    assert!(
+        first_at < Duration::from_millis(1500),
+        "first event after {first_at:?}"
+    );
+    assert!(
+        ended_at >= Duration::from_secs(2),
+        "stream ended after {ended_at:?}"
+    );
 }
 
 /// Slow (about 70 s) by design: Pingora's default 60 s downstream read timeout would cut
@@ -45,9 +51,10 @@ async fn the_first_sse_event_arrives_before_the_stream_ends() {
 async fn a_websocket_echoes_across_a_70_second_idle_gap() {
     let origin = Origin::start("a").await;
     let proxy = Proxy::start(&upstream("app", &[&origin])).await;
-    let (mut socket, response) = tokio_tungstenite::connect_async(format!("ws://{}/ws", proxy.addr))
-        .await
-        .expect("websocket upgrade");
+    let (mut socket, response) =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws", proxy.addr))
+            .await
+            .expect("websocket upgrade");
     assert_eq!(response.status(), 101);
 
     socket.send(Message::text("before")).await.expect("send");
@@ -56,7 +63,10 @@ async fn a_websocket_echoes_across_a_70_second_idle_gap() {
 
     tokio::time::sleep(Duration::from_secs(70)).await;
 
-    socket.send(Message::text("after")).await.expect("send after the gap");
+    socket
+        .send(Message::text("after"))
+        .await
+        .expect("send after the gap");
     let echo = tokio::time::timeout(Duration::from_secs(5), socket.next())
         .await
         .expect("echo in time")

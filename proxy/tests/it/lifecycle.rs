@@ -1,0 +1,65 @@
+//! Quick mode, and a graceful stop on SIGTERM within the configured grace period.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use shared::testing::{ChildGuard, READY_DEADLINE, free_port, wait_for_status};
+
+use crate::helpers::{Origin, client, instance};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_mode_balances_and_stops_gracefully_on_sigterm() {
+    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let public = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut proxy = ChildGuard::spawn(
+        Command::new(env!("CARGO_BIN_EXE_proxy"))
+            .args(["--listen", &public.to_string()])
+            .args([
+                "--backend",
+                &a.addr.to_string(),
+                "--backend",
+                &b.addr.to_string(),
+            ])
+            .args(["--admin", &admin.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_for_status(admin, "/healthz", 200, READY_DEADLINE)
+        .await
+        .expect("admin ready");
+    wait_for_status(public, "/", 200, READY_DEADLINE)
+        .await
+        .expect("proxy ready");
+
+    let client = client();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let response = client
+            .get(format!("http://{public}/"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200);
+        seen.push(instance(&response));
+    }
+    assert!(
+        seen.contains(&"a".to_owned()) && seen.contains(&"b".to_owned()),
+        "{seen:?}"
+    );
+
+    let asked = Instant::now();
+    proxy.signal(Signal::SIGTERM).expect("SIGTERM");
+    let status = proxy
+        .wait_exit(Duration::from_secs(15))
+        .await
+        .expect("the proxy exits");
+    // Quick mode's grace period is the default 5 s, plus up to 3 s of runtime shutdown.
+    assert!(status.success(), "{status:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        asked.elapsed()
+    );
+}
