@@ -138,13 +138,30 @@ impl Proxy {
         shared::testing::wait_for_tcp(addr, READY_DEADLINE)
             .await
             .expect("public listener ready");
-        Self {
+        let proxy = Self {
             addr,
             admin,
             config_path,
             child,
             dir,
-        }
+        };
+        proxy.wait_all_eligible().await;
+        proxy
+    }
+
+    /// Waits until every backend of every upstream is eligible for traffic, so a test's
+    /// first request does not race the first health checks.
+    pub(crate) async fn wait_all_eligible(&self) {
+        wait_until("every backend eligible", READY_DEADLINE, || async move {
+            let status = self.status().await;
+            let all = status["upstreams"].as_array()?.iter().all(|group| {
+                let total = group["backends"].as_array().map_or(0, Vec::len);
+                group["eligible"].as_u64() == Some(total as u64)
+            });
+            all.then_some(())
+        })
+        .await
+        .expect("backends eligible");
     }
 
     /// Rewrites the config body (same listeners) and sends SIGHUP.
