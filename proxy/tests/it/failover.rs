@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use shared::testing::wait_until;
 
-use crate::helpers::{Origin, Proxy, SETTLE, client, instance, upstream};
+use crate::helpers::{Origin, Proxy, SETTLE, client, instance, metric, upstream};
 
 /// Load from `workers` tasks until `stop`; returns (ok, failed, per-instance ok counts).
 struct Load {
@@ -104,6 +104,23 @@ async fn a_killed_backend_costs_no_get() {
     let (ok, failed, _) = load.finish().await;
 
     assert_eq!(failed, 0, "{failed} of {} GETs failed", ok + failed);
+    let text = proxy.metrics().await;
+    let backend = a.addr.to_string();
+    let refused = metric(
+        &text,
+        "proxy_upstream_requests_total",
+        &[("backend", &backend), ("outcome", "connect_failed")],
+    );
+    let retried = metric(
+        &text,
+        "proxy_retries_total",
+        &[("upstream", "app"), ("reason", "connect")],
+    );
+    assert!(refused >= 1.0, "no connect failure recorded:\n{text}");
+    assert!(
+        retried >= refused,
+        "{refused} connect failures but {retried} retries:\n{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
