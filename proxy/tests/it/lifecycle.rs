@@ -1,10 +1,16 @@
-//! Quick mode, and a graceful stop on SIGTERM within the configured grace period.
+//! Quick mode, a graceful stop on SIGTERM within the configured grace period, and the
+//! in-process `run` that returns on its own shutdown signal.
 
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use shared::testing::{ChildGuard, READY_DEADLINE, free_port, wait_for_status};
+use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
+use proxy::config::Config;
+use proxy::server::Launch;
+use shared::testing::{ChildGuard, READY_DEADLINE, free_port, wait_for_status, wait_until};
 
 use crate::helpers::{Origin, client, instance};
 
@@ -62,4 +68,44 @@ async fn quick_mode_balances_and_stops_gracefully_on_sigterm() {
         "took {:?}",
         asked.elapsed()
     );
+}
+
+/// Stops an in-process server when notified.
+struct StopOnNotify(Arc<tokio::sync::Notify>);
+
+#[async_trait::async_trait]
+impl ShutdownSignalWatch for StopOnNotify {
+    async fn recv(&self) -> ShutdownSignal {
+        self.0.notified().await;
+        ShutdownSignal::FastShutdown
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_in_process_and_returns_on_its_shutdown_signal() {
+    let origin = Origin::start("a").await;
+    let public = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let config = Config::quick(public, vec![origin.addr], Some(admin)).expect("quick config");
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let signal = StopOnNotify(stop.clone());
+    let server = std::thread::spawn(move || {
+        proxy::server::run(Launch {
+            config,
+            config_path: None,
+            upgrade: false,
+            shutdown: Some(Box::new(signal)),
+        })
+    });
+    wait_for_status(public, "/", 200, READY_DEADLINE)
+        .await
+        .expect("in-process proxy serves");
+
+    stop.notify_one();
+    wait_until("run() to return", Duration::from_secs(10), || async {
+        server.is_finished().then_some(())
+    })
+    .await
+    .expect("run returns after its shutdown signal");
+    server.join().expect("server thread").expect("run ok");
 }
