@@ -180,6 +180,19 @@ impl Proxy {
         self.child.signal(Signal::SIGHUP).expect("SIGHUP");
     }
 
+    /// Sends `signal` to the proxy process.
+    pub(crate) fn signal(&self, signal: Signal) {
+        self.child.signal(signal).expect("signal proxy");
+    }
+
+    /// Waits up to `deadline` for the proxy to exit.
+    pub(crate) async fn wait_exit(
+        &mut self,
+        deadline: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        self.child.wait_exit(deadline).await
+    }
+
     /// `http://public/path`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -259,7 +272,7 @@ impl Drop for Proxy {
 
 fn config_text(dir: &Path, addr: SocketAddr, admin: SocketAddr, body: &str) -> String {
     format!(
-        "[server]\nthreads = 2\ngrace_period_secs = 1\ngraceful_shutdown_timeout_secs = 1\n\
+        "[server]\nthreads = 2\ngrace_period_secs = 5\ngraceful_shutdown_timeout_secs = 1\n\
          upgrade_sock = \"{}\"\n\n[[listeners]]\naddr = \"{addr}\"\n\n[admin]\naddr = \"{admin}\"\n\n{body}",
         dir.join("upgrade.sock").display()
     )

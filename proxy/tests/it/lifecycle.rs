@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use nix::sys::signal::Signal;
 use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
 use proxy::config::Config;
@@ -108,4 +109,42 @@ async fn run_serves_in_process_and_returns_on_its_shutdown_signal() {
     .await
     .expect("run returns after its shutdown signal");
     server.join().expect("server thread").expect("run ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_stream_finish_and_refuses_new_connections() {
+    let origin = Origin::start("a").await;
+    let mut proxy =
+        crate::helpers::Proxy::start(&crate::helpers::upstream("app", &[&origin])).await;
+    let response = client()
+        .get(proxy.url("/sse"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("request");
+    let mut body = response.bytes_stream();
+    let first = body.next().await.expect("first chunk").expect("chunk ok");
+    assert!(String::from_utf8_lossy(&first).contains("event: first"));
+
+    proxy.signal(Signal::SIGTERM);
+    wait_until("the listener to close", Duration::from_secs(5), || async {
+        tokio::net::TcpStream::connect(proxy.addr)
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await
+    .expect("no new connections during the grace period");
+    let mut rest = Vec::new();
+    while let Some(chunk) = body.next().await {
+        rest.extend_from_slice(&chunk.expect("the in-flight stream is not cut"));
+    }
+    assert!(String::from_utf8_lossy(&rest).contains("event: second"));
+
+    // Grace period 5 s plus 1 s of runtime shutdown in the test config.
+    let status = proxy
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("the proxy exits");
+    assert!(status.success(), "{status:?}");
 }
