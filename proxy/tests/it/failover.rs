@@ -1,5 +1,6 @@
 //! Failure behaviour: killed, hung and recovered backends; no healthy backend; POSTs.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use shared::testing::wait_until;
 
-use crate::helpers::{Origin, Proxy, SETTLE, client, instance, metric, upstream};
+use crate::helpers::{Origin, Proxy, SETTLE, client, instance, metric, scratch_dir, upstream};
 
 /// Load from `workers` tasks until `stop`; returns (ok, failed, per-instance ok counts).
 struct Load {
@@ -209,30 +210,86 @@ async fn no_backend_left_gives_a_fast_503_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn posts_are_never_duplicated_when_a_backend_dies() {
-    let (mut a, b, c) = (
-        Origin::start("a").await,
-        Origin::start("b").await,
-        Origin::start("c").await,
-    );
+    let dir = scratch_dir();
+    let logs: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|id| dir.join(format!("{id}.log")))
+        .collect();
+    let mut a = Origin::start_logging("a", &logs[0]).await;
+    let b = Origin::start_logging("b", &logs[1]).await;
+    let c = Origin::start_logging("c", &logs[2]).await;
     let proxy = Proxy::start(&upstream("app", &[&a, &b, &c])).await;
-    let load = Load::start(proxy.url("/submit"), reqwest::Method::POST, 6);
-    load.wait_for_more(60).await;
-
+    let sent = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..6)
+        .map(|worker| {
+            let (url, sent, stop) = (proxy.url("/slow"), sent.clone(), stop.clone());
+            tokio::spawn(async move {
+                let client = client();
+                let mut answered = Vec::new();
+                for n in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let id = format!("post-{worker}-{n}");
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    let response = client
+                        .post(&url)
+                        .header("x-request-id", &id)
+                        .body("payload")
+                        .send()
+                        .await;
+                    if response.is_ok_and(|r| r.status() == 200) {
+                        answered.push(id);
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    let progress = |target: usize| {
+        let sent = sent.clone();
+        async move {
+            wait_until("POSTs sent", SETTLE, || async {
+                (sent.load(Ordering::Relaxed) >= target).then_some(())
+            })
+            .await
+            .expect("load makes progress");
+        }
+    };
+    progress(30).await;
     a.kill();
-    load.wait_for_more(200).await;
-    let (_, _, seen) = load.finish().await;
+    progress(sent.load(Ordering::Relaxed) + 100).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut answered = Vec::new();
+    for worker in workers {
+        answered.extend(worker.await.expect("worker"));
+    }
 
-    // Every POST a surviving backend counted was answered exactly once by it.
-    for origin in [&b, &c] {
-        let answered = seen
-            .iter()
-            .filter(|(id, status)| id == &origin.id && *status == 200)
-            .count() as u64;
+    // Every backend logged each request as it arrived, the killed one included.
+    let mut received: BTreeMap<String, usize> = BTreeMap::new();
+    for log in &logs {
+        let text = std::fs::read_to_string(log).expect("origin log");
+        for id in text.lines().filter_map(|line| line.strip_prefix("POST ")) {
+            *received.entry(id.to_owned()).or_default() += 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let twice: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "POSTs delivered more than once: {twice:?}"
+    );
+    for id in &answered {
         assert_eq!(
-            origin.count("POST").await,
-            answered,
-            "backend {} counted a POST twice",
-            origin.id
+            received.get(id),
+            Some(&1),
+            "{id} was answered 200 but not received once"
         );
     }
+    assert!(
+        answered.len() >= 200,
+        "only {} POSTs answered",
+        answered.len()
+    );
 }

@@ -23,8 +23,6 @@ fn output() -> Stdio {
 
 /// A `proxy-test-origin` process.
 pub(crate) struct Origin {
-    /// Its instance name, echoed in `X-Instance`.
-    pub(crate) id: String,
     /// Where it listens.
     pub(crate) addr: SocketAddr,
     child: Option<ChildGuard>,
@@ -37,19 +35,28 @@ impl Origin {
         Self::start_on(id, addr).await
     }
 
+    /// Starts an origin that logs every request's method and id to `log`.
+    pub(crate) async fn start_logging(id: &str, log: &Path) -> Self {
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        Self::spawn(id, addr, Some(log)).await
+    }
+
     /// Starts an origin on `addr` (e.g. to bring a killed one back).
     pub(crate) async fn start_on(id: &str, addr: SocketAddr) -> Self {
-        let child = ChildGuard::spawn(
-            Command::new(env!("CARGO_BIN_EXE_proxy-test-origin"))
-                .args(["--listen", &addr.to_string(), "--id", id])
-                .stdout(output())
-                .stderr(output()),
-        );
+        Self::spawn(id, addr, None).await
+    }
+
+    async fn spawn(id: &str, addr: SocketAddr, log: Option<&Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_proxy-test-origin"));
+        command.args(["--listen", &addr.to_string(), "--id", id]);
+        if let Some(log) = log {
+            command.arg("--log").arg(log);
+        }
+        let child = ChildGuard::spawn(command.stdout(output()).stderr(output()));
         wait_for_status(addr, "/healthz", 200, READY_DEADLINE)
             .await
             .expect("origin ready");
         Self {
-            id: id.to_owned(),
             addr,
             child: Some(child),
         }
