@@ -27,9 +27,9 @@
 //!   linearly. Members present at construction start at full weight. Consistent hashing
 //!   ignores slow start (it would break key affinity).
 //! - **Round robin** is exact over the candidates (eligible, untried): 300 picks over 3 give
-//!   100 each; a skipped backend never shifts the others' turns. Weights are ignored;
-//!   while a member ramps up (slow start) the pick goes through the smooth algorithm with
-//!   the ramp factors as weights.
+//!   100 each; a skipped backend never shifts the others' turns. When weights differ, or a
+//!   member ramps up (slow start), the pick goes through the smooth algorithm with weight ×
+//!   ramp factor, as nginx's default round robin honours weights.
 //! - **Weighted round robin** is nginx's smooth algorithm (5,1,1 → `a a b a c a a`).
 //! - **Least outstanding**: two distinct random candidates; the one with fewer in-flight
 //!   requests per unit of weight wins, ties to the first drawn.

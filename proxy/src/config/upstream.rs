@@ -52,8 +52,7 @@ pub struct UpstreamConfig {
 pub struct BackendConfig {
     /// `IP:port`; names are not resolved here (use `dns` for names).
     pub addr: String,
-    /// Relative share of traffic under `weighted_round_robin`, `least_outstanding` and
-    /// `consistent_hash` (1..=1000).
+    /// Relative share of traffic (1..=1000), honoured by every policy.
     #[serde(default = "one")]
     pub weight: u32,
 }
@@ -75,7 +74,8 @@ pub struct DnsConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Balance {
-    /// Each eligible backend in turn, ignoring weights; exact over the eligible set.
+    /// Each eligible backend in turn; exact over the eligible set. Unequal weights are
+    /// honoured by interleaving, as under `weighted_round_robin`.
     #[default]
     RoundRobin,
     /// nginx's smooth weighted round robin: heavy backends are interleaved, not bunched.

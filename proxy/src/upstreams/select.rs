@@ -62,11 +62,17 @@ impl Selector {
     ) -> Option<usize> {
         match self {
             Self::RoundRobin { next, smooth } => {
-                if candidates.iter().all(|c| c.factor >= 1.0) {
+                let weight_of = |c: &Candidate| backends[c.index].weight();
+                let first_weight = candidates.first().map(weight_of);
+                let even = candidates
+                    .iter()
+                    .all(|c| c.factor >= 1.0 && Some(weight_of(c)) == first_weight);
+                if even {
                     round_robin(next, candidates)
                 } else {
-                    // Ramping members take a reduced share: weight 1 scaled by the factor.
-                    smooth.pick(candidates, |c| effective(1, c.factor))
+                    // Unequal weights, or members ramping up after readmission: each takes
+                    // its weight times its slow-start share, interleaved like nginx does.
+                    smooth.pick(candidates, |c| effective(weight_of(c), c.factor))
                 }
             }
             Self::Weighted { smooth } => smooth.pick(candidates, |c| {
