@@ -1,1 +1,22 @@
-//! app: under construction.
+//! Flotilla's app service: a stateless axum + sqlx instance that registers users, analyses
+//! uploaded CSV files and serves the results, many of it behind the proxy.
+//!
+//! # Layout
+//!
+//! - [`config`]: flags, environment and file into one validated [`config::Config`].
+//! - [`startup`]: [`startup::Application`] builds (connect, migrate, bind) and runs with a
+//!   drain on shutdown.
+//! - [`state`]: [`state::AppState`], what every handler can reach, and the metrics.
+//! - [`http`]: the router; one module per resource (`health`, `auth`, `datasets`), the error
+//!   type and its HTTP mapping (`error`), extractors (`extract`) and the per-request layer
+//!   (`middleware`).
+//! - [`analysis`]: CSV parsing, type inference and statistics; synchronous, run on blocking
+//!   threads.
+//! - [`db`]: the pool over SQLite or Postgres, embedded migrations, and one module per table.
+
+pub mod analysis;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod startup;
+pub mod state;
