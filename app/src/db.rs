@@ -20,8 +20,8 @@ use anyhow::Context;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{Any, ConnectOptions, Connection, Executor, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Any, Executor, Transaction};
 
 /// Migrations for SQLite, embedded in the binary.
 pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -172,13 +172,16 @@ async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
     if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         create_dir(dir)?;
     }
-    let mut conn = options
-        .connect()
+    // A one-connection pool rather than a bare connection: `Migrator::run` on a pool keeps
+    // the future `Send`, so `Application::build` can run on a spawned task.
+    let conn = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
         .await
         .with_context(|| format!("opening the SQLite database {}", file.display()))?;
     let mut attempt = 1;
     loop {
-        match SQLITE_MIGRATOR.run(&mut conn).await {
+        match SQLITE_MIGRATOR.run(&conn).await {
             Ok(()) => break,
             Err(error) if attempt < SQLITE_MIGRATION_ATTEMPTS => {
                 tracing::debug!(%error, attempt, "SQLite migration raced another instance; retrying");
@@ -188,9 +191,7 @@ async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
             Err(error) => return Err(error).context("running SQLite migrations"),
         }
     }
-    conn.close()
-        .await
-        .context("closing the migration connection")?;
+    conn.close().await;
     Ok(())
 }
 
