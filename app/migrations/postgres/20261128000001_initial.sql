@@ -1,6 +1,7 @@
 -- Users, datasets, the change log that live streams read, and failed-login records.
 -- Identifiers are UUIDv7 text, so ordering by id is ordering by creation time.
 -- Timestamps are RFC 3339 UTC text with milliseconds (the same representation as SQLite).
+-- Dataset ids compare bytewise (COLLATE "C"), as in SQLite, so cursors page the same way.
 
 CREATE TABLE users (
     id            TEXT PRIMARY KEY,
@@ -10,7 +11,7 @@ CREATE TABLE users (
 );
 
 CREATE TABLE datasets (
-    id           TEXT PRIMARY KEY,
+    id           TEXT COLLATE "C" PRIMARY KEY,
     owner_id     TEXT NOT NULL REFERENCES users (id),
     name         TEXT NOT NULL,
     visibility   TEXT NOT NULL CHECK (visibility IN ('public', 'private')),

@@ -71,3 +71,27 @@ async fn changes_are_recorded_as_events_in_order(db: &TestDb) {
     );
 }
 db_test!(changes_are_recorded_as_events_in_order);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notifies_each_event_with_its_seq() {
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!(
+            "skipped postgres_notifies_each_event_with_its_seq: TEST_DATABASE_URL is not set"
+        );
+        return;
+    };
+    let app = TestApp::spawn(&db).await;
+    let mut listener = sqlx::postgres::PgListener::connect(db.url())
+        .await
+        .expect("listen connection");
+    listener.listen("flotilla_events").await.expect("LISTEN");
+    let (token, _) = app.user("ada@example.org").await;
+    app.public_dataset(&token, "noticed").await;
+
+    let notification = tokio::time::timeout(crate::helpers::DEADLINE, listener.recv())
+        .await
+        .expect("a notification in time")
+        .expect("a notification");
+    let seq = events::last_seq(&app.state.db).await.expect("seq");
+    assert_eq!(notification.payload(), seq.to_string());
+}

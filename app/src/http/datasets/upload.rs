@@ -22,6 +22,9 @@ use crate::http::Error;
 const MULTIPART_OVERHEAD_BYTES: u64 = 64 * 1024;
 /// Longest accepted text field in a multipart form.
 const MAX_FORM_FIELD_BYTES: usize = 1024;
+/// Most parts accepted in one multipart form; with the per-field cap, this bounds the
+/// bytes read besides the file.
+const MAX_FORM_PARTS: usize = 16;
 /// Body chunks in flight between the network and the analysis.
 const CHANNEL_CHUNKS: usize = 8;
 
@@ -93,7 +96,14 @@ async fn receive_multipart(request: Request, max_bytes: u64) -> Result<Received,
         .map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
     let mut form = FormFields::default();
     let mut file = None;
+    let mut parts = 0;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        parts += 1;
+        if parts > MAX_FORM_PARTS {
+            return Err(Error::BadRequest(format!(
+                "a form may have at most {MAX_FORM_PARTS} parts"
+            )));
+        }
         match field.name() {
             Some("file") if file.is_none() => {
                 form.filename = field.file_name().map(str::to_owned);
