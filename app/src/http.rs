@@ -21,12 +21,13 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(datasets::router())
         .fallback(not_found)
+        // Inside `observe`, so a panic's 500 is still counted, logged and labelled.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            middleware::panic_response,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::observe,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            middleware::panic_response,
         ))
         .with_state(state)
 }

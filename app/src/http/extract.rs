@@ -82,7 +82,8 @@ impl FromRequestParts<AppState> for MaybeAuthUser {
 }
 
 /// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the peer
-/// is on loopback (the balancer runs next to the instances).
+/// is on loopback or a private network, where the balancer runs (next to the instances, or
+/// on the same Compose or cluster network). A public peer is never believed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
@@ -95,7 +96,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip())
             .ok_or_else(|| anyhow::anyhow!("no peer address: serve with connect info"))?;
-        if !peer.is_loopback() {
+        if !is_trusted_peer(peer) {
             return Ok(Self(peer));
         }
         let forwarded = parts
@@ -105,5 +106,42 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .and_then(|list| list.split(',').next())
             .and_then(|first| first.trim().parse::<IpAddr>().ok());
         Ok(Self(forwarded.unwrap_or(peer)))
+    }
+}
+
+/// Loopback, RFC 1918 and IPv6 unique-local peers: where a balancer in front of us lives.
+fn is_trusted_peer(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.is_loopback() || v4.is_private(),
+            None => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_trusted_peer;
+
+    #[test]
+    fn only_local_and_private_peers_may_forward_the_client_address() {
+        for trusted in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.17.0.2",
+            "192.168.1.1",
+            "::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_trusted_peer(trusted.parse().expect("ip")), "{trusted}");
+        }
+        for untrusted in ["8.8.8.8", "2001:db8::1", "::ffff:8.8.8.8"] {
+            assert!(
+                !is_trusted_peer(untrusted.parse().expect("ip")),
+                "{untrusted}"
+            );
+        }
     }
 }
