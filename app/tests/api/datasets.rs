@@ -198,6 +198,21 @@ async fn bad_uploads_are_refused_and_store_nothing(db: &TestDb) {
         .expect("upload");
     error_body(response, StatusCode::PAYLOAD_TOO_LARGE).await;
 
+    // The same limit holds for a multipart file.
+    let form = Form::new().text("name", "big").part(
+        "file",
+        Part::bytes(big.clone().into_bytes()).file_name("big.csv"),
+    );
+    let response = app
+        .client
+        .post(app.url("/api/datasets"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    error_body(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+
     // A ragged row: 422 naming the line.
     let ragged = "a,b,c\n1,2,3\n4,5,6,7\n8,9,10\n";
     let error = error_body(
