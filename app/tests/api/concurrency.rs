@@ -42,7 +42,7 @@ async fn three_instances_migrate_one_database_at_once(db: &TestDb) {
 db_test!(three_instances_migrate_one_database_at_once);
 
 async fn three_instances_upload_concurrently_without_failures(db: &TestDb) {
-    const PER_INSTANCE: usize = 8;
+    const PER_INSTANCE: usize = 20;
     let apps = start_together(db, 3).await;
     // A token from one instance is good on every other.
     let (token, _) = apps[0].user("ada@example.org").await;
