@@ -43,7 +43,9 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let id_text = request_id.to_str().unwrap_or_default().to_owned();
-    let span = tracing::info_span!("request", request_id = %id_text, %method, %route);
+    // The span carries the id into every log line of this request; the access line below
+    // repeats it because JSON logs are written without span fields.
+    let span = tracing::info_span!("request", request_id = %id_text);
 
     let mut response = next.run(request).instrument(span.clone()).await;
 
@@ -71,10 +73,10 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
             %route,
             %path,
             status = status.as_u16(),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            duration_ms = %format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
             request_id = %id_text,
             instance = state.instance.to_str().unwrap_or_default(),
-            "request"
+            "served"
         );
     });
     response
