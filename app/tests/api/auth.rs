@@ -99,6 +99,14 @@ async fn wrong_password_and_unknown_account_are_the_same_401() {
     let db = TestDb::sqlite();
     let app = TestApp::spawn(&db).await;
     app.user("ada@example.org").await;
+    let error = error_body(
+        app.login_from(" ", "", "10.0.0.1").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(error["fields"]["email"].is_string(), "{error}");
+    assert!(error["fields"]["password"].is_string(), "{error}");
+
     let wrong = error_body(
         app.login_from("ada@example.org", "wrong password", "10.0.0.1")
             .await,
