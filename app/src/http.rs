@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod datasets;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod health;
 pub mod middleware;
@@ -20,6 +21,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(auth::router())
         .merge(datasets::router())
+        .merge(events::router())
         .fallback(not_found)
         // Inside `observe`, so a panic's 500 is still counted, logged and labelled.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -7,16 +7,20 @@
 //! - [`startup`]: [`startup::Application`] builds (connect, migrate, bind) and runs with a
 //!   drain on shutdown.
 //! - [`state`]: [`state::AppState`], what every handler can reach, and the metrics.
-//! - [`http`]: the router; one module per resource (`health`, `auth`, `datasets`), the error
+//! - [`http`]: the router; one module per resource (`health`, `auth`, `datasets`,
+//!   `events`), the error
 //!   type and its HTTP mapping (`error`), extractors (`extract`) and the per-request layer
 //!   (`middleware`).
 //! - [`analysis`]: CSV parsing, type inference and statistics; synchronous, run on blocking
 //!   threads.
+//! - [`realtime`]: live events: wakes this instance's SSE and WebSocket streams when a
+//!   change commits on any instance (Postgres LISTEN/NOTIFY, or polling SQLite).
 //! - [`db`]: the pool over SQLite or Postgres, embedded migrations, and one module per table.
 
 pub mod analysis;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod realtime;
 pub mod startup;
 pub mod state;

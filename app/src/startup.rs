@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, redact_url};
 use crate::db::Db;
 use crate::http::auth::{password, token::Tokens};
+use crate::realtime::Hub;
 use crate::state::{AppState, Metrics};
 
 /// A bound, migrated, ready-to-run app.
@@ -70,13 +71,24 @@ impl Application {
                 .context("hashing the dummy password")?
                 .map_err(|error| anyhow::anyhow!("{error}"))?
                 .into();
+        let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+        let draining = CancellationToken::new();
+        let hub = Hub::start(
+            db.clone(),
+            &config.database_url,
+            draining.clone(),
+            metrics.live_clients.clone(),
+        )
+        .await
+        .context("starting live events")?;
         let state = AppState {
             db,
             config: Arc::new(config),
             tokens: Arc::new(tokens),
-            metrics: Arc::new(Metrics::new().context("registering metrics")?),
+            metrics,
             instance,
-            draining: CancellationToken::new(),
+            draining,
+            hub,
             dummy_password_hash,
         };
         tracing::info!(

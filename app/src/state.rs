@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::auth::token::Tokens;
+use crate::realtime::Hub;
 
 /// Shared state handed to every handler through `State<AppState>`.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct AppState {
     /// Cancelled when the drain begins: `/readyz` fails, and live streams should end so
     /// their clients reconnect to another instance.
     pub draining: CancellationToken,
+    /// Wakes live streams when a change commits on any instance.
+    pub hub: Hub,
     /// A real argon2id hash that unknown-email logins verify against, so that a login for a
     /// missing account takes as long as one with a wrong password.
     pub dummy_password_hash: Arc<str>,
@@ -56,6 +59,8 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     /// `app_db_pool_connections{state}`, refreshed at each scrape.
     pub pool_connections: IntGaugeVec,
+    /// `app_live_clients{transport}`: open SSE and WebSocket streams.
+    pub live_clients: IntGaugeVec,
     /// `app_datasets_analysed_total`.
     pub datasets_analysed: IntCounter,
     /// `app_analysis_rows_total`.
@@ -86,6 +91,10 @@ impl Metrics {
             Opts::new(names::APP_DB_POOL_CONNECTIONS, "Database pool connections"),
             &["state"],
         )?;
+        let live_clients = IntGaugeVec::new(
+            Opts::new(names::APP_LIVE_CLIENTS, "Live event clients connected"),
+            &["transport"],
+        )?;
         let datasets_analysed = IntCounter::new(
             names::APP_DATASETS_ANALYSED_TOTAL,
             "Datasets analysed and stored",
@@ -97,6 +106,7 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
+        registry.register(Box::new(live_clients.clone()))?;
         registry.register(Box::new(datasets_analysed.clone()))?;
         registry.register(Box::new(analysis_rows.clone()))?;
         Ok(Self {
@@ -104,6 +114,7 @@ impl Metrics {
             requests,
             request_duration,
             pool_connections,
+            live_clients,
             datasets_analysed,
             analysis_rows,
         })

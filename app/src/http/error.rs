@@ -70,6 +70,9 @@ pub enum Error {
         /// Seconds until a login may succeed again.
         retry_after_secs: u64,
     },
+    /// This instance is draining and takes no new live streams; another instance will.
+    #[error("this instance is shutting down; reconnect")]
+    Draining,
     /// The database is saturated or unreachable; another instance may do better.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -116,7 +119,7 @@ impl Error {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Draining | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,6 +139,7 @@ impl Error {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::BadRequest(_) => "bad_request",
             Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::Draining => "draining",
             Self::Unavailable(_) => "unavailable",
             Self::Database(_) | Self::Internal(_) => "internal",
         }
@@ -175,7 +179,7 @@ impl IntoResponse for Error {
             Self::TooManyAttempts { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            Self::Unavailable(_) => {
+            Self::Draining | Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

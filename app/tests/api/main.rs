@@ -9,3 +9,4 @@ mod datasets;
 mod drain;
 mod events;
 mod health;
+mod live;
