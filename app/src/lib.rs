@@ -1,7 +1,26 @@
-//! The Flotilla app service as a library, so its binary and its tests share one build.
+//! Flotilla's app service: a stateless axum + sqlx instance that registers users, analyses
+//! uploaded CSV files and serves the results, many of it behind the proxy.
 //!
 //! # Layout
 //!
-//! - [`analysis`]: the CSV analysis engine (type inference and per-column statistics).
+//! - [`config`]: flags, environment and file into one validated [`config::Config`].
+//! - [`startup`]: [`startup::Application`] builds (connect, migrate, bind) and runs with a
+//!   drain on shutdown.
+//! - [`state`]: [`state::AppState`], what every handler can reach, and the metrics.
+//! - [`http`]: the router; one module per resource (`health`, `auth`, `datasets`,
+//!   `events`), the error
+//!   type and its HTTP mapping (`error`), extractors (`extract`) and the per-request layer
+//!   (`middleware`).
+//! - [`analysis`]: CSV parsing, type inference and statistics; synchronous, run on blocking
+//!   threads.
+//! - [`realtime`]: live events: wakes this instance's SSE and WebSocket streams when a
+//!   change commits on any instance (Postgres LISTEN/NOTIFY, or polling SQLite).
+//! - [`db`]: the pool over SQLite or Postgres, embedded migrations, and one module per table.
 
 pub mod analysis;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod realtime;
+pub mod startup;
+pub mod state;
