@@ -1,0 +1,4 @@
+//! The stack as a user runs it: the real binary, real child processes, real signals.
+
+mod helpers;
+mod lifecycle;
