@@ -1,1 +1,41 @@
-//! proxy: under construction.
+//! Flotilla's load balancer: a Pingora reverse proxy in front of N stateless app
+//! instances, with health-checked balancing, safe retries and an admin listener.
+//!
+//! # Layout
+//!
+//! - [`config`]: the TOML file (and quick-mode flags) into a validated [`config::Config`];
+//!   `proxy check` is [`config::Config::load`].
+//! - [`server`]: builds the Pingora server: public listeners (HTTP, HTTPS with h2),
+//!   the admin service, and the control thread (health checks, SIGHUP reloads).
+//! - [`routing`]: the swappable state (routes, upstream groups, limits) behind `ArcSwap`.
+//! - [`gateway`]: the one `ProxyHttp` implementation and its typed per-request context.
+//! - [`upstreams`]: backends, selection, active and passive health, discovery, retry budget.
+//! - [`admin`]: `/metrics`, `/healthz`, `/status`, `/sd`.
+//! - [`metrics`]: the proxy's Prometheus series.
+//! - [`error`]: why start-up failed.
+//!
+//! # Phase flow of one request
+//!
+//! 1. Connection accepted: `gateway::Front` counts it and closes it if no request head
+//!    arrives within `timeouts.client_header_ms`.
+//! 2. `early_request_filter`: request id, stream detection, no read timeout for upgrades.
+//! 3. `request_filter`: 431 / 413 limits, then routing: deny → 404, no route → 404.
+//! 4. `upstream_peer`: the group selects a backend not yet tried; none → 503 with
+//!    `Retry-After`. Connect, response-header and idle timeouts go on the peer.
+//! 5. `fail_to_connect` / `error_while_proxy`: record the attempt's outcome, decide the
+//!    retry (any method after a connect failure; idempotent, bodiless requests once after
+//!    a break before the response), within `max_attempts` and the retry budget.
+//! 6. `upstream_request_filter`: `X-Forwarded-*`, `X-Request-Id`, `Via`, hop-by-hop strip.
+//! 7. `upstream_response_filter` / `response_filter`: note the status; add `Via` and
+//!    `X-Request-Id` for the client. Bodies, SSE and WebSocket frames stream through.
+//! 8. `fail_to_proxy`: a JSON error response when nothing could be forwarded.
+//! 9. `logging`: finish the attempt, record metrics, write the access-log line.
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod metrics;
+pub mod routing;
+pub mod server;
+pub mod upstreams;

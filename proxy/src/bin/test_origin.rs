@@ -1,0 +1,198 @@
+//! `proxy-test-origin`: a tiny origin server for the proxy's integration tests, run as a
+//! separate process so a test can SIGKILL or SIGSTOP a real backend.
+//!
+//! Usage: `proxy-test-origin --listen 127.0.0.1:PORT --id NAME [--log FILE]`. Every
+//! response carries `X-Instance: NAME`. With `--log`, each counted request appends a line
+//! `METHOD X-Request-Id` to FILE as it arrives, which survives a SIGKILL. Endpoints:
+//! - `/healthz`: 200 `ok`;
+//! - `/__stats`: JSON `{"requests": {METHOD: count}}` of every other request;
+//! - `/echo`: JSON `{instance, method, path, headers}`;
+//! - `/sse`: an event stream: `first` at once, `second` after 2 s, then the end;
+//! - `/ws`: a WebSocket that echoes every message;
+//! - `/hang`: never answers;
+//! - `/slow`: answers after 50 ms, so a kill can land while a request is in progress;
+//! - `/metrics`: the app-style metrics endpoint the proxy must not expose;
+//! - anything else: 200 with the instance name and the request body's length.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+
+#[derive(Clone)]
+struct Origin {
+    id: String,
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    log: Option<Arc<Mutex<std::fs::File>>>,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let Some(listen) = value("--listen") else {
+        eprintln!("usage: proxy-test-origin --listen ADDR --id NAME");
+        std::process::exit(2);
+    };
+    let origin = Origin {
+        id: value("--id").unwrap_or_else(|| listen.clone()),
+        counts: Arc::default(),
+        log: value("--log").map(|path| {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap_or_else(|error| {
+                    eprintln!("cannot open {path}: {error}");
+                    std::process::exit(1);
+                });
+            Arc::new(Mutex::new(file))
+        }),
+    };
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/__stats", get(stats))
+        .route("/echo", any(echo))
+        .route("/sse", get(sse))
+        .route("/ws", get(ws))
+        .route("/hang", any(hang))
+        .route("/slow", any(slow))
+        .route("/metrics", get(|| async { "app_secret_metric 1\n" }))
+        .fallback(any(plain))
+        .layer(middleware::from_fn_with_state(
+            origin.clone(),
+            count_and_tag,
+        ))
+        .with_state(origin);
+    let listener = match tokio::net::TcpListener::bind(&listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("cannot listen on {listen}: {error}");
+            std::process::exit(1);
+        }
+    };
+    let _ = axum::serve(listener, app).await;
+}
+
+async fn count_and_tag(State(origin): State<Origin>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path != "/healthz" && path != "/__stats" {
+        if let Ok(mut counts) = origin.counts.lock() {
+            *counts.entry(request.method().to_string()).or_default() += 1;
+        }
+        if let Some(Ok(mut file)) = origin.log.as_ref().map(|log| log.lock()) {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            // One write per line: in the kernel before the handler runs, so a SIGKILL
+            // cannot lose a request the backend received.
+            let _ = std::io::Write::write_all(
+                &mut *file,
+                format!("{} {id}\n", request.method()).as_bytes(),
+            );
+        }
+    }
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&origin.id) {
+        response.headers_mut().insert("x-instance", value);
+    }
+    response
+}
+
+async fn stats(State(origin): State<Origin>) -> Response {
+    let counts = origin.counts.lock().map(|c| c.clone()).unwrap_or_default();
+    axum::Json(serde_json::json!({ "requests": counts })).into_response()
+}
+
+async fn echo(
+    State(origin): State<Origin>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let headers: BTreeMap<String, Vec<String>> = headers
+        .keys()
+        .map(|name| {
+            let values = headers
+                .get_all(name)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            (name.to_string(), values)
+        })
+        .collect();
+    axum::Json(serde_json::json!({
+        "instance": origin.id,
+        "method": method.as_str(),
+        "path": uri.path(),
+        "headers": headers,
+    }))
+    .into_response()
+}
+
+async fn sse() -> Response {
+    let events = futures::stream::unfold(0u8, |step| async move {
+        match step {
+            0 => Some((
+                Ok::<_, Infallible>(Bytes::from("event: first\ndata: 1\n\n")),
+                1,
+            )),
+            1 => {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Some((Ok(Bytes::from("event: second\ndata: 2\n\n")), 2))
+            }
+            _ => None,
+        }
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(events))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn ws(upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(|mut socket: WebSocket| async move {
+        while let Some(Ok(message)) = socket.recv().await {
+            let reply = match message {
+                Message::Text(text) => Message::Text(text),
+                Message::Binary(bytes) => Message::Binary(bytes),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if socket.send(reply).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+async fn hang() -> Response {
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    StatusCode::GATEWAY_TIMEOUT.into_response()
+}
+
+async fn slow(state: State<Origin>, body: Bytes) -> Response {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    plain(state, body).await
+}
+
+async fn plain(State(origin): State<Origin>, body: Bytes) -> Response {
+    format!("{} {}\n", origin.id, body.len()).into_response()
+}

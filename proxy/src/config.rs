@@ -1,0 +1,186 @@
+//! The proxy's configuration: one TOML file (then `PROXY__` environment variables), or the
+//! quick-mode flags, into one typed [`Config`] that [`Config::validate`] checks as a whole.
+//!
+//! Every table denies unknown keys and every error names the key it is about, so
+//! `proxy check --config FILE` can tell an operator exactly what to fix.
+
+mod cli;
+mod routes;
+mod settings;
+mod tls;
+pub mod upstream;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use shared::config::{ConfigError, Sources};
+
+pub use cli::{Cli, Command};
+pub use routes::RouteConfig;
+pub use settings::{
+    AdminConfig, Limits, ListenerConfig, PublicConfig, ServerSettings, Timeouts, TlsConfig,
+};
+pub use upstream::UpstreamConfig;
+
+/// The environment prefix: `PROXY__SERVER__THREADS=4` sets `server.threads`.
+pub const ENV_PREFIX: &str = "PROXY__";
+
+/// The name quick mode gives its single upstream group.
+pub const QUICK_UPSTREAM: &str = "default";
+
+/// Everything the proxy needs to start, as read from the file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Process-wide settings: threads, shutdown grace, log format, upgrade socket.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// Public listeners; each is plain HTTP or, with `tls`, HTTPS with h2 by ALPN.
+    #[serde(default = "settings::default_listeners")]
+    pub listeners: Vec<ListenerConfig>,
+    /// The admin listener (metrics, health, status, service discovery).
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Connect, response-header, idle and client-header timeouts.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// Request header and body size limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// What the public listeners refuse to forward.
+    #[serde(default)]
+    pub public: PublicConfig,
+    /// Routes, first match wins. Empty with exactly one upstream means "everything to it".
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Named upstream groups of backends.
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+}
+
+/// Flags never override file keys in `--config` mode; this is the empty flag layer.
+#[derive(Debug, Serialize)]
+struct NoFlags {}
+
+impl Config {
+    /// Reads `path`, then `PROXY__` environment variables, and validates the result.
+    ///
+    /// # Errors
+    ///
+    /// A missing or unparsable file, an unknown key, a wrong type, or any failed check
+    /// of [`Config::validate`], each naming the key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let sources = Sources {
+            file: Some(path),
+            env_prefix: Some(ENV_PREFIX),
+        };
+        let config: Self = shared::config::load(sources, &NoFlags {})?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Quick mode: one listener, one round-robin upstream of `backends`, an admin listener.
+    ///
+    /// # Errors
+    ///
+    /// When no backend is given or the result fails validation.
+    pub fn quick(
+        listen: SocketAddr,
+        backends: Vec<SocketAddr>,
+        admin: Option<SocketAddr>,
+    ) -> Result<Self, ConfigError> {
+        if backends.is_empty() {
+            return Err(ConfigError::invalid(
+                "--backend",
+                "give at least one backend address",
+            ));
+        }
+        let mut upstreams = BTreeMap::new();
+        upstreams.insert(
+            QUICK_UPSTREAM.to_owned(),
+            UpstreamConfig::from_addrs(backends),
+        );
+        let config = Self {
+            server: ServerSettings::default(),
+            listeners: vec![ListenerConfig {
+                addr: listen.to_string(),
+                tls: None,
+            }],
+            admin: AdminConfig {
+                addr: admin.map_or_else(|| AdminConfig::default().addr, |a| a.to_string()),
+            },
+            timeouts: Timeouts::default(),
+            limits: Limits::default(),
+            public: PublicConfig::default(),
+            routes: Vec::new(),
+            upstreams,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot: addresses parse, TLS files load, routes point at
+    /// upstreams that exist, every upstream is valid, and numbers are in range.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found, naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.server.validate()?;
+        if self.listeners.is_empty() {
+            return Err(ConfigError::invalid(
+                "listeners",
+                "at least one listener is needed",
+            ));
+        }
+        for (index, listener) in self.listeners.iter().enumerate() {
+            listener.validate(&format!("listeners[{index}]"))?;
+        }
+        self.admin.validate()?;
+        self.timeouts.validate()?;
+        self.limits.validate()?;
+        self.public.validate()?;
+        for (name, upstream) in &self.upstreams {
+            if name.is_empty() {
+                return Err(ConfigError::invalid(
+                    "upstreams",
+                    "an upstream name is empty",
+                ));
+            }
+            upstream.validate(name)?;
+        }
+        if self.upstreams.is_empty() {
+            return Err(ConfigError::invalid(
+                "upstreams",
+                "at least one upstream is needed",
+            ));
+        }
+        if self.routes.is_empty() && self.upstreams.len() > 1 {
+            return Err(ConfigError::invalid(
+                "routes",
+                "several upstreams are configured, so routes must say which one serves what",
+            ));
+        }
+        for (index, route) in self.routes.iter().enumerate() {
+            route.validate(&format!("routes[{index}]"), &self.upstreams)?;
+        }
+        Ok(())
+    }
+
+    /// The routes in force: the configured ones, or one catch-all to the only upstream.
+    pub fn effective_routes(&self) -> Vec<RouteConfig> {
+        if !self.routes.is_empty() {
+            return self.routes.clone();
+        }
+        self.upstreams
+            .keys()
+            .next()
+            .map(|name| vec![RouteConfig::catch_all(name)])
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,42 @@
+//! The command line: `proxy --config FILE`, `proxy check --config FILE`, and quick mode.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Flotilla's load balancer.
+#[derive(Debug, Parser)]
+#[command(name = "proxy", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do other than run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The TOML config file to run with.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "backends"])]
+    pub config: Option<PathBuf>,
+    /// Quick mode: the public address to listen on.
+    #[arg(long, value_name = "ADDR", requires = "backends")]
+    pub listen: Option<SocketAddr>,
+    /// Quick mode: a backend `ip:port`; repeat for more.
+    #[arg(long = "backend", value_name = "ADDR", requires = "listen")]
+    pub backends: Vec<SocketAddr>,
+    /// Quick mode: the admin listener (default 127.0.0.1:8081).
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<SocketAddr>,
+    /// Take over the listening sockets of a running proxy (graceful binary upgrade);
+    /// then send the old process SIGQUIT.
+    #[arg(long)]
+    pub upgrade: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a config file: exit 0 and print OK, or exit 1 naming the key and reason.
+    Check {
+        /// The TOML config file to check.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}

@@ -1,0 +1,254 @@
+//! The non-upstream tables of the config file: `[server]`, `[[listeners]]`, `[admin]`,
+//! `[timeouts]`, `[limits]` and `[public]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use shared::config::ConfigError;
+use shared::telemetry::LogFormat;
+
+/// `[server]`: process-wide settings, read once at start (a reload does not change them).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Worker threads for the public listeners.
+    pub threads: usize,
+    /// On SIGTERM: stop accepting, then give in-flight requests this many seconds.
+    pub grace_period_secs: u64,
+    /// After the grace period: how long the runtimes get to wind down, in seconds.
+    pub graceful_shutdown_timeout_secs: u64,
+    /// `human` or `json`; access-log lines follow it.
+    pub log_format: LogFormat,
+    /// Absolute path of the socket a new binary started with `--upgrade` takes the
+    /// listening sockets over from (Pingora's graceful binary upgrade, on SIGQUIT).
+    pub upgrade_sock: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            threads: 2,
+            grace_period_secs: 5,
+            graceful_shutdown_timeout_secs: 3,
+            log_format: LogFormat::Human,
+            upgrade_sock: "/tmp/flotilla-proxy-upgrade.sock".to_owned(),
+        }
+    }
+}
+
+impl ServerSettings {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.threads == 0 {
+            return Err(ConfigError::invalid("server.threads", "must be at least 1"));
+        }
+        if !self.upgrade_sock.starts_with('/') {
+            return Err(ConfigError::invalid(
+                "server.upgrade_sock",
+                "must be an absolute path",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn default_listeners() -> Vec<ListenerConfig> {
+    vec![ListenerConfig {
+        addr: "0.0.0.0:8080".to_owned(),
+        tls: None,
+    }]
+}
+
+/// `[[listeners]]`: one public socket.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// `ip:port` to listen on.
+    pub addr: String,
+    /// With this, the listener speaks HTTPS and offers h2 then HTTP/1.1 by ALPN.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+impl ListenerConfig {
+    /// The parsed address; [`super::Config::validate`] has checked it parses.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        self.addr.parse().ok()
+    }
+
+    pub(super) fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        parse_addr(&format!("{key}.addr"), &self.addr)?;
+        if let Some(tls) = &self.tls {
+            super::tls::check_files(&format!("{key}.tls"), tls)?;
+        }
+        Ok(())
+    }
+}
+
+/// `tls = { cert_path, key_path }` on a listener.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert_path: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) matching the certificate.
+    pub key_path: PathBuf,
+}
+
+/// `[admin]`: the operator's listener; keep it on loopback or a private network.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `ip:port` serving `/metrics`, `/healthz`, `/status` and `/sd`.
+    pub addr: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8081".to_owned(),
+        }
+    }
+}
+
+impl AdminConfig {
+    /// The parsed address; validated at load.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        self.addr.parse().ok()
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        parse_addr("admin.addr", &self.addr).map(|_| ())
+    }
+}
+
+/// `[timeouts]`, all in milliseconds.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// TCP connect to a backend; past it the attempt counts as a connect failure.
+    pub connect_ms: u64,
+    /// Longest wait for any byte from a backend while a plain request is outstanding.
+    /// Not applied to WebSocket upgrades or `Accept: text/event-stream` requests, which
+    /// live as long as the client keeps them.
+    pub response_header_ms: u64,
+    /// How long an unused keep-alive connection to a backend stays pooled.
+    pub upstream_idle_ms: u64,
+    /// A client must send its first request head within this (slowloris protection).
+    pub client_header_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: 1_000,
+            response_header_ms: 30_000,
+            upstream_idle_ms: 60_000,
+            client_header_ms: 10_000,
+        }
+    }
+}
+
+impl Timeouts {
+    /// [`Self::connect_ms`] as a duration.
+    pub fn connect(&self) -> Duration {
+        Duration::from_millis(self.connect_ms)
+    }
+    /// [`Self::response_header_ms`] as a duration.
+    pub fn response_header(&self) -> Duration {
+        Duration::from_millis(self.response_header_ms)
+    }
+    /// [`Self::upstream_idle_ms`] as a duration.
+    pub fn upstream_idle(&self) -> Duration {
+        Duration::from_millis(self.upstream_idle_ms)
+    }
+    /// [`Self::client_header_ms`] as a duration.
+    pub fn client_header(&self) -> Duration {
+        Duration::from_millis(self.client_header_ms)
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("timeouts.connect_ms", self.connect_ms),
+            ("timeouts.response_header_ms", self.response_header_ms),
+            ("timeouts.upstream_idle_ms", self.upstream_idle_ms),
+            ("timeouts.client_header_ms", self.client_header_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be greater than 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `[limits]`: sizes past which a request is refused.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Request line plus headers; larger gets 431.
+    pub max_request_header_bytes: usize,
+    /// Request body; larger gets 413 (from `Content-Length` before forwarding, or when a
+    /// streamed body crosses the limit).
+    pub max_request_body_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_request_header_bytes: 16 * 1024,
+            max_request_body_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_request_header_bytes < 256 {
+            return Err(ConfigError::invalid(
+                "limits.max_request_header_bytes",
+                "must be at least 256",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `[public]`: what the public listeners never forward.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublicConfig {
+    /// Paths answered 404 on the public listeners, matched exactly and as a prefix
+    /// followed by `/`. The default keeps the app instances' operational endpoints
+    /// private; set `deny_paths = []` to expose them.
+    pub deny_paths: Vec<String>,
+}
+
+impl Default for PublicConfig {
+    fn default() -> Self {
+        Self {
+            deny_paths: vec!["/metrics".into(), "/healthz".into(), "/readyz".into()],
+        }
+    }
+}
+
+impl PublicConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for (index, path) in self.deny_paths.iter().enumerate() {
+            if !path.starts_with('/') {
+                return Err(ConfigError::invalid(
+                    &format!("public.deny_paths[{index}]"),
+                    format!("`{path}` must start with `/`"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse().map_err(|_| {
+        ConfigError::invalid(key, format!("`{text}` is not an `ip:port` socket address"))
+    })
+}

@@ -1,0 +1,380 @@
+//! The one [`ProxyHttp`] implementation: routing, limits, backend choice, retries,
+//! forwarding headers, metrics and the access log, each in the Pingora phase it belongs to.
+//!
+//! Retry rules (DESIGN.md, "Failure behaviour the proxy promises"):
+//! - a connect failure is retried on another backend for any method, since nothing was
+//!   sent, up to the group's `max_attempts` and only while the retry budget allows;
+//! - a connection that broke or timed out before any response byte is retried once
+//!   elsewhere, and only for an idempotent request without a body;
+//! - nothing is retried once a response has started or a body has reached a backend.
+
+mod connection;
+mod ctx;
+mod forwarding;
+mod respond;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorSource, ErrorType, Result};
+
+pub use connection::{Front, HeaderTracker};
+pub use ctx::RequestCtx;
+
+use crate::metrics::{Metrics, outcome_label};
+use crate::routing::{Resolution, SharedLive};
+use crate::upstreams::{HashKey, Outcome};
+
+/// The proxy application Pingora drives.
+pub struct Gateway {
+    live: SharedLive,
+    metrics: Arc<Metrics>,
+    tracker: Arc<HeaderTracker>,
+}
+
+impl Gateway {
+    /// A gateway over the shared routing state.
+    pub fn new(live: SharedLive, metrics: Arc<Metrics>, tracker: Arc<HeaderTracker>) -> Self {
+        Self {
+            live,
+            metrics,
+            tracker,
+        }
+    }
+
+    fn record_attempt(&self, ctx: &mut RequestCtx, outcome: Outcome) {
+        if let Some(addr) = ctx.finish_attempt(outcome) {
+            self.metrics.attempt(
+                ctx.upstream_name(),
+                &addr.to_string(),
+                outcome_label(outcome),
+            );
+        }
+    }
+
+    /// Grants a retry if the group allows another attempt and its budget has room.
+    fn allow_retry(&self, ctx: &mut RequestCtx, reason: &'static str) -> bool {
+        let Some(upstream) = ctx.upstream.clone() else {
+            return false;
+        };
+        let granted = ctx.tried.len() < upstream.max_attempts() && upstream.try_acquire_retry();
+        if granted {
+            ctx.retry_reason = Some(reason);
+        }
+        granted
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(client) = session.client_addr().and_then(|a| a.as_inet()) {
+            self.tracker.arrived(*client);
+        }
+        ctx.live = Some(self.live.load_full());
+        ctx.request_id = forwarding::request_id(session.req_header());
+        let req = session.req_header();
+        let event_stream = req
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/event-stream"));
+        ctx.streaming = session.is_upgrade_req() || event_stream;
+        ctx.has_body = req.headers.contains_key(http::header::TRANSFER_ENCODING)
+            || req
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim() != "0");
+        if session.is_upgrade_req() {
+            // Pingora's 60 s downstream read timeout would cut an idle WebSocket.
+            session.set_read_timeout(None);
+        }
+        Ok(())
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let Some(live) = ctx.live.clone() else {
+            return Ok(false);
+        };
+        let req = session.req_header();
+        if header_bytes(req) > live.limits.max_request_header_bytes {
+            respond::respond(session, ctx, 431, respond::message_for(431)).await?;
+            return Ok(true);
+        }
+        let declared = req
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|len| len > live.limits.max_request_body_bytes) {
+            respond::respond(session, ctx, 413, respond::message_for(413)).await?;
+            return Ok(true);
+        }
+        let host = forwarding::client_host(req).map(str::to_owned);
+        match live.resolve(host.as_deref(), req.uri.path()) {
+            Resolution::Forward { route, upstream } => {
+                ctx.hash_input = upstream
+                    .hash_key()
+                    .and_then(|key| hash_input(session, &key));
+                ctx.route = route;
+                ctx.upstream = Some(upstream);
+                Ok(false)
+            }
+            Resolution::Denied { route } => {
+                ctx.route = route;
+                respond::respond(session, ctx, 404, respond::message_for(404)).await?;
+                Ok(true)
+            }
+            Resolution::NoRoute => {
+                respond::respond(session, ctx, 404, respond::message_for(404)).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let (Some(upstream), Some(live)) = (ctx.upstream.clone(), ctx.live.clone()) else {
+            return Err(Error::explain(ErrorType::HTTPStatus(404), "no route"));
+        };
+        if let Some(reason) = ctx.retry_reason.take() {
+            self.metrics.retry(upstream.name(), reason);
+        }
+        // A leftover attempt was already recorded; dropping it only releases it.
+        ctx.current = None;
+        let selection = upstream
+            .select(ctx.hash_input.as_deref(), &ctx.tried)
+            .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "no eligible backend"))?;
+        let addr: SocketAddr = selection.addr();
+        ctx.tried.push(addr);
+        ctx.backend = Some(addr);
+        ctx.current = Some(selection);
+
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        let timeouts = &live.timeouts;
+        peer.options.connection_timeout = Some(timeouts.connect());
+        peer.options.total_connection_timeout = Some(timeouts.connect());
+        peer.options.idle_timeout = Some(timeouts.upstream_idle());
+        // Per read; an event stream or WebSocket lives as long as the client keeps it.
+        peer.options.read_timeout = (!ctx.streaming).then(|| timeouts.response_header());
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let outcome = match e.etype() {
+            ErrorType::ConnectTimedout => Outcome::Timeout,
+            _ => Outcome::ConnectFailed,
+        };
+        self.record_attempt(ctx, outcome);
+        // Nothing reached the backend, so any method may go elsewhere.
+        let retry = self.allow_retry(ctx, "connect");
+        e.set_retry(retry);
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        _client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let from_backend = e.esource() == &ErrorSource::Upstream;
+        if from_backend && ctx.upstream_status.is_none() {
+            let outcome = match e.etype() {
+                ErrorType::ReadTimedout | ErrorType::WriteTimedout => Outcome::Timeout,
+                _ => Outcome::Broken,
+            };
+            self.record_attempt(ctx, outcome);
+        }
+        let safe = from_backend
+            && ctx.upstream_status.is_none()
+            && session.response_written().is_none()
+            && session.req_header().method.is_idempotent()
+            && !ctx.has_body
+            && !session.as_ref().retry_buffer_truncated()
+            && ctx.broken_retries == 0;
+        let reason = if matches!(e.etype(), ErrorType::ReadTimedout) {
+            "timeout"
+        } else {
+            "broken"
+        };
+        // Always decided, never `ReusedOnly`, whose `retry()` panics.
+        let retry = safe && self.allow_retry(ctx, reason);
+        if retry {
+            ctx.broken_retries += 1;
+        }
+        e.set_retry(retry);
+        e
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let (Some(chunk), Some(live)) = (body.as_ref(), ctx.live.as_ref()) {
+            ctx.body_bytes += chunk.len() as u64;
+            if ctx.body_bytes > live.limits.max_request_body_bytes {
+                return Err(Error::explain(
+                    ErrorType::HTTPStatus(413),
+                    "request body over the limit",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        forwarding::upstream_request(session, upstream_request, &ctx.request_id)
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.upstream_status = Some(upstream_response.status.as_u16());
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        forwarding::downstream_response(upstream_response, &ctx.request_id)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let status = respond::status_for(e);
+        if status > 0 && session.response_written().is_none() {
+            if let Err(write_error) =
+                respond::respond(session, ctx, status, respond::message_for(status)).await
+            {
+                tracing::debug!(%write_error, "could not send the error response");
+            }
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let broke_mid_response = e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
+        let outcome = match ctx.upstream_status {
+            Some(_) if broke_mid_response => Outcome::Broken,
+            Some(code) if code >= 500 => Outcome::Status(code),
+            Some(_) => Outcome::Success,
+            None => Outcome::Broken,
+        };
+        self.record_attempt(ctx, outcome);
+
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.local_status)
+            .unwrap_or(0);
+        let elapsed = ctx.started.elapsed();
+        let req = session.req_header();
+        let method = req.method.as_str();
+        self.metrics.request(
+            &ctx.route,
+            ctx.upstream_name(),
+            method,
+            status,
+            elapsed.as_secs_f64(),
+        );
+        tracing::info!(
+            target: "proxy::access",
+            method,
+            path = req.uri.path(),
+            status,
+            route = &*ctx.route,
+            upstream = ctx.upstream_name(),
+            backend = ctx.backend.map(|b| b.to_string()).unwrap_or_default(),
+            attempts = ctx.tried.len(),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            request_id = ctx.request_id.as_str(),
+            error = e.map(|e| e.to_string()).unwrap_or_default(),
+        );
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
+        // The access log already carries every failure with its request id.
+        true
+    }
+}
+
+/// The request line plus headers, as sent on the wire.
+fn header_bytes(req: &RequestHeader) -> usize {
+    let line = req.method.as_str().len() + req.uri.to_string().len() + 12;
+    req.headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + line
+}
+
+/// The bytes a consistent-hash policy hashes for this request, if the key is present.
+fn hash_input(session: &Session, key: &HashKey) -> Option<Vec<u8>> {
+    let req = session.req_header();
+    match key {
+        HashKey::Header(name) => req.headers.get(name).map(|v| v.as_bytes().to_vec()),
+        HashKey::Cookie(cookie) => req
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| name == cookie)
+            .map(|(_, value)| value.as_bytes().to_vec()),
+        HashKey::ClientIp => session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string().into_bytes()),
+    }
+}

@@ -1,0 +1,82 @@
+//! The typed per-request context that travels through every phase.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::routing::Live;
+use crate::upstreams::{Outcome, Selection, Upstream};
+
+/// Everything the gateway learns about one request, phase by phase.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// When the request head arrived.
+    pub started: Instant,
+    /// The routing state this request uses from start to end.
+    pub live: Option<Arc<Live>>,
+    /// The client's `X-Request-Id`, or a fresh one; echoed to client and backend.
+    pub request_id: String,
+    /// The matched route's label (`unmatched` when none matched).
+    pub route: Arc<str>,
+    /// The upstream group, once routed.
+    pub upstream: Option<Arc<Upstream>>,
+    /// What consistent hashing hashes on, computed once.
+    pub hash_input: Option<Vec<u8>>,
+    /// Backends already tried, so a retry goes elsewhere.
+    pub tried: Vec<SocketAddr>,
+    /// The attempt in progress; finished with its outcome exactly once.
+    pub current: Option<Selection>,
+    /// The last backend an attempt went to, for the access log.
+    pub backend: Option<SocketAddr>,
+    /// Why the next `upstream_peer` call is a retry.
+    pub retry_reason: Option<&'static str>,
+    /// Retries granted after a connection broke (at most one per request).
+    pub broken_retries: u32,
+    /// The status the backend answered with, once its header arrived.
+    pub upstream_status: Option<u16>,
+    /// A status the proxy answered with itself.
+    pub local_status: Option<u16>,
+    /// Request body bytes seen so far.
+    pub body_bytes: u64,
+    /// A WebSocket upgrade or an event stream: no read timeouts once it is running.
+    pub streaming: bool,
+    /// The request carries a body, so it is never re-sent once a backend got it.
+    pub has_body: bool,
+}
+
+impl RequestCtx {
+    pub(super) fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            live: None,
+            request_id: String::new(),
+            route: Arc::from("unmatched"),
+            upstream: None,
+            hash_input: None,
+            tried: Vec::new(),
+            current: None,
+            backend: None,
+            retry_reason: None,
+            broken_retries: 0,
+            upstream_status: None,
+            local_status: None,
+            body_bytes: 0,
+            streaming: false,
+            has_body: false,
+        }
+    }
+
+    /// The upstream group's name, or `none`.
+    pub fn upstream_name(&self) -> &str {
+        self.upstream.as_ref().map_or("none", |u| u.name())
+    }
+
+    /// Ends the attempt in progress with `outcome`, once; returns the backend it went to.
+    pub(super) fn finish_attempt(&mut self, outcome: Outcome) -> Option<SocketAddr> {
+        self.current.take().map(|selection| {
+            let addr = selection.addr();
+            selection.finish(outcome);
+            addr
+        })
+    }
+}

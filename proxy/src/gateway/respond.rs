@@ -1,0 +1,93 @@
+//! Responses the proxy writes itself: denials, limits, and failures it could not route
+//! around. Bodies use the app's error shape, `{"error": {"code", "message"}}`.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorSource, ErrorType, Result};
+
+use super::ctx::RequestCtx;
+use super::forwarding::{REQUEST_ID, VIA};
+
+/// Seconds a client is told to wait when no backend can take its request.
+const RETRY_AFTER_SECS: &str = "1";
+
+/// Writes a complete local response with `status` and `message`.
+pub(super) async fn respond(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    status: u16,
+    message: &str,
+) -> Result<()> {
+    ctx.local_status = Some(status);
+    let body = serde_json::json!({
+        "error": { "code": code_name(status), "message": message }
+    })
+    .to_string();
+    let mut header = ResponseHeader::build(status, Some(6))?;
+    header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
+    header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
+    header.insert_header(REQUEST_ID, ctx.request_id.as_str())?;
+    header.insert_header(http::header::VIA, VIA)?;
+    if status == 503 {
+        header.insert_header(http::header::RETRY_AFTER, RETRY_AFTER_SECS)?;
+    }
+    if matches!(status, 413 | 431 | 400) {
+        // The rest of the request may still be on the wire; do not read it as a new one.
+        session.set_keepalive(None);
+    }
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await?;
+    Ok(())
+}
+
+/// The status a proxying error becomes; 0 when the client is already gone.
+pub(super) fn status_for(error: &Error) -> u16 {
+    match error.etype() {
+        ErrorType::HTTPStatus(code) => *code,
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            if error.esource() == &ErrorSource::Upstream =>
+        {
+            504
+        }
+        _ => match error.esource() {
+            ErrorSource::Upstream => 502,
+            ErrorSource::Downstream => match error.etype() {
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                _ => 400,
+            },
+            ErrorSource::Internal | ErrorSource::Unset => 500,
+        },
+    }
+}
+
+/// The message a client gets for a status the proxy produced.
+pub(super) fn message_for(status: u16) -> &'static str {
+    match status {
+        400 => "the request could not be read",
+        404 => "no route for this path",
+        413 => "the request body is larger than this proxy accepts",
+        431 => "the request headers are larger than this proxy accepts",
+        502 => "the backend failed to answer",
+        503 => "no healthy backend is available; retry shortly",
+        504 => "the backend did not answer in time",
+        _ => "the proxy could not complete the request",
+    }
+}
+
+fn code_name(status: u16) -> &'static str {
+    match status {
+        400 => "bad_request",
+        404 => "not_found",
+        413 => "payload_too_large",
+        431 => "request_header_fields_too_large",
+        502 => "bad_gateway",
+        503 => "service_unavailable",
+        504 => "gateway_timeout",
+        _ => "proxy_error",
+    }
+}

@@ -1,0 +1,220 @@
+//! The proxy's Prometheus series, in a per-process registry with the process collector.
+//!
+//! Request series are recorded by the gateway as requests finish. Per-backend gauges and
+//! health-check counters are read from each group's [`crate::upstreams::Upstream::snapshot`]
+//! at scrape time by [`UpstreamCollector`], so they can never drift from the real state.
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+use shared::metrics::{LATENCY_BUCKETS_SECONDS, names};
+
+use crate::routing::SharedLive;
+
+/// Methods that get their own label value; anything else is `OTHER`, keeping labels bounded.
+const KNOWN_METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// The series the gateway records into.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    upstream_requests: IntCounterVec,
+    retries: IntCounterVec,
+    /// Client connections open on the public listeners.
+    pub open_connections: IntGauge,
+}
+
+/// Why an upstream attempt ended, as a bounded label value.
+pub fn outcome_label(outcome: crate::upstreams::Outcome) -> &'static str {
+    use crate::upstreams::Outcome;
+    match outcome {
+        Outcome::Success => "success",
+        Outcome::ConnectFailed => "connect_failed",
+        Outcome::Timeout => "timeout",
+        Outcome::Broken => "broken",
+        Outcome::Status(_) => "http_5xx",
+    }
+}
+
+impl Metrics {
+    /// Registers every proxy series, plus the scrape-time upstream collector over `live`.
+    ///
+    /// # Errors
+    ///
+    /// Only if a series is malformed, which is a programming error caught by tests.
+    pub fn new(live: SharedLive) -> prometheus::Result<Self> {
+        let registry = shared::metrics::registry();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                names::PROXY_REQUESTS_TOTAL,
+                "Client requests by route, upstream, method and status class.",
+            ),
+            &["route", "upstream", "method", "code"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                names::PROXY_REQUEST_DURATION_SECONDS,
+                "Request latency as the client sees it.",
+            )
+            .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
+            &["route", "upstream"],
+        )?;
+        let upstream_requests = IntCounterVec::new(
+            Opts::new(
+                names::PROXY_UPSTREAM_REQUESTS_TOTAL,
+                "Attempts sent to each backend, by outcome.",
+            ),
+            &["upstream", "backend", "outcome"],
+        )?;
+        let retries = IntCounterVec::new(
+            Opts::new(
+                names::PROXY_RETRIES_TOTAL,
+                "Attempts beyond the first, by reason.",
+            ),
+            &["upstream", "reason"],
+        )?;
+        let open_connections = IntGauge::new(
+            names::PROXY_OPEN_CONNECTIONS,
+            "Client connections open on the public listeners.",
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(upstream_requests.clone()))?;
+        registry.register(Box::new(retries.clone()))?;
+        registry.register(Box::new(open_connections.clone()))?;
+        registry.register(Box::new(UpstreamCollector::new(live)?))?;
+        Ok(Self {
+            registry,
+            requests,
+            duration,
+            upstream_requests,
+            retries,
+            open_connections,
+        })
+    }
+
+    /// The registry, for the admin listener's `/metrics`.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// One finished client request.
+    pub fn request(&self, route: &str, upstream: &str, method: &str, status: u16, seconds: f64) {
+        let method = KNOWN_METHODS
+            .iter()
+            .find(|known| **known == method)
+            .copied()
+            .unwrap_or("OTHER");
+        let code = match status {
+            100..=599 => ["1xx", "2xx", "3xx", "4xx", "5xx"][usize::from(status / 100 - 1)],
+            _ => "none",
+        };
+        self.requests
+            .with_label_values(&[route, upstream, method, code])
+            .inc();
+        self.duration
+            .with_label_values(&[route, upstream])
+            .observe(seconds);
+    }
+
+    /// One attempt at a backend and how it ended.
+    pub fn attempt(&self, upstream: &str, backend: &str, outcome: &str) {
+        self.upstream_requests
+            .with_label_values(&[upstream, backend, outcome])
+            .inc();
+    }
+
+    /// One retry, and why.
+    pub fn retry(&self, upstream: &str, reason: &str) {
+        self.retries.with_label_values(&[upstream, reason]).inc();
+    }
+}
+
+/// Reads every group's snapshot at scrape time into `proxy_upstream_up`,
+/// `proxy_upstream_inflight` and `proxy_health_checks_total`.
+struct UpstreamCollector {
+    live: SharedLive,
+    descs: Vec<Desc>,
+}
+
+impl UpstreamCollector {
+    fn new(live: SharedLive) -> prometheus::Result<Self> {
+        let descs = Self::fresh()?
+            .iter()
+            .flat_map(|c| c.desc().into_iter().cloned())
+            .collect();
+        Ok(Self { live, descs })
+    }
+
+    fn fresh() -> prometheus::Result<[Box<dyn Collector>; 3]> {
+        let (up, inflight, checks) = Self::vecs()?;
+        Ok([Box::new(up), Box::new(inflight), Box::new(checks)])
+    }
+
+    fn vecs() -> prometheus::Result<(IntGaugeVec, IntGaugeVec, IntCounterVec)> {
+        let labels = &["upstream", "backend"];
+        Ok((
+            IntGaugeVec::new(
+                Opts::new(
+                    names::PROXY_UPSTREAM_UP,
+                    "1 while the backend is eligible for traffic.",
+                ),
+                labels,
+            )?,
+            IntGaugeVec::new(
+                Opts::new(
+                    names::PROXY_UPSTREAM_INFLIGHT,
+                    "Requests outstanding at the backend.",
+                ),
+                labels,
+            )?,
+            IntCounterVec::new(
+                Opts::new(
+                    names::PROXY_HEALTH_CHECKS_TOTAL,
+                    "Active health checks by result.",
+                ),
+                &["upstream", "backend", "result"],
+            )?,
+        ))
+    }
+}
+
+impl Collector for UpstreamCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let Ok((up, inflight, checks)) = Self::vecs() else {
+            return Vec::new();
+        };
+        let live = self.live.load();
+        for (name, group) in live.upstreams() {
+            for backend in group.snapshot() {
+                let addr = backend.addr.to_string();
+                let labels = [name.as_str(), addr.as_str()];
+                up.with_label_values(&labels)
+                    .set(i64::from(backend.eligible));
+                inflight
+                    .with_label_values(&labels)
+                    .set(i64::try_from(backend.inflight).unwrap_or(i64::MAX));
+                checks
+                    .with_label_values(&[name.as_str(), addr.as_str(), "ok"])
+                    .inc_by(backend.checks_ok_total);
+                checks
+                    .with_label_values(&[name.as_str(), addr.as_str(), "failed"])
+                    .inc_by(backend.checks_failed_total);
+            }
+        }
+        let mut families = up.collect();
+        families.extend(inflight.collect());
+        families.extend(checks.collect());
+        families
+    }
+}

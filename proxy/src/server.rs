@@ -1,0 +1,151 @@
+//! Builds the Pingora server from a [`Config`]: the public proxy service (HTTP and HTTPS
+//! listeners), the admin service, and the control thread; then runs it until a shutdown
+//! signal and stops everything it started.
+
+mod control;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
+use pingora::services::listening::Service;
+
+pub use control::Control;
+
+use crate::admin::Admin;
+use crate::config::Config;
+use crate::error::StartError;
+use crate::gateway::{Front, Gateway, HeaderTracker};
+use crate::metrics::Metrics;
+use crate::routing::{Live, SharedLive};
+
+/// How the process was asked to start.
+pub struct Launch {
+    /// The validated configuration.
+    pub config: Config,
+    /// The file it came from, reloaded on SIGHUP; `None` in quick mode.
+    pub config_path: Option<PathBuf>,
+    /// Take the listening sockets over from a running proxy (graceful upgrade).
+    pub upgrade: bool,
+    /// `None`: Unix signals (SIGTERM graceful, SIGINT fast, SIGQUIT upgrade). Tests pass
+    /// their own watch to stop an in-process server.
+    pub shutdown: Option<Box<dyn ShutdownSignalWatch>>,
+}
+
+impl std::fmt::Debug for Launch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launch")
+            .field("config_path", &self.config_path)
+            .field("upgrade", &self.upgrade)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs the proxy until shutdown.
+///
+/// # Errors
+///
+/// Anything that prevents start-up, named by config key; nothing after that.
+pub fn run(launch: Launch) -> Result<(), StartError> {
+    let Launch {
+        config,
+        config_path,
+        upgrade,
+        shutdown,
+    } = launch;
+    if !upgrade {
+        check_bindable(&config)?;
+    }
+    let live: SharedLive = Arc::new(ArcSwap::from_pointee(Live::build(
+        &config,
+        &BTreeMap::new(),
+    )));
+    let metrics = Arc::new(Metrics::new(live.clone())?);
+
+    let server_conf = ServerConf {
+        threads: config.server.threads,
+        grace_period_seconds: Some(config.server.grace_period_secs),
+        graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout_secs),
+        upgrade_sock: config.server.upgrade_sock.clone(),
+        ..ServerConf::default()
+    };
+    let opt = Opt {
+        upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, server_conf);
+    server.bootstrap();
+
+    let tracker = Arc::new(HeaderTracker::default());
+    let gateway = Gateway::new(live.clone(), metrics.clone(), tracker.clone());
+    let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
+    let front = Front::new(
+        proxy,
+        tracker,
+        live.clone(),
+        metrics.open_connections.clone(),
+    );
+    let mut public = Service::new("proxy".to_owned(), front);
+    public.threads = Some(config.server.threads);
+    for (index, listener) in config.listeners.iter().enumerate() {
+        match &listener.tls {
+            None => public.add_tcp(&listener.addr),
+            Some(tls) => {
+                let key = format!("listeners[{index}].tls");
+                let invalid = |reason: String| shared::config::ConfigError::invalid(&key, reason);
+                let (Some(cert), Some(private)) = (tls.cert_path.to_str(), tls.key_path.to_str())
+                else {
+                    return Err(invalid("paths must be valid UTF-8".into()).into());
+                };
+                let mut settings =
+                    TlsSettings::intermediate(cert, private).map_err(|e| invalid(e.to_string()))?;
+                settings.enable_h2();
+                public.add_tls_with_settings(&listener.addr, None, settings);
+            }
+        }
+    }
+
+    let mut admin = Service::new(
+        "admin".to_owned(),
+        HttpServer::new_app(Admin::new(live.clone(), metrics.clone())),
+    );
+    admin.threads = Some(1);
+    admin.add_tcp(&config.admin.addr);
+
+    server.add_service(public);
+    server.add_service(admin);
+
+    let listeners: Vec<&str> = config.listeners.iter().map(|l| l.addr.as_str()).collect();
+    tracing::info!(?listeners, admin = %config.admin.addr, upstreams = config.upstreams.len(), "proxy starting");
+    let control = Control::start(live, config, config_path).map_err(StartError::Control)?;
+    let run_args = match shutdown {
+        Some(shutdown_signal) => RunArgs { shutdown_signal },
+        None => RunArgs::default(),
+    };
+    server.run(run_args);
+    control.stop();
+    tracing::info!("proxy stopped");
+    Ok(())
+}
+
+/// Pingora binds listeners inside service tasks and only logs a failure there; binding
+/// each address once up front turns "address in use" into a start-up error with its key.
+fn check_bindable(config: &Config) -> Result<(), StartError> {
+    let admin = std::iter::once(("admin.addr".to_owned(), config.admin.addr.clone()));
+    let public = config
+        .listeners
+        .iter()
+        .enumerate()
+        .map(|(index, l)| (format!("listeners[{index}].addr"), l.addr.clone()));
+    for (key, addr) in public.chain(admin) {
+        if let Err(source) = std::net::TcpListener::bind(&addr) {
+            return Err(StartError::Bind { key, addr, source });
+        }
+    }
+    Ok(())
+}

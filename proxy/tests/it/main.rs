@@ -1,0 +1,16 @@
+//! Integration tests: the real `proxy` binary in front of real `proxy-test-origin`
+//! processes on loopback. Run with `cargo test -p proxy`; `TEST_LOG=1` shows their logs.
+
+mod helpers;
+
+mod admin;
+mod balancing;
+mod config_check;
+mod failover;
+mod forwarding;
+mod lifecycle;
+mod limits;
+mod metrics;
+mod reload;
+mod streaming;
+mod tls;
