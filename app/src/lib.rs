@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the program's entry point, shared by the `app` binary and the stack.
 //! - [`config`]: flags, environment and file into one validated [`config::Config`].
 //! - [`startup`]: [`startup::Application`] builds (connect, migrate, bind) and runs with a
 //!   drain on shutdown.
@@ -18,6 +19,7 @@
 //! - [`db`]: the pool over SQLite or Postgres, embedded migrations, and one module per table.
 
 pub mod analysis;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -103,10 +103,11 @@ impl Plan {
                         &database_url,
                         "--instance-id",
                         &name,
-                        "--log-format",
-                        log_format,
                     ]),
-                    env: vec![("JWT_SECRET".to_owned(), secret.clone())],
+                    env: vec![
+                        ("JWT_SECRET".to_owned(), secret.clone()),
+                        ("APP__LOG_FORMAT".to_owned(), log_format.to_owned()),
+                    ],
                     name,
                     addr: *addr,
                 }
