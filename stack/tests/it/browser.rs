@@ -277,14 +277,14 @@ async fn the_pages_fit_a_360_px_phone_screen() {
     let files = TempDir::new();
     let wide = write_file(&files, "wide.csv", &wide_csv());
     let page = Browser::open(&driver, &stack, (360, 740)).await;
+
+    page.goto("#/signup").await;
+    page.find("#email").await;
     assert_eq!(
         page.js_value("return window.innerWidth").await,
         json!(360),
         "the viewport is a phone's"
     );
-
-    page.goto("#/signup").await;
-    page.find("#email").await;
     page.assert_fits("phone-sign-up").await;
     sign_up(&page, "phone@example.com").await;
     page.assert_fits("phone-datasets").await;
