@@ -153,6 +153,17 @@ async fn signs_up_signs_in_uploads_and_reads_statistics_and_a_histogram() {
     let item = page.wait_for_item("Weather stations").await;
     assert!(item.contains("Public") && item.contains("Yours"), "{item}");
     page.screenshot("datasets-with-one").await;
+
+    // The owner deletes it: confirm, back to the list, gone.
+    page.click("#dataset-list li a").await;
+    page.click("#delete-dataset").await;
+    page.click("#confirm-delete").await;
+    page.find("#upload-form").await;
+    page.wait_js(
+        "the list, loaded, to be empty again",
+        "const empty = document.getElementById('datasets-empty'); return Boolean(empty && !empty.hidden)",
+    )
+    .await;
     page.assert_no_policy_violations().await;
 
     page.close().await;
@@ -226,6 +237,15 @@ async fn a_second_session_sees_new_datasets_live_and_resumes_after_its_instance_
         reconnected.instance
     );
     watcher.screenshot("live-after-failover").await;
+
+    // Someone else's dataset: the analysis, but no delete.
+    watcher.click("#dataset-list li:last-child a").await;
+    watcher.find("#stats-table").await;
+    assert_eq!(watcher.text("#dataset-title").await, "Shared live");
+    assert!(
+        !watcher.exists("#delete-dataset").await,
+        "only the owner may delete"
+    );
 
     uploader.close().await;
     watcher.close().await;
