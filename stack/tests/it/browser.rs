@@ -21,7 +21,7 @@ use nix::unistd::Pid;
 use serde_json::{Value, json};
 use shared::testing::{ChildGuard, READY_DEADLINE, free_port, wait_for_status, wait_until};
 
-use crate::helpers::{START_DEADLINE, TempDir, TestStack};
+use crate::helpers::{START_DEADLINE, TempDir, TestStack, alive, pid_in};
 
 /// How long a page gets to show what the test waits for.
 const UI_DEADLINE: Duration = Duration::from_secs(20);
@@ -419,10 +419,35 @@ async fn upload(page: &Browser, file: &Path, name: &str, visibility: &str) {
     page.click("#upload-submit").await;
 }
 
-async fn ready_stack(instances: u16, extra: &[&str]) -> TestStack {
+async fn ready_stack(instances: u16, extra: &[&str]) -> Stack {
     let stack = TestStack::start(instances, extra);
     stack.wait_for_line("ready at", START_DEADLINE).await;
-    stack
+    Stack(stack)
+}
+
+/// A browser test's stack. Dropped, even by a failing test, it takes every process it
+/// started with it: first the launcher, so nothing restarts, then each instance and the
+/// proxy by the PIDs it printed. Killing only the launcher would leave those running.
+struct Stack(TestStack);
+
+impl std::ops::Deref for Stack {
+    type Target = TestStack;
+
+    fn deref(&self) -> &TestStack {
+        &self.0
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.0.child.signal(Signal::SIGKILL);
+        let _ = self.0.child.inner().wait();
+        for pid in self.0.output().lines().filter_map(pid_in) {
+            if pid > 0 && alive(pid) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
 }
 
 fn write_file(dir: &TempDir, name: &str, contents: &str) -> PathBuf {
@@ -517,7 +542,7 @@ struct LiveStatus {
 }
 
 impl Browser {
-    async fn open(driver: &Chromedriver, stack: &TestStack, size: (u32, u32)) -> Self {
+    async fn open(driver: &Chromedriver, stack: &Stack, size: (u32, u32)) -> Self {
         Self::open_at(driver, &format!("http://{}/", stack.public), size).await
     }
 
