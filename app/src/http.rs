@@ -6,6 +6,7 @@ pub mod datasets;
 pub mod error;
 pub mod events;
 pub mod extract;
+mod frontend;
 pub mod health;
 pub mod middleware;
 
@@ -22,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(datasets::router())
         .merge(events::router())
+        .merge(frontend::router())
         .fallback(not_found)
         // Inside `observe`, so a panic's 500 is still counted, logged and labelled.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
