@@ -112,6 +112,21 @@ impl TestStack {
     }
 }
 
+impl Drop for TestStack {
+    /// Takes every process the stack started with it, even when a test fails: first the
+    /// launcher, so nothing is restarted, then each instance and the proxy by the PIDs it
+    /// printed. Killing only the launcher would orphan those.
+    fn drop(&mut self) {
+        let _ = self.child.signal(Signal::SIGKILL);
+        let _ = self.child.inner().wait();
+        for pid in self.output().lines().filter_map(pid_in) {
+            if pid > 0 && alive(pid) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
 /// The number after "pid " in a line.
 pub(crate) fn pid_in(line: &str) -> Option<i32> {
     line.split("pid ")

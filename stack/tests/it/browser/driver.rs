@@ -10,12 +10,10 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
 use serde_json::{Value, json};
 use shared::testing::{ChildGuard, READY_DEADLINE, free_port, wait_for_status, wait_until};
 
-use crate::helpers::{START_DEADLINE, TempDir, TestStack, alive, pid_in};
+use crate::helpers::{START_DEADLINE, TempDir, TestStack};
 
 /// How long a page gets to show what the test waits for.
 const UI_DEADLINE: Duration = Duration::from_secs(20);
@@ -31,9 +29,7 @@ pub(super) async fn ready_stack(instances: u16, extra: &[&str]) -> Stack {
     Stack(stack)
 }
 
-/// A browser test's stack. Dropped, even by a failing test, it takes every process it
-/// started with it: first the launcher, so nothing restarts, then each instance and the
-/// proxy by the PIDs it printed. Killing only the launcher would leave those running.
+/// A browser test's stack, ready to serve; dropping it stops every process it started.
 pub(super) struct Stack(TestStack);
 
 impl std::ops::Deref for Stack {
@@ -41,18 +37,6 @@ impl std::ops::Deref for Stack {
 
     fn deref(&self) -> &TestStack {
         &self.0
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.0.child.signal(Signal::SIGKILL);
-        let _ = self.0.child.inner().wait();
-        for pid in self.0.output().lines().filter_map(pid_in) {
-            if pid > 0 && alive(pid) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
     }
 }
 
