@@ -8,6 +8,7 @@
 //!   elsewhere, and only for an idempotent request without a body;
 //! - nothing is retried once a response has started or a body has reached a backend.
 
+mod caching;
 mod connection;
 mod ctx;
 mod forwarding;
@@ -26,6 +27,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 pub use connection::{Front, HeaderTracker};
 pub use ctx::RequestCtx;
 
+use crate::cache::Cache;
 use crate::metrics::{Metrics, outcome_label};
 use crate::routing::{Resolution, SharedLive};
 use crate::upstreams::{HashKey, Outcome};
@@ -35,16 +37,28 @@ pub struct Gateway {
     live: SharedLive,
     metrics: Arc<Metrics>,
     tracker: Arc<HeaderTracker>,
+    cache: Option<Arc<Cache>>,
 }
 
 impl Gateway {
-    /// A gateway over the shared routing state.
-    pub fn new(live: SharedLive, metrics: Arc<Metrics>, tracker: Arc<HeaderTracker>) -> Self {
+    /// A gateway over the shared routing state, with the response cache if it is on.
+    pub fn new(
+        live: SharedLive,
+        metrics: Arc<Metrics>,
+        tracker: Arc<HeaderTracker>,
+        cache: Option<Arc<Cache>>,
+    ) -> Self {
         Self {
             live,
             metrics,
             tracker,
+            cache,
         }
+    }
+
+    /// The cache, when it is on and the request's route uses it.
+    fn cache_for(&self, ctx: &RequestCtx) -> Option<&Cache> {
+        self.cache.as_deref().filter(|_| ctx.cache.enabled)
     }
 
     fn record_attempt(&self, ctx: &mut RequestCtx, outcome: Outcome) {
@@ -128,13 +142,20 @@ impl ProxyHttp for Gateway {
         }
         let host = forwarding::client_host(req).map(str::to_owned);
         match live.resolve(host.as_deref(), req.uri.path()) {
-            Resolution::Forward { route, upstream } => {
+            Resolution::Forward {
+                route,
+                upstream,
+                cache,
+            } => {
                 ctx.hash_input = upstream
                     .hash_key()
                     .and_then(|key| hash_input(session, &key));
                 ctx.route = route;
                 ctx.upstream = Some(upstream);
-                Ok(false)
+                match self.cache.as_deref().filter(|_| cache) {
+                    Some(cache) => caching::lookup(cache, session, ctx).await,
+                    None => Ok(false),
+                }
             }
             Resolution::Denied { route } => {
                 ctx.route = route;
@@ -206,6 +227,12 @@ impl ProxyHttp for Gateway {
         _client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
+        if e.etype() == &caching::CACHE_ANSWER {
+            // The cache answers instead; the backend did nothing wrong.
+            self.record_attempt(ctx, Outcome::Success);
+            e.set_retry(false);
+            return e;
+        }
         let from_backend = e.esource() == &ErrorSource::Upstream;
         if from_backend && ctx.upstream_status.is_none() {
             let outcome = match e.etype() {
@@ -260,17 +287,37 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        forwarding::upstream_request(session, upstream_request, &ctx.request_id)
+        forwarding::upstream_request(session, upstream_request, &ctx.request_id)?;
+        if self.cache_for(ctx).is_some() {
+            caching::add_validators(ctx, upstream_request);
+        }
+        Ok(())
     }
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
-        Ok(())
+        match self.cache.clone().filter(|_| ctx.cache.enabled) {
+            Some(cache) => caching::on_response(&cache, session, upstream_response, ctx).await,
+            None => Ok(()),
+        }
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(cache) = self.cache.clone().filter(|_| ctx.cache.enabled) {
+            caching::on_body(&cache, ctx, body.as_ref(), end_of_stream);
+        }
+        Ok(None)
     }
 
     async fn response_filter(
@@ -279,6 +326,9 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if let Some(status) = ctx.cache.status.filter(|_| ctx.cache.enabled) {
+            upstream_response.insert_header(caching::X_CACHE, status.as_str())?;
+        }
         forwarding::downstream_response(upstream_response, &ctx.request_id)
     }
 
@@ -288,6 +338,14 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if session.response_written().is_none() && self.cache_for(ctx).is_some() {
+            if let Some(status) = caching::fallback(session, ctx).await {
+                return FailToProxy {
+                    error_code: status,
+                    can_reuse_downstream: false,
+                };
+            }
+        }
         let status = respond::status_for(e);
         if status > 0 && session.response_written().is_none() {
             if let Err(write_error) =
@@ -303,7 +361,15 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let broke_mid_response = e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
+        let answered_by_cache = e.is_some_and(|e| e.etype() == &caching::CACHE_ANSWER);
+        if let Some(cache) = self.cache.clone().filter(|_| ctx.cache.enabled) {
+            caching::finish(&cache, session, ctx, e.is_none()).await;
+            if let Some(status) = ctx.cache.status {
+                self.metrics.cache_request(status.as_str());
+            }
+        }
+        let broke_mid_response =
+            !answered_by_cache && e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
         let outcome = match ctx.upstream_status {
             Some(_) if broke_mid_response => Outcome::Broken,
             Some(code) if code >= 500 => Outcome::Status(code),
@@ -338,7 +404,11 @@ impl ProxyHttp for Gateway {
             attempts = ctx.tried.len(),
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             request_id = ctx.request_id.as_str(),
-            error = e.map(|e| e.to_string()).unwrap_or_default(),
+            cache = ctx.cache.status.map(|s| s.as_str()).unwrap_or_default(),
+            error = e
+                .filter(|_| !answered_by_cache)
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
         );
     }
 

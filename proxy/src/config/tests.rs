@@ -14,8 +14,13 @@ fn from_toml(text: &str) -> Result<Config, String> {
 
 #[test]
 fn quick_mode_routes_everything_to_one_group() {
-    let config = Config::quick(addr("127.0.0.1:8080"), vec![addr("127.0.0.1:3001")], None)
-        .expect("valid quick config");
+    let config = Config::quick(
+        addr("127.0.0.1:8080"),
+        vec![addr("127.0.0.1:3001")],
+        None,
+        None,
+    )
+    .expect("valid quick config");
     assert_eq!(config.admin.addr, "127.0.0.1:8081");
     let routes = config.effective_routes();
     assert_eq!(routes.len(), 1);
@@ -24,7 +29,7 @@ fn quick_mode_routes_everything_to_one_group() {
 
 #[test]
 fn quick_mode_needs_a_backend() {
-    let error = Config::quick(addr("127.0.0.1:8080"), vec![], None).expect_err("no backends");
+    let error = Config::quick(addr("127.0.0.1:8080"), vec![], None, None).expect_err("no backends");
     assert!(error.to_string().contains("--backend"), "{error}");
 }
 
