@@ -72,3 +72,23 @@ fn route_labels_prefer_the_name_then_host_and_prefix() {
     route.name = Some("api".into());
     assert_eq!(route.label(), "api");
 }
+
+#[test]
+fn cache_sizes_parse_with_units() {
+    use super::parse_size;
+    assert_eq!(parse_size("64MiB"), Ok(64 * 1024 * 1024));
+    assert_eq!(parse_size("512KiB"), Ok(512 * 1024));
+    assert_eq!(parse_size("1gib"), Ok(1 << 30));
+    assert_eq!(parse_size("4096"), Ok(4096));
+    assert!(parse_size("0").is_err());
+    assert!(parse_size("12 parsecs").is_err());
+    let quick = Config::quick(
+        addr("127.0.0.1:8080"),
+        vec![addr("127.0.0.1:3001")],
+        None,
+        Some(1 << 20),
+    )
+    .expect("quick config with a cache");
+    assert!(quick.cache.enabled);
+    assert_eq!(quick.cache.max_size_bytes, 1 << 20);
+}
