@@ -12,6 +12,7 @@ mod caching;
 mod connection;
 mod ctx;
 mod forwarding;
+mod refresh;
 mod respond;
 
 use std::net::SocketAddr;
@@ -38,6 +39,8 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     tracker: Arc<HeaderTracker>,
     cache: Option<Arc<Cache>>,
+    /// Background cache refreshes connect through this, outside any client request.
+    connector: Arc<pingora::connectors::http::Connector>,
 }
 
 impl Gateway {
@@ -53,6 +56,7 @@ impl Gateway {
             metrics,
             tracker,
             cache,
+            connector: Arc::new(pingora::connectors::http::Connector::new(None)),
         }
     }
 
@@ -152,8 +156,8 @@ impl ProxyHttp for Gateway {
                     .and_then(|key| hash_input(session, &key));
                 ctx.route = route;
                 ctx.upstream = Some(upstream);
-                match self.cache.as_deref().filter(|_| cache) {
-                    Some(cache) => caching::lookup(cache, session, ctx).await,
+                match self.cache.as_ref().filter(|_| cache) {
+                    Some(cache) => caching::lookup(cache, &self.connector, session, ctx).await,
                     None => Ok(false),
                 }
             }

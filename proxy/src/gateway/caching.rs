@@ -1,7 +1,8 @@
 //! The cache in the gateway's phases: look up in `request_filter`, capture and decide in
 //! the upstream response filters, store in `logging`, and fall back to a stored copy in
 //! `fail_to_proxy`. Revalidation and stale-if-error on a 5xx end the upstream attempt
-//! with [`CACHE_ANSWER`], so `fail_to_proxy` writes the stored response whole.
+//! with [`CACHE_ANSWER`], so `fail_to_proxy` writes the stored response whole. Within
+//! `stale-while-revalidate` the stale copy answers and [`Refresh`] runs in the background.
 
 use std::sync::Arc;
 
@@ -11,8 +12,11 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
+use pingora::connectors::http::Connector;
+
 use super::ctx::RequestCtx;
 use super::forwarding::{REQUEST_ID, VIA};
+use super::refresh::Refresh;
 use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Leader, Turn, key, policy};
 
 /// The `X-Cache` response header.
@@ -63,7 +67,8 @@ impl std::fmt::Debug for CacheCtx {
 
 /// `request_filter`'s part: serve a usable stored copy (true), or prepare the miss.
 pub(super) async fn lookup(
-    cache: &Cache,
+    cache: &Arc<Cache>,
+    connector: &Arc<Connector>,
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> Result<bool> {
@@ -94,6 +99,28 @@ pub(super) async fn lookup(
     if let Some(entry) = &found {
         if policy::acceptable(entry.age(), entry.lifetime, &asks) && !entry.directives.no_cache {
             serve(session, ctx, entry, CacheStatus::Hit).await?;
+            return Ok(true);
+        }
+        let while_revalidate = !entry.is_fresh()
+            && !entry.directives.no_cache
+            && !asks.no_cache
+            && asks.max_age != Some(0)
+            && !entry.stale_while_revalidate.is_zero()
+            && entry.staleness() <= entry.stale_while_revalidate;
+        if let (true, Some(upstream), Some(live)) =
+            (while_revalidate, ctx.upstream.clone(), ctx.live.clone())
+        {
+            Refresh {
+                cache: cache.clone(),
+                connector: connector.clone(),
+                upstream,
+                timeouts: live.timeouts.clone(),
+                request: session.req_header().clone(),
+                primary: primary.clone(),
+                stale: entry.clone(),
+            }
+            .spawn();
+            serve(session, ctx, entry, CacheStatus::Stale).await?;
             return Ok(true);
         }
     }

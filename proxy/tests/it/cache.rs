@@ -307,3 +307,32 @@ async fn large_objects_stream_through_uncached_and_bypass_is_labelled() {
         .expect("post");
     assert_eq!(x_cache(&posted), "BYPASS");
 }
+
+#[tokio::test]
+async fn stale_while_revalidate_answers_at_once_and_refreshes_behind() {
+    let origin = Origin::start("a").await;
+    let proxy = start(&origin).await;
+    let path = "/cache/behind?cc=max-age%3D0%2C%20stale-while-revalidate%3D60&delay_ms=200";
+    let (_, first, body, _) = get(&proxy, path, &[]).await;
+    assert_eq!(first, "MISS");
+    assert!(body.starts_with("/cache/behind #1 "));
+
+    let started = std::time::Instant::now();
+    let (status, cache, stale, _) = get(&proxy, path, &[]).await;
+    assert_eq!((status, cache.as_str()), (200, "STALE"));
+    assert_eq!(stale, body, "the stale copy answers");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(150),
+        "without waiting for the origin's 200 ms"
+    );
+    shared::testing::wait_until(
+        "the background refresh is stored",
+        std::time::Duration::from_secs(5),
+        || async {
+            let (_, cache, body, _) = get(&proxy, path, &[]).await;
+            (cache == "STALE" && !body.starts_with("/cache/behind #1 ")).then_some(())
+        },
+    )
+    .await
+    .expect("refreshed copy served");
+}
