@@ -17,6 +17,7 @@
 //!   beyond the header line), `delay_ms`, `status`; a matching `If-None-Match` gets a 304.
 //!   The body starts `PATH #N` where N counts requests to that path (in `/__stats` as
 //!   `paths`), so a test can tell which origin response it was served;
+//! - `POST /__fail`: from now on `/cache/...` answers 500 (an origin that is up but failing);
 //! - anything else: 200 with the instance name and the request body's length.
 
 use std::collections::BTreeMap;
@@ -38,6 +39,7 @@ struct Origin {
     id: String,
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
     paths: Arc<Mutex<BTreeMap<String, u64>>>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
     log: Option<Arc<Mutex<std::fs::File>>>,
 }
 
@@ -58,6 +60,7 @@ async fn main() {
         id: value("--id").unwrap_or_else(|| listen.clone()),
         counts: Arc::default(),
         paths: Arc::default(),
+        failing: Arc::default(),
         log: value("--log").map(|path| {
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -79,6 +82,7 @@ async fn main() {
         .route("/hang", any(hang))
         .route("/slow", any(slow))
         .route("/cache/{*rest}", any(cacheable))
+        .route("/__fail", axum::routing::post(fail))
         .route("/metrics", get(|| async { "app_secret_metric 1\n" }))
         .fallback(any(plain))
         .layer(middleware::from_fn_with_state(
@@ -226,6 +230,9 @@ async fn cacheable(State(origin): State<Origin>, uri: Uri, headers: HeaderMap) -
         })
         .unwrap_or_default();
     let get = |name: &str| query.get(name).map(String::as_str);
+    if origin.failing.load(std::sync::atomic::Ordering::Relaxed) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "failing\n").into_response();
+    }
     if let Some(delay) = get("delay_ms").and_then(|d| d.parse::<u64>().ok()) {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
@@ -298,4 +305,11 @@ fn percent_decode(text: &str) -> String {
         index += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn fail(State(origin): State<Origin>) -> StatusCode {
+    origin
+        .failing
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    StatusCode::NO_CONTENT
 }

@@ -94,6 +94,11 @@ impl Entry {
         !self.directives.no_cache && self.age() < self.lifetime
     }
 
+    /// May answer when every upstream fails: stale by no more than `stale-if-error`.
+    pub fn serves_on_error(&self) -> bool {
+        !self.stale_if_error.is_zero() && self.staleness() <= self.stale_if_error
+    }
+
     /// How long past its lifetime it is (zero while fresh).
     pub fn staleness(&self) -> Duration {
         self.age().saturating_sub(self.lifetime)

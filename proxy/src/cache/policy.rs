@@ -80,14 +80,13 @@ impl Directives {
     }
 }
 
-/// Statuses a shared cache may store with explicit freshness (RFC 9110 §15.1 lists
-/// those that are heuristically cacheable; others need nothing more than an explicit
-/// lifetime, but we keep to the well-understood ones).
+/// Statuses this cache stores: RFC 9110's heuristically cacheable ones, less 206
+/// (partial content would need range-aware storage, which this cache does not have).
 pub fn cacheable_status(status: StatusCode) -> bool {
     matches!(
         status.as_u16(),
-        200 | 203 | 204 | 206 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
-    ) && status != StatusCode::PARTIAL_CONTENT
+        200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
 }
 
 /// Why a response is not stored; `None` means it may be.

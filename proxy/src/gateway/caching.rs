@@ -222,7 +222,7 @@ pub(super) async fn on_response(
                 "origin confirmed the stored copy",
             ));
         }
-        if status.is_server_error() && stale.staleness() <= stale.stale_if_error {
+        if status.is_server_error() && stale.serves_on_error() {
             ctx.cache.status = Some(CacheStatus::Stale);
             ctx.cache.answer = Some(stale);
             return Err(Error::explain(CACHE_ANSWER, "stale-if-error"));
@@ -298,7 +298,7 @@ pub(super) async fn fallback(session: &mut Session, ctx: &mut RequestCtx) -> Opt
         Some(entry) => entry,
         None => {
             let stale = ctx.cache.stale.clone()?;
-            if stale.staleness() > stale.stale_if_error {
+            if !stale.serves_on_error() {
                 return None;
             }
             ctx.cache.status = Some(CacheStatus::Stale);

@@ -11,7 +11,7 @@ const ONE_MIB: u64 = 1024 * 1024;
 fn cache_table(max_size_bytes: u64, max_object_bytes: u64) -> String {
     format!(
         "[cache]\nenabled = true\nmax_size_bytes = {max_size_bytes}\n\
-         max_object_bytes = {max_object_bytes}\nlock_timeout_ms = 5000\n\n"
+         max_object_bytes = {max_object_bytes}\nlock_timeout_ms = 5000\n"
     )
 }
 
@@ -335,4 +335,31 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_behind() {
     )
     .await
     .expect("refreshed copy served");
+}
+
+#[tokio::test]
+async fn stale_if_error_from_config_covers_an_origin_answering_5xx() {
+    let origin = Origin::start("a").await;
+    let proxy = Proxy::start(&format!(
+        "{}stale_if_error_secs = 60\n\n{}",
+        cache_table(ONE_MIB, 64 * 1024),
+        upstream("app", &[&origin])
+    ))
+    .await;
+    let path = "/cache/failing?cc=max-age%3D0";
+    let strict = "/cache/failing-strict?cc=max-age%3D0%2C%20must-revalidate";
+    let (_, _, body, _) = get(&proxy, path, &[]).await;
+    get(&proxy, strict, &[]).await;
+    let failed = client()
+        .post(format!("http://{}/__fail", origin.addr))
+        .send()
+        .await
+        .expect("fail");
+    assert_eq!(failed.status().as_u16(), 204);
+
+    let (status, cache, stale, _) = get(&proxy, path, &[]).await;
+    assert_eq!((status, cache.as_str()), (200, "STALE"));
+    assert_eq!(stale, body);
+    let (status, ..) = get(&proxy, strict, &[]).await;
+    assert_eq!(status, 500, "must-revalidate forbids serving stale");
 }
