@@ -12,6 +12,7 @@ mod caching;
 mod connection;
 mod ctx;
 mod forwarding;
+mod inspect;
 mod refresh;
 mod respond;
 
@@ -31,7 +32,7 @@ pub use ctx::RequestCtx;
 use crate::cache::Cache;
 use crate::metrics::{Metrics, outcome_label};
 use crate::routing::{Resolution, SharedLive};
-use crate::upstreams::{HashKey, Outcome};
+use crate::upstreams::Outcome;
 
 /// The proxy application Pingora drives.
 pub struct Gateway {
@@ -107,18 +108,8 @@ impl ProxyHttp for Gateway {
         ctx.live = Some(self.live.load_full());
         ctx.request_id = forwarding::request_id(session.req_header());
         let req = session.req_header();
-        let event_stream = req
-            .headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/event-stream"));
-        ctx.streaming = session.is_upgrade_req() || event_stream;
-        ctx.has_body = req.headers.contains_key(http::header::TRANSFER_ENCODING)
-            || req
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim() != "0");
+        ctx.streaming = session.is_upgrade_req() || inspect::wants_event_stream(req);
+        ctx.has_body = inspect::has_body(req);
         if session.is_upgrade_req() {
             // Pingora's 60 s downstream read timeout would cut an idle WebSocket.
             session.set_read_timeout(None);
@@ -131,7 +122,7 @@ impl ProxyHttp for Gateway {
             return Ok(false);
         };
         let req = session.req_header();
-        if header_bytes(req) > live.limits.max_request_header_bytes {
+        if inspect::header_bytes(req) > live.limits.max_request_header_bytes {
             respond::respond(session, ctx, 431, respond::message_for(431)).await?;
             return Ok(true);
         }
@@ -153,7 +144,7 @@ impl ProxyHttp for Gateway {
             } => {
                 ctx.hash_input = upstream
                     .hash_key()
-                    .and_then(|key| hash_input(session, &key));
+                    .and_then(|key| inspect::hash_input(session, &key));
                 ctx.route = route;
                 ctx.upstream = Some(upstream);
                 match self.cache.as_ref().filter(|_| cache) {
@@ -419,36 +410,5 @@ impl ProxyHttp for Gateway {
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
         // The access log already carries every failure with its request id.
         true
-    }
-}
-
-/// The request line plus headers, as sent on the wire.
-fn header_bytes(req: &RequestHeader) -> usize {
-    let line = req.method.as_str().len() + req.uri.to_string().len() + 12;
-    req.headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum::<usize>()
-        + line
-}
-
-/// The bytes a consistent-hash policy hashes for this request, if the key is present.
-fn hash_input(session: &Session, key: &HashKey) -> Option<Vec<u8>> {
-    let req = session.req_header();
-    match key {
-        HashKey::Header(name) => req.headers.get(name).map(|v| v.as_bytes().to_vec()),
-        HashKey::Cookie(cookie) => req
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| name == cookie)
-            .map(|(_, value)| value.as_bytes().to_vec()),
-        HashKey::ClientIp => session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string().into_bytes()),
     }
 }

@@ -381,3 +381,7 @@ fn same_origin(origin: &str, headers: &HeaderMap, name: header::HeaderName) -> O
         .starts_with(&format!("{origin}/"))
         .then(|| format!("{origin}{}", &value[origin.len()..]))
 }
+
+#[cfg(test)]
+#[path = "caching/tests.rs"]
+mod tests;

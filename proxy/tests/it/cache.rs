@@ -363,3 +363,43 @@ async fn stale_if_error_from_config_covers_an_origin_answering_5xx() {
     let (status, ..) = get(&proxy, strict, &[]).await;
     assert_eq!(status, 500, "must-revalidate forbids serving stale");
 }
+
+#[tokio::test]
+async fn purging_needs_the_configured_bearer_token() {
+    let origin = Origin::start("a").await;
+    let proxy = Proxy::start(&format!(
+        "purge_token = \"s3cret\"\n\n{}{}",
+        cache_table(ONE_MIB, 64 * 1024),
+        upstream("app", &[&origin])
+    ))
+    .await;
+    let path = "/cache/guarded?cc=max-age%3D60";
+    get(&proxy, path, &[]).await;
+    let key = format!("http://{}{path}", proxy.addr);
+    let purge = |token: Option<&'static str>| {
+        let mut request = client()
+            .post(proxy.admin_url("/cache/purge"))
+            .query(&[("url", key.clone())]);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(purge(None).await.expect("purge").status().as_u16(), 401);
+    assert_eq!(
+        purge(Some("wrong")).await.expect("purge").status().as_u16(),
+        401
+    );
+    let (_, cache, ..) = get(&proxy, path, &[]).await;
+    assert_eq!(cache, "HIT", "a refused purge leaves the entry");
+    assert_eq!(
+        purge(Some("s3cret"))
+            .await
+            .expect("purge")
+            .status()
+            .as_u16(),
+        200
+    );
+    let (_, cache, ..) = get(&proxy, path, &[]).await;
+    assert_eq!(cache, "MISS");
+}
