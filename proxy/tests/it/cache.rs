@@ -6,6 +6,8 @@ use reqwest::Response;
 
 use crate::helpers::{Origin, Proxy, client, metric, upstream};
 
+mod stale;
+
 const ONE_MIB: u64 = 1024 * 1024;
 
 fn cache_table(max_size_bytes: u64, max_object_bytes: u64) -> String {
@@ -160,42 +162,6 @@ async fn ten_times_the_capacity_stays_within_the_byte_bound() {
 }
 
 #[tokio::test]
-async fn stale_if_error_serves_while_every_backend_is_killed() {
-    let mut origin = Origin::start("a").await;
-    let proxy = start(&origin).await;
-    let lasting = "/cache/lasting?cc=max-age%3D0%2C%20stale-if-error%3D60";
-    let strict = "/cache/strict?cc=max-age%3D0";
-    let (_, _, body, _) = get(&proxy, lasting, &[]).await;
-    get(&proxy, strict, &[]).await;
-    origin.kill();
-
-    let (status, cache, stale, _) = get(&proxy, lasting, &[]).await;
-    assert_eq!((status, cache.as_str()), (200, "STALE"));
-    assert_eq!(stale, body);
-    let (status, ..) = get(&proxy, strict, &[]).await;
-    assert!(
-        status >= 500,
-        "no stale-if-error, so the failure shows: {status}"
-    );
-}
-
-#[tokio::test]
-async fn stale_entries_revalidate_with_their_validators() {
-    let origin = Origin::start("a").await;
-    let proxy = start(&origin).await;
-    let path = "/cache/validated?cc=max-age%3D0&etag=%22v1%22";
-    let (_, first, body, _) = get(&proxy, path, &[]).await;
-    assert_eq!(first, "MISS");
-    let (status, cache, again, _) = get(&proxy, path, &[]).await;
-    assert_eq!((status, cache.as_str()), (200, "REVALIDATED"));
-    assert_eq!(
-        again, body,
-        "the stored body answers after the origin's 304"
-    );
-    assert_eq!(origin.path_count("/cache/validated").await, 2);
-}
-
-#[tokio::test]
 async fn request_directives_are_honoured() {
     let origin = Origin::start("a").await;
     let proxy = start(&origin).await;
@@ -309,62 +275,6 @@ async fn large_objects_stream_through_uncached_and_bypass_is_labelled() {
 }
 
 #[tokio::test]
-async fn stale_while_revalidate_answers_at_once_and_refreshes_behind() {
-    let origin = Origin::start("a").await;
-    let proxy = start(&origin).await;
-    let path = "/cache/behind?cc=max-age%3D0%2C%20stale-while-revalidate%3D60&delay_ms=200";
-    let (_, first, body, _) = get(&proxy, path, &[]).await;
-    assert_eq!(first, "MISS");
-    assert!(body.starts_with("/cache/behind #1 "));
-
-    let started = std::time::Instant::now();
-    let (status, cache, stale, _) = get(&proxy, path, &[]).await;
-    assert_eq!((status, cache.as_str()), (200, "STALE"));
-    assert_eq!(stale, body, "the stale copy answers");
-    assert!(
-        started.elapsed() < std::time::Duration::from_millis(150),
-        "without waiting for the origin's 200 ms"
-    );
-    shared::testing::wait_until(
-        "the background refresh is stored",
-        std::time::Duration::from_secs(5),
-        || async {
-            let (_, cache, body, _) = get(&proxy, path, &[]).await;
-            (cache == "STALE" && !body.starts_with("/cache/behind #1 ")).then_some(())
-        },
-    )
-    .await
-    .expect("refreshed copy served");
-}
-
-#[tokio::test]
-async fn stale_if_error_from_config_covers_an_origin_answering_5xx() {
-    let origin = Origin::start("a").await;
-    let proxy = Proxy::start(&format!(
-        "{}stale_if_error_secs = 60\n\n{}",
-        cache_table(ONE_MIB, 64 * 1024),
-        upstream("app", &[&origin])
-    ))
-    .await;
-    let path = "/cache/failing?cc=max-age%3D0";
-    let strict = "/cache/failing-strict?cc=max-age%3D0%2C%20must-revalidate";
-    let (_, _, body, _) = get(&proxy, path, &[]).await;
-    get(&proxy, strict, &[]).await;
-    let failed = client()
-        .post(format!("http://{}/__fail", origin.addr))
-        .send()
-        .await
-        .expect("fail");
-    assert_eq!(failed.status().as_u16(), 204);
-
-    let (status, cache, stale, _) = get(&proxy, path, &[]).await;
-    assert_eq!((status, cache.as_str()), (200, "STALE"));
-    assert_eq!(stale, body);
-    let (status, ..) = get(&proxy, strict, &[]).await;
-    assert_eq!(status, 500, "must-revalidate forbids serving stale");
-}
-
-#[tokio::test]
 async fn purging_needs_the_configured_bearer_token() {
     let origin = Origin::start("a").await;
     let proxy = Proxy::start(&format!(
@@ -402,4 +312,56 @@ async fn purging_needs_the_configured_bearer_token() {
     );
     let (_, cache, ..) = get(&proxy, path, &[]).await;
     assert_eq!(cache, "MISS");
+}
+
+#[tokio::test]
+async fn waiters_past_the_lock_timeout_go_upstream_themselves() {
+    let origin = Origin::start("a").await;
+    let proxy = Proxy::start(&format!(
+        "{}{}",
+        cache_table(ONE_MIB, 64 * 1024).replace("lock_timeout_ms = 5000", "lock_timeout_ms = 50"),
+        upstream("app", &[&origin])
+    ))
+    .await;
+    let path = "/cache/slowfill?cc=max-age%3D60&delay_ms=1000";
+    let started = std::time::Instant::now();
+    let responses = join_all((0..5).map(|_| get(&proxy, path, &[]))).await;
+    assert!(responses.iter().all(|(status, ..)| *status == 200));
+    assert_eq!(origin.path_count("/cache/slowfill").await, 5);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1900),
+        "no one waited for the leader"
+    );
+}
+
+#[tokio::test]
+async fn expires_no_cache_and_streams_follow_their_rules() {
+    let origin = Origin::start("a").await;
+    let proxy = start(&origin).await;
+    let expires = "/cache/expires?expires=Thu%2C%2001%20Jan%202099%2000%3A00%3A00%20GMT";
+    get(&proxy, expires, &[]).await;
+    let (_, cache, ..) = get(&proxy, expires, &[]).await;
+    assert_eq!(cache, "HIT", "Expires alone gives freshness");
+
+    let unlabelled = "/cache/unlabelled";
+    get(&proxy, unlabelled, &[]).await;
+    let (_, cache, ..) = get(&proxy, unlabelled, &[]).await;
+    assert_eq!(cache, "MISS", "no heuristic freshness by default");
+
+    let no_cache = "/cache/nocache?cc=no-cache%2C%20max-age%3D60&etag=%22n1%22";
+    get(&proxy, no_cache, &[]).await;
+    let (_, cache, ..) = get(&proxy, no_cache, &[]).await;
+    assert_eq!(
+        cache, "REVALIDATED",
+        "no-cache is stored but checked before every use"
+    );
+    assert_eq!(origin.path_count("/cache/nocache").await, 2);
+
+    let sse = client()
+        .get(proxy.url("/cache/events?cc=max-age%3D60"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("sse");
+    assert_eq!(x_cache(&sse), "BYPASS");
 }
