@@ -365,3 +365,45 @@ async fn expires_no_cache_and_streams_follow_their_rules() {
         .expect("sse");
     assert_eq!(x_cache(&sse), "BYPASS");
 }
+
+#[tokio::test]
+async fn quick_mode_turns_the_cache_on_with_a_size() {
+    use shared::testing::{ChildGuard, READY_DEADLINE, free_port, wait_for_status, wait_for_tcp};
+    let origin = Origin::start("a").await;
+    let public: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let admin: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let _proxy = ChildGuard::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_proxy"))
+            .args([
+                "--listen",
+                &public.to_string(),
+                "--backend",
+                &origin.addr.to_string(),
+            ])
+            .args(["--admin", &admin.to_string(), "--cache", "1MiB"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    wait_for_status(admin, "/healthz", 200, READY_DEADLINE)
+        .await
+        .expect("admin ready");
+    wait_for_tcp(public, READY_DEADLINE)
+        .await
+        .expect("public ready");
+    let url = format!("http://{public}/cache/quick?cc=max-age%3D60");
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let response = client().get(&url).send().await.expect("request");
+        seen.push(x_cache(&response));
+    }
+    assert_eq!(seen, ["MISS", "HIT"]);
+    let status: serde_json::Value = client()
+        .get(format!("http://{admin}/status"))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(status["cache"]["max_size_bytes"], 1024 * 1024);
+}
