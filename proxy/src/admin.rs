@@ -79,8 +79,8 @@ impl Admin {
                 .map(|(_, v)| v.into_owned())
         };
         let purged = match (param("url"), param("prefix")) {
-            (Some(url), None) => cache.store.invalidate(&url).await,
-            (None, Some(prefix)) => cache.store.purge_prefix(&prefix).await,
+            (Some(url), None) => cache.store.invalidate(&url),
+            (None, Some(prefix)) => cache.store.purge_prefix(&prefix),
             _ => {
                 return reply(
                     StatusCode::BAD_REQUEST,
@@ -151,7 +151,7 @@ impl ServeHttp for Admin {
         match path.as_str() {
             "/metrics" => {
                 if let Some(cache) = &self.cache {
-                    self.metrics.observe_cache(&cache.state().await);
+                    self.metrics.observe_cache(&cache.state());
                 }
                 let (content_type, body) = shared::metrics::encode(self.metrics.registry());
                 reply(StatusCode::OK, content_type, body)
@@ -163,7 +163,7 @@ impl ServeHttp for Admin {
             ),
             "/status" => {
                 let cache = match &self.cache {
-                    Some(cache) => serde_json::to_value(cache.state().await).unwrap_or_default(),
+                    Some(cache) => serde_json::to_value(cache.state()).unwrap_or_default(),
                     None => serde_json::json!({ "enabled": false }),
                 };
                 json(&serde_json::json!({ "upstreams": self.status(), "cache": cache }))

@@ -112,10 +112,10 @@ impl Cache {
     }
 
     /// The numbers `/status` and `/metrics` report.
-    pub async fn state(&self) -> CacheState {
+    pub fn state(&self) -> CacheState {
         CacheState {
             enabled: true,
-            bytes: self.store.bytes().await,
+            bytes: self.store.bytes(),
             max_size_bytes: self.max_size_bytes,
             entries: self.store.entries(),
             evictions: self.store.evictions(),

@@ -304,13 +304,13 @@ impl ProxyHttp for Gateway {
 
     fn upstream_response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
         if let Some(cache) = self.cache.clone().filter(|_| ctx.cache.enabled) {
-            caching::on_body(&cache, ctx, body.as_ref(), end_of_stream);
+            caching::on_body(&cache, session, ctx, body.as_ref(), end_of_stream);
         }
         Ok(None)
     }
@@ -357,8 +357,8 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let answered_by_cache = e.is_some_and(|e| e.etype() == &caching::CACHE_ANSWER);
-        if let Some(cache) = self.cache.clone().filter(|_| ctx.cache.enabled) {
-            caching::finish(&cache, session, ctx, e.is_none()).await;
+        if ctx.cache.enabled {
+            caching::finish(ctx);
             if let Some(status) = ctx.cache.status {
                 self.metrics.cache_request(status.as_str());
             }

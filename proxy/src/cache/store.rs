@@ -1,13 +1,15 @@
 //! The moka store: bounded by bytes through a weigher, each entry expiring when it can
-//! no longer be served (lifetime plus stale windows), evictions counted.
+//! no longer be served (lifetime plus stale windows), evictions counted. It is moka's
+//! synchronous cache so the gateway can store a response in the body filter the moment
+//! its last byte arrives, before the client can ask again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
-use moka::future::Cache;
 use moka::notification::RemovalCause;
+use moka::sync::Cache;
 
 use super::entry::Entry;
 use super::key;
@@ -67,40 +69,43 @@ impl Store {
     }
 
     /// The stored variant matching `request` for the URL `primary`.
-    pub async fn get(&self, primary: &str, request: &http::HeaderMap) -> Option<Arc<Entry>> {
-        let names = self.vary.get(primary).await.unwrap_or_default();
-        self.entries
-            .get(&key::variant(primary, &names, request))
-            .await
+    pub fn get(&self, primary: &str, request: &http::HeaderMap) -> Option<Arc<Entry>> {
+        let names = self.vary.get(primary).unwrap_or_default();
+        self.entries.get(&key::variant(primary, &names, request))
     }
 
     /// Stores `entry` for the URL `primary`, under the variant `request` selects.
-    pub async fn insert(&self, primary: &str, request: &http::HeaderMap, entry: Entry) {
-        self.insert_arc(primary, request, Arc::new(entry)).await;
+    pub fn insert(&self, primary: &str, request: &http::HeaderMap, entry: Entry) {
+        self.insert_arc(primary, request, Arc::new(entry));
     }
 
     /// [`Store::insert`] for an entry that is also being served.
-    pub async fn insert_arc(&self, primary: &str, request: &http::HeaderMap, entry: Arc<Entry>) {
+    pub fn insert_arc(&self, primary: &str, request: &http::HeaderMap, entry: Arc<Entry>) {
         let key = key::variant(primary, &entry.vary, request);
         self.vary
-            .insert(primary.to_owned(), Arc::new(entry.vary.clone()))
-            .await;
-        self.entries.insert(key, entry).await;
+            .insert(primary.to_owned(), Arc::new(entry.vary.clone()));
+        self.entries.insert(key, entry);
     }
 
-    /// Drops every variant of the URL `primary`.
-    pub async fn invalidate(&self, primary: &str) -> u64 {
-        self.purge(|key| key::primary_of(key) == primary).await
+    /// Drops every variant of the URL `primary`. Without `Vary` that is one key; with
+    /// it, the variants' keys are found by a scan.
+    pub fn invalidate(&self, primary: &str) -> u64 {
+        match self.vary.get(primary) {
+            Some(names) if !names.is_empty() => self.purge(|key| key::primary_of(key) == primary),
+            _ => match self.entries.remove(primary) {
+                Some(_) => 1,
+                None => 0,
+            },
+        }
     }
 
     /// Drops every entry whose URL starts with `prefix`.
-    pub async fn purge_prefix(&self, prefix: &str) -> u64 {
+    pub fn purge_prefix(&self, prefix: &str) -> u64 {
         self.purge(|key| key::primary_of(key).starts_with(prefix))
-            .await
     }
 
     /// Walks the store once; purges are rare admin actions, so a scan is fine.
-    async fn purge(&self, matches: impl Fn(&str) -> bool) -> u64 {
+    fn purge(&self, matches: impl Fn(&str) -> bool) -> u64 {
         let doomed: Vec<Arc<String>> = self
             .entries
             .iter()
@@ -108,14 +113,14 @@ impl Store {
             .map(|(key, _)| key)
             .collect();
         for key in &doomed {
-            self.entries.invalidate(key.as_str()).await;
+            self.entries.invalidate(key.as_str());
         }
         doomed.len() as u64
     }
 
     /// Weighted bytes held (after pending maintenance).
-    pub async fn bytes(&self) -> u64 {
-        self.entries.run_pending_tasks().await;
+    pub fn bytes(&self) -> u64 {
+        self.entries.run_pending_tasks();
         self.entries.weighted_size()
     }
 

@@ -57,32 +57,26 @@ async fn variants_follow_vary_and_purges_drop_them_all() {
     french.insert("accept-language", HeaderValue::from_static("fr"));
     let url = key::primary("http", "Example.com", "/a?b=1");
     assert_eq!(url, "http://example.com/a?b=1");
-    store
-        .insert(
-            &url,
-            &english,
-            entry("max-age=60", &[("vary", "Accept-Language")], 2),
-        )
-        .await;
-    assert!(store.get(&url, &english).await.is_some());
-    assert!(store.get(&url, &french).await.is_none(), "another variant");
-    store
-        .insert(
-            &url,
-            &french,
-            entry("max-age=60", &[("vary", "Accept-Language")], 2),
-        )
-        .await;
-    store
-        .insert(
-            "http://example.com/other",
-            &english,
-            entry("max-age=60", &[], 2),
-        )
-        .await;
-    assert_eq!(store.invalidate(&url).await, 2);
-    assert!(store.get(&url, &french).await.is_none());
-    assert_eq!(store.purge_prefix("http://example.com/").await, 1);
+    store.insert(
+        &url,
+        &english,
+        entry("max-age=60", &[("vary", "Accept-Language")], 2),
+    );
+    assert!(store.get(&url, &english).is_some());
+    assert!(store.get(&url, &french).is_none(), "another variant");
+    store.insert(
+        &url,
+        &french,
+        entry("max-age=60", &[("vary", "Accept-Language")], 2),
+    );
+    store.insert(
+        "http://example.com/other",
+        &english,
+        entry("max-age=60", &[], 2),
+    );
+    assert_eq!(store.invalidate(&url), 2);
+    assert!(store.get(&url, &french).is_none());
+    assert_eq!(store.purge_prefix("http://example.com/"), 1);
 }
 
 #[tokio::test]
@@ -91,11 +85,9 @@ async fn the_store_stays_within_its_byte_bound() {
     let store = Store::new(bound);
     for index in 0..100 {
         let url = format!("http://h/{index}");
-        store
-            .insert(&url, &HeaderMap::new(), entry("max-age=60", &[], 4096))
-            .await;
+        store.insert(&url, &HeaderMap::new(), entry("max-age=60", &[], 4096));
     }
-    assert!(store.bytes().await <= bound);
+    assert!(store.bytes() <= bound);
     assert!(store.evictions() > 0);
 }
 

@@ -42,8 +42,6 @@ pub struct CacheCtx {
     pub leader: Option<Leader>,
     /// The response being captured for the store.
     pub fill: Option<Fill>,
-    /// A complete capture, stored in `logging` once the response ended well.
-    pub complete: Option<Entry>,
     /// What `fail_to_proxy` writes instead of an error (status `Revalidated` or `Stale`).
     pub answer: Option<Arc<Entry>>,
     /// A successful unsafe request invalidates this URL.
@@ -94,7 +92,7 @@ pub(super) async fn lookup(
     }
     let asks = policy::Directives::parse(&req.headers);
     let authorised = req.headers.contains_key(header::AUTHORIZATION);
-    let found = usable(cache.store.get(&primary, &req.headers).await, authorised);
+    let found = usable(cache.store.get(&primary, &req.headers), authorised);
     ctx.cache.primary = Some(primary.clone());
     if let Some(entry) = &found {
         if policy::acceptable(entry.age(), entry.lifetime, &asks) && !entry.directives.no_cache {
@@ -142,7 +140,7 @@ pub(super) async fn lookup(
         Turn::Follow(waiting) => {
             if Coalescer::wait(waiting, cache.lock_timeout).await {
                 let req = session.req_header();
-                if let Some(entry) = cache.store.get(&primary, &req.headers).await {
+                if let Some(entry) = cache.store.get(&primary, &req.headers) {
                     if policy::acceptable(entry.age(), entry.lifetime, &asks) {
                         serve(session, ctx, &entry, CacheStatus::Hit).await?;
                         return Ok(true);
@@ -210,10 +208,7 @@ pub(super) async fn on_response(
             let fresh = stale.refreshed(response, cache.heuristic, cache.stale);
             let fresh = Arc::new(fresh);
             if let Some(primary) = &ctx.cache.primary {
-                cache
-                    .store
-                    .insert_arc(primary, &req.headers, fresh.clone())
-                    .await;
+                cache.store.insert_arc(primary, &req.headers, fresh.clone());
             }
             ctx.cache.status = Some(CacheStatus::Revalidated);
             ctx.cache.answer = Some(fresh);
@@ -259,8 +254,16 @@ pub(super) async fn on_response(
     Ok(())
 }
 
-/// `upstream_response_body_filter`'s part: capture, give up past the size limit.
-pub(super) fn on_body(cache: &Cache, ctx: &mut RequestCtx, body: Option<&Bytes>, eos: bool) {
+/// `upstream_response_body_filter`'s part: capture, give up past the size limit, and
+/// store at the last byte, before the client has it, so its next request finds it;
+/// then release the waiters.
+pub(super) fn on_body(
+    cache: &Cache,
+    session: &Session,
+    ctx: &mut RequestCtx,
+    body: Option<&Bytes>,
+    eos: bool,
+) {
     let Some(fill) = ctx.cache.fill.as_mut() else {
         return;
     };
@@ -273,22 +276,19 @@ pub(super) fn on_body(cache: &Cache, ctx: &mut RequestCtx, body: Option<&Bytes>,
         fill.body.extend_from_slice(chunk);
     }
     if eos {
-        if let Some(fill) = ctx.cache.fill.take() {
-            ctx.cache.complete = Some(cache.entry(fill.header, fill.body.freeze()));
+        if let (Some(fill), Some(primary)) = (ctx.cache.fill.take(), ctx.cache.primary.as_ref()) {
+            let entry = cache.entry(fill.header, fill.body.freeze());
+            cache
+                .store
+                .insert(primary, &session.req_header().headers, entry);
         }
+        ctx.cache.leader = None;
     }
 }
 
-/// `logging`'s part: store a complete, successful capture; release the waiters.
-pub(super) async fn finish(cache: &Cache, session: &Session, ctx: &mut RequestCtx, ok: bool) {
-    if let (true, Some(entry), Some(primary)) =
-        (ok, ctx.cache.complete.take(), ctx.cache.primary.as_ref())
-    {
-        cache
-            .store
-            .insert(primary, &session.req_header().headers, entry)
-            .await;
-    }
+/// `logging`'s part: release the waiters of a fill that never completed.
+pub(super) fn finish(ctx: &mut RequestCtx) {
+    ctx.cache.fill = None;
     ctx.cache.leader = None;
 }
 
@@ -357,7 +357,7 @@ async fn invalidate(cache: &Cache, ctx: &RequestCtx, response: &ResponseHeader) 
     let Some(primary) = &ctx.cache.primary else {
         return;
     };
-    cache.store.invalidate(primary).await;
+    cache.store.invalidate(primary);
     let origin = key::primary_of(primary)
         .splitn(4, '/')
         .take(3)
@@ -365,7 +365,7 @@ async fn invalidate(cache: &Cache, ctx: &RequestCtx, response: &ResponseHeader) 
         .join("/");
     for name in [header::LOCATION, header::CONTENT_LOCATION] {
         if let Some(target) = same_origin(&origin, &response.headers, name) {
-            cache.store.invalidate(&target).await;
+            cache.store.invalidate(&target);
         }
     }
 }

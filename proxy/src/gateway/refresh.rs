@@ -91,7 +91,7 @@ impl Refresh {
             let fresh = self
                 .stale
                 .refreshed(&response, self.cache.heuristic, self.cache.stale);
-            self.cache.store.insert(&self.primary, headers, fresh).await;
+            self.cache.store.insert(&self.primary, headers, fresh);
             return Outcome::Success;
         }
         let directives = policy::Directives::parse(&response.headers);
@@ -119,7 +119,7 @@ impl Refresh {
             }
         }
         let entry = self.cache.entry(response, body.freeze());
-        self.cache.store.insert(&self.primary, headers, entry).await;
+        self.cache.store.insert(&self.primary, headers, entry);
         Outcome::Success
     }
 }

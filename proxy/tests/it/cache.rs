@@ -40,7 +40,18 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (u16, String, String, Response) {
-    let mut request = client().get(proxy.url(path));
+    get_with(&client(), proxy, path, headers).await
+}
+
+/// [`get`] on a given client: building a TLS-capable client per request costs enough
+/// CPU, across hundreds of requests, to starve the timing-sensitive tests alongside.
+async fn get_with(
+    client: &reqwest::Client,
+    proxy: &Proxy,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String, Response) {
+    let mut request = client.get(proxy.url(path));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -61,7 +72,8 @@ async fn two_hundred_concurrent_misses_make_one_origin_request() {
     let origin = Origin::start("a").await;
     let proxy = start(&origin).await;
     let path = "/cache/crowd?cc=max-age%3D60&delay_ms=300";
-    let responses = join_all((0..200).map(|_| get(&proxy, path, &[]))).await;
+    let client = client();
+    let responses = join_all((0..200).map(|_| get_with(&client, &proxy, path, &[]))).await;
     assert!(responses.iter().all(|(status, ..)| *status == 200));
     assert!(
         responses
@@ -143,8 +155,10 @@ async fn ten_times_the_capacity_stays_within_the_byte_bound() {
         upstream("app", &[&origin])
     ))
     .await;
+    let client = client();
     for index in 0..80 {
-        let (status, ..) = get(
+        let (status, ..) = get_with(
+            &client,
             &proxy,
             &format!("/cache/fill{index}?cc=max-age%3D600&size=32768"),
             &[],
