@@ -33,13 +33,14 @@
 //!    A stale stored copy adds its validators (`If-None-Match`, `If-Modified-Since`).
 //! 7. `upstream_response_filter` / `response_filter`: note the status; add `Via`,
 //!    `X-Request-Id` and `X-Cache` for the client. The cache decides whether to capture
-//!    the body (`upstream_response_body_filter`); an origin 304 to its revalidation, or a
+//!    the body (`upstream_response_body_filter`, stored at its last byte, which releases
+//!    coalesced waiters); an origin 304 to its revalidation, or a
 //!    5xx within `stale-if-error`, ends the attempt so the stored copy answers instead.
 //!    Bodies, SSE and WebSocket frames stream through.
 //! 8. `fail_to_proxy`: the stored copy (revalidated, or stale within `stale-if-error`),
 //!    else a JSON error response when nothing could be forwarded.
-//! 9. `logging`: store a complete capture and release coalesced waiters; finish the
-//!    attempt, record metrics, write the access-log line.
+//! 9. `logging`: release the waiters of a fill that never completed; finish the
+//!    attempt, record metrics (`X-Cache` result included), write the access-log line.
 
 pub mod admin;
 pub mod cache;

@@ -1,5 +1,6 @@
-//! The cache in the gateway's phases: look up in `request_filter`, capture and decide in
-//! the upstream response filters, store in `logging`, and fall back to a stored copy in
+//! The cache in the gateway's phases: look up in `request_filter`, decide and capture in
+//! the upstream response filters (storing at the body's last byte), release coalesced
+//! waiters of an abandoned fill in `logging`, and fall back to a stored copy in
 //! `fail_to_proxy`. Revalidation and stale-if-error on a 5xx end the upstream attempt
 //! with [`CACHE_ANSWER`], so `fail_to_proxy` writes the stored response whole. Within
 //! `stale-while-revalidate` the stale copy answers and [`Refresh`] runs in the background.
