@@ -37,6 +37,9 @@ pub struct Flags {
     /// Where the default SQLite database lives.
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
+    /// The proxy's response cache size, such as `64MiB`; `0` turns the cache off.
+    #[arg(long, default_value = "64MiB", value_parser = proxy::config::parse_size)]
+    pub cache: u64,
     /// Leave an instance that exits stopped instead of restarting it.
     #[arg(long)]
     pub no_restart: bool,

@@ -125,6 +125,10 @@ impl Plan {
             proxy_args.push("--backend".to_owned());
             proxy_args.push(instance.addr.to_string());
         }
+        if flags.cache > 0 {
+            proxy_args.push("--cache".to_owned());
+            proxy_args.push(flags.cache.to_string());
+        }
         let proxy = ProcessSpec {
             name: "proxy".to_owned(),
             args: proxy_args.into_iter().map(OsString::from).collect(),

@@ -40,6 +40,8 @@ async fn serves_through_the_proxy_and_sigterm_leaves_no_process_behind() {
     for _ in 0..6 {
         let response = http
             .get(format!("http://{}/api/datasets", stack.public))
+            // Past the proxy's cache, so every request reaches an instance.
+            .header("cache-control", "no-cache")
             .send()
             .await
             .expect("request through the proxy");
@@ -86,6 +88,7 @@ async fn a_killed_instance_is_restarted_and_readmitted() {
             async move {
                 let response = http
                     .get(format!("http://{public}/api/datasets"))
+                    .header("cache-control", "no-cache")
                     .send()
                     .await
                     .ok()?;
@@ -117,10 +120,76 @@ async fn with_no_restart_a_dead_instance_stays_down() {
     // With its only instance gone, the proxy answers 503 at once rather than hanging.
     let response = client()
         .get(format!("http://{}/api/datasets", stack.public))
+        .header("cache-control", "no-cache")
         .send()
         .await
         .expect("the proxy answers");
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
     assert!(!stack.output().contains("app-1 restarted"));
+}
+
+#[tokio::test]
+async fn the_proxy_caches_public_dataset_details_and_never_private_ones() {
+    let stack = TestStack::start(2, &[]);
+    stack.wait_for_line("ready at", START_DEADLINE).await;
+    let http = client();
+    let base = format!("http://{}", stack.public);
+
+    let registered: serde_json::Value = http
+        .post(format!("{base}/api/auth/register"))
+        .json(&serde_json::json!({"email": "ada@example.org", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("register body");
+    let token = registered["token"].as_str().expect("token").to_owned();
+    let mut ids = Vec::new();
+    for visibility in ["public", "private"] {
+        let created: serde_json::Value = http
+            .post(format!(
+                "{base}/api/datasets?name={visibility}&visibility={visibility}"
+            ))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body("x,y\n1,2\n3,4\n")
+            .send()
+            .await
+            .expect("upload")
+            .json()
+            .await
+            .expect("dataset");
+        ids.push(created["id"].as_str().expect("id").to_owned());
+    }
+
+    let x_cache = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("x-cache")
+            .map(|value| value.to_str().expect("ascii").to_owned())
+    };
+    let public = format!("{base}/api/datasets/{}", ids[0]);
+    let first = http.get(&public).send().await.expect("first read");
+    assert_eq!(first.status(), 200);
+    assert_eq!(x_cache(&first).as_deref(), Some("MISS"));
+    let second = http.get(&public).send().await.expect("second read");
+    assert_eq!(second.status(), 200);
+    assert_eq!(x_cache(&second).as_deref(), Some("HIT"));
+
+    let private = format!("{base}/api/datasets/{}", ids[1]);
+    for _ in 0..3 {
+        let response = http
+            .get(&private)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("private read");
+        assert_eq!(response.status(), 200);
+        assert_ne!(x_cache(&response).as_deref(), Some("HIT"));
+    }
+    // Nobody else is ever answered with the owner's private copy.
+    let anonymous = http.get(&private).send().await.expect("anonymous read");
+    assert_eq!(anonymous.status(), 404);
 }
