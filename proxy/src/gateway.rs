@@ -363,15 +363,21 @@ impl ProxyHttp for Gateway {
                 self.metrics.cache_request(status.as_str());
             }
         }
-        let broke_mid_response =
+        let backend_failed =
             !answered_by_cache && e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
         let outcome = match ctx.upstream_status {
-            Some(_) if broke_mid_response => Outcome::Broken,
-            Some(code) if code >= 500 => Outcome::Status(code),
-            Some(_) => Outcome::Success,
-            None => Outcome::Broken,
+            Some(_) if backend_failed => Some(Outcome::Broken),
+            Some(code) if code >= 500 => Some(Outcome::Status(code)),
+            Some(_) => Some(Outcome::Success),
+            None if backend_failed => Some(Outcome::Broken),
+            // No response head and no fault on the backend's side: the client hung up
+            // first. Blaming the backend would eject healthy ones whenever clients leave.
+            None => None,
         };
-        self.record_attempt(ctx, outcome);
+        match outcome {
+            Some(outcome) => self.record_attempt(ctx, outcome),
+            None => ctx.abandon_attempt(),
+        }
 
         let status = session
             .response_written()

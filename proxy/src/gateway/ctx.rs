@@ -75,6 +75,12 @@ impl RequestCtx {
         self.upstream.as_ref().map_or("none", |u| u.name())
     }
 
+    /// Releases the attempt in progress without a verdict: the client went away, which says
+    /// nothing about the backend.
+    pub(super) fn abandon_attempt(&mut self) {
+        self.current.take();
+    }
+
     /// Ends the attempt in progress with `outcome`, once; returns the backend it went to.
     pub(super) fn finish_attempt(&mut self, outcome: Outcome) -> Option<SocketAddr> {
         self.current.take().map(|selection| {

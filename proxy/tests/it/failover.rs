@@ -306,3 +306,51 @@ async fn posts_are_never_duplicated_when_a_backend_dies() {
         answered.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hanging_up_mid_request_does_not_eject_the_backend() {
+    use tokio::io::AsyncWriteExt;
+
+    let origin = Origin::start("a").await;
+    let proxy = Proxy::start(&upstream("app", &[&origin])).await;
+
+    // A client sends a request the backend is slow to answer, then goes away.
+    let mut client_socket = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    client_socket
+        .write_all(b"GET /hang HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("send request");
+    wait_until(
+        "the request to be in flight at the backend",
+        SETTLE,
+        || async {
+            let entry = proxy.backend_status("app", origin.addr).await?;
+            (entry["inflight"] == 1).then_some(())
+        },
+    )
+    .await
+    .expect("request at the backend");
+    drop(client_socket);
+    wait_until("the abandoned attempt to end", SETTLE, || async {
+        let entry = proxy.backend_status("app", origin.addr).await?;
+        (entry["inflight"] == 0).then_some(())
+    })
+    .await
+    .expect("attempt released");
+
+    // The backend did nothing wrong: it stays eligible and serves the next request.
+    let entry = proxy
+        .backend_status("app", origin.addr)
+        .await
+        .expect("backend in /status");
+    assert_eq!(entry["eligible"], true, "{entry}");
+    assert_eq!(entry["ejected"], false, "{entry}");
+    let response = client()
+        .get(proxy.url("/"))
+        .send()
+        .await
+        .expect("next request");
+    assert_eq!(response.status(), 200);
+}
