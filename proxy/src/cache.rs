@@ -42,7 +42,19 @@ pub enum CacheStatus {
 }
 
 impl CacheStatus {
-    /// The header value and label.
+    /// The `result` label of `proxy_cache_requests_total`: the same word, lower-case, as
+    /// the metric-name contract spells it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Stale => "stale",
+            Self::Revalidated => "revalidated",
+            Self::Bypass => "bypass",
+        }
+    }
+
+    /// The `X-Cache` header value.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hit => "HIT",

@@ -360,7 +360,7 @@ impl ProxyHttp for Gateway {
         if ctx.cache.enabled {
             caching::finish(ctx);
             if let Some(status) = ctx.cache.status {
-                self.metrics.cache_request(status.as_str());
+                self.metrics.cache_request(status.label());
             }
         }
         let backend_failed =

@@ -170,7 +170,7 @@ async fn ten_times_the_capacity_stays_within_the_byte_bound() {
     let bytes = metric(&text, "proxy_cache_bytes", &[]);
     assert!(bytes > 0.0 && bytes <= bound as f64, "{bytes} bytes held");
     assert!(metric(&text, "proxy_cache_evictions_total", &[]) > 0.0);
-    assert!(metric(&text, "proxy_cache_requests_total", &[("result", "MISS")]) >= 80.0);
+    assert!(metric(&text, "proxy_cache_requests_total", &[("result", "miss")]) >= 80.0);
     let status = proxy.status().await;
     assert!(status["cache"]["bytes"].as_u64().unwrap_or(u64::MAX) <= bound);
 }
