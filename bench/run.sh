@@ -5,7 +5,8 @@
 #
 # Knobs (environment): ROUNDS (3), DURATION (10 s per measurement), CONNS (32 wrk
 # connections), RATE (5000 req/s for the fixed-rate run), FO_RATE (2000 req/s),
-# FO_SECS (12), FO_AT (4 s into the failover run), SCENARIOS (all four, see below),
+# FO_SECS (12), FO_AT (4 s into the failover run), FO_CONNS (1000 client connections at
+# most; a request waits for a free one, and one unanswered after 5 s counts as failed), SCENARIOS (all four, see below),
 # BASE_PORT (18400), OUT (results directory; default a fresh temporary directory).
 set -euo pipefail
 
@@ -17,11 +18,13 @@ RATE=${RATE:-5000}
 FO_RATE=${FO_RATE:-2000}
 FO_SECS=${FO_SECS:-12}
 FO_AT=${FO_AT:-4}
+FO_CONNS=${FO_CONNS:-1000}
 SCENARIOS=${SCENARIOS:-"saturation fixed_rate kill hang"}
 BASE_PORT=${BASE_PORT:-18400}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 for tool in wrk nginx haproxy taskset python3 curl; do
     command -v "$tool" >/dev/null || { echo "missing: $tool (see docs/benchmarks.md)" >&2; exit 1; }
 done
@@ -131,7 +134,9 @@ done
     echo "nginx=$(nginx -v 2>&1 | cut -d/ -f2)"
     echo "haproxy=$(haproxy -v | head -1 | awk '{print $3}')"
     echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
-    echo "rounds=$ROUNDS duration=$DURATION conns=$CONNS rate=$RATE fo_rate=$FO_RATE fo_secs=$FO_SECS fo_at=$FO_AT"
+    echo "rounds=$ROUNDS"
+    echo "duration=$DURATION"
+    echo "settings=rounds $ROUNDS, $DURATION s per measurement, wrk -t1 -c$CONNS, fixed rate $RATE/s, failover at $FO_RATE/s for $FO_SECS s (at most $FO_CONNS connections, 5 s client timeout) with the fault at $FO_AT s"
     echo "flotilla_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/meta.txt"
@@ -187,7 +192,8 @@ failover() {
         file="$OUT/${name}_${t}.json"
         t0=$(date +%s.%N)
         taskset -c "$LOAD_CPU" "$BIN/loadgen" --url "http://127.0.0.1:${PORT[$t]}/" \
-            --rate "$FO_RATE" --duration-secs "$FO_SECS" --bucket-ms 250 >"$file" &
+            --rate "$FO_RATE" --duration-secs "$FO_SECS" --connections "$FO_CONNS" \
+            --timeout-ms 5000 --bucket-ms 250 >"$file" &
         local gen=$!
         sleep "$FO_AT"
         kill -"$signal" "${ORIGIN_PIDS[1]}"

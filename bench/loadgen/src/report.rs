@@ -77,6 +77,9 @@ pub(crate) struct Summary {
     status: BTreeMap<u16, u64>,
     error_kinds: BTreeMap<&'static str, u64>,
     instances: BTreeMap<String, u64>,
+    /// Scheduled time of the first and the last failure, over all of them.
+    first_failure_ms: Option<f64>,
+    last_failure_ms: Option<f64>,
     /// The first failures, in time order.
     failures: Vec<Failure>,
     timeline: Vec<Bucket>,
@@ -120,6 +123,7 @@ pub(crate) fn summarize(
     let mut error_kinds = BTreeMap::new();
     let mut instances = BTreeMap::new();
     let mut failures = Vec::new();
+    let (mut first_failure, mut last_failure) = (None, None);
     let (mut ok, mut non_2xx, mut errors) = (0u64, 0u64, 0u64);
     let mut buckets: BTreeMap<u64, (u64, u64, Vec<Duration>)> = BTreeMap::new();
     for record in &records {
@@ -150,6 +154,8 @@ pub(crate) fn summarize(
             None => entry.0 += 1,
             Some(kind) => {
                 entry.1 += 1;
+                first_failure.get_or_insert(ms(record.scheduled));
+                last_failure = Some(ms(record.scheduled));
                 if failures.len() < MAX_FAILURES_LISTED {
                     failures.push(Failure {
                         t_ms: ms(record.scheduled),
@@ -193,6 +199,8 @@ pub(crate) fn summarize(
         status,
         error_kinds,
         instances,
+        first_failure_ms: first_failure,
+        last_failure_ms: last_failure,
         failures,
         timeline,
     }
