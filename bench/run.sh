@@ -7,7 +7,9 @@
 # connections), RATE (5000 req/s for the fixed-rate run), FO_RATE (2000 req/s),
 # FO_SECS (12), FO_AT (4 s into the failover run), FO_CONNS (1000 client connections at
 # most; a request waits for a free one, and one unanswered after 5 s counts as failed), SCENARIOS (all four, see below),
-# BASE_PORT (18400), OUT (results directory; default a fresh temporary directory).
+# BASE_PORT (18400), OUT (results directory; default a fresh temporary directory), NICE
+# (0; on a shared machine a negative value, as root, shields every benchmark process alike
+# from other work).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +26,10 @@ BASE_PORT=${BASE_PORT:-18400}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 
+NICE=${NICE:-0}
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# Everything this script starts inherits the priority, proxies, origins and generators alike.
+if [ "$NICE" != 0 ]; then renice -n "$NICE" -p $$ >/dev/null; fi
 for tool in wrk nginx haproxy taskset python3 curl; do
     command -v "$tool" >/dev/null || { echo "missing: $tool (see docs/benchmarks.md)" >&2; exit 1; }
 done
@@ -136,7 +141,7 @@ done
     echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
     echo "rounds=$ROUNDS"
     echo "duration=$DURATION"
-    echo "settings=rounds $ROUNDS, $DURATION s per measurement, wrk -t1 -c$CONNS, fixed rate $RATE/s, failover at $FO_RATE/s for $FO_SECS s (at most $FO_CONNS connections, 5 s client timeout) with the fault at $FO_AT s"
+    echo "settings=nice $NICE, rounds $ROUNDS, $DURATION s per measurement, wrk -t1 -c$CONNS, fixed rate $RATE/s, failover at $FO_RATE/s for $FO_SECS s (at most $FO_CONNS connections, 5 s client timeout) with the fault at $FO_AT s"
     echo "flotilla_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/meta.txt"
