@@ -3,7 +3,7 @@
 # nginx and HAProxy, each proxy alone on CPU 1, load generator and origins on CPU 0.
 # Prints a Markdown report (also written to $OUT/report.md). See docs/benchmarks.md.
 #
-# Knobs (environment): ROUNDS (3), DURATION (10 s per measurement), CONNS (32 wrk
+# Knobs (environment): ROUNDS (5), DURATION (10 s per measurement), CONNS (32 wrk
 # connections), RATE (5000 req/s for the fixed-rate run), FO_RATE (2000 req/s),
 # FO_SECS (12), FO_AT (4 s into the failover run), FO_CONNS (1000 client connections at
 # most; a request waits for a free one, and one unanswered after 5 s counts as failed), SCENARIOS (all four, see below),
@@ -13,7 +13,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
 RATE=${RATE:-5000}

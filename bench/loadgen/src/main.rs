@@ -59,7 +59,11 @@ async fn main() -> anyhow::Result<()> {
     if args.rate == 0 || !(args.duration_secs > 0.0 && args.duration_secs <= 600.0) {
         bail!("--rate must be at least 1 and --duration-secs in (0, 600]");
     }
-    let authority = args.url.authority().context("--url needs host:port")?.clone();
+    let authority = args
+        .url
+        .authority()
+        .context("--url needs host:port")?
+        .clone();
     let pool = Arc::new(Pool::new(authority, args.url.clone()));
     let slots = Arc::new(Semaphore::new(args.connections.max(1)));
     let total = (f64::from(args.rate) * args.duration_secs).round() as u64;

@@ -131,7 +131,10 @@ pub(crate) fn summarize(
         let entry = buckets.entry(slot).or_default();
         entry.2.push(record.latency);
         let failure = match &record.outcome {
-            Outcome::Response { status: code, instance } => {
+            Outcome::Response {
+                status: code,
+                instance,
+            } => {
                 *status.entry(*code).or_insert(0) += 1;
                 if let Some(name) = instance {
                     *instances.entry(name.clone()).or_insert(0) += 1;
