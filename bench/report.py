@@ -183,6 +183,7 @@ def main(out_dir):
 
     failovers = [r for r in rows if r["scenario"] in ("kill", "hang")]
     failed = {}
+    recovered = {}
     if failovers:
         say("### Failover (origin 2 of 3 gets SIGKILL or SIGSTOP mid-run, open loop)")
         say("")
@@ -202,12 +203,13 @@ def main(out_dir):
             else:
                 when = "–"
             failed[(row["scenario"], row["target"])] = summary["failed"]
+            recovered[(row["scenario"], row["target"])] = recovery(summary["timeline"], fault)
             if summary["max_dispatch_lag_ms"] > LAG_LIMIT_MS:
                 kinds_text += f" (generator {fmt(summary['max_dispatch_lag_ms'], 0)} ms behind: machine starved)"
             instances = ", ".join(f"{k} {v}" for k, v in summary["instances"].items())
             say(f"| {row['scenario']} | {row['target']} | {summary['sent']} | **{summary['failed']}** "
                 f"| {kinds_text} | {when} | {fmt(summary['latency_ms']['p99'])} "
-                f"| {fmt(summary['latency_ms']['max'])} | {recovery(summary['timeline'], fault)} | {instances} |")
+                f"| {fmt(summary['latency_ms']['max'])} | {recovered[(row['scenario'], row['target'])]} | {instances} |")
         say("")
         say("`recovered after`: from the fault to the start of the first second in which every 250 ms "
             "bucket has no failure and a p99 within 2× (and at least 20 ms) of the pre-fault p99; "
@@ -233,7 +235,7 @@ def main(out_dir):
     row(f"CPU per request at a fixed rate", "rate_cpu_us", "≤ 0.6× nginx", lambda v: v <= 0.6)
     row("CPU per request at saturation", "sat_cpu_us", "≤ 0.6× nginx", lambda v: v <= 0.6)
     row("p99 at a fixed rate (open loop)", "rate_p99_ms", "≤ 1.0× nginx", lambda v: v <= 1.0)
-    row("p99 at saturation (wrk)", "sat_p99_ms", "≤ 1.0× nginx", lambda v: v <= 1.0)
+    row("p99 at saturation (wrk; each proxy at its own rate, so not the verdict)", "sat_p99_ms", "–", None)
     row("p50 at a fixed rate", "rate_p50_ms", "–", None)
     row("requests/s at saturation", "sat_rps", "–", None)
     for scenario in ("kill", "hang"):
@@ -242,6 +244,9 @@ def main(out_dir):
             ref = ", ".join(f"{p} {failed.get((scenario, p), '–')}" for p in ("nginx", "haproxy"))
             say(f"| failed requests, origin {'SIGKILLed' if scenario == 'kill' else 'hung (SIGSTOP)'} "
                 f"| {n} (others: {ref}) | | 0 | {'**met**' if n == 0 else '**not met**'} |")
+            ref = ", ".join(f"{p} {recovered.get((scenario, p), '–')}" for p in ("nginx", "haproxy"))
+            say(f"| recovered after (ms), origin {'SIGKILLed' if scenario == 'kill' else 'hung'} "
+                f"| {recovered[(scenario, 'flotilla')]} (others: {ref}) | | – | info |")
     print("\n".join(lines))
 
 
