@@ -153,7 +153,7 @@ def main(out_dir):
                 lag_ms=summary["max_dispatch_lag_ms"],
                 cpu_us=row["cpu_ticks"] * TICK_US / done if done else None,
             )
-        say("### Fixed rate (loadgen, open loop, latency from the scheduled send time)")
+        say("### Fixed rate (loadgen, open loop; latency includes any wait for a connection)")
         say("")
         say("| target | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/request | failed | rounds with valid latency |")
         say("|---|---|---|---|---|---|---|---|")
