@@ -204,6 +204,10 @@ failover() {
         kill -"$signal" "${ORIGIN_PIDS[1]}"
         t1=$(date +%s.%N)
         wait "$gen"
+        if [ "$t" = flotilla ]; then
+            # What Flotilla itself thought of its backends just before the fault was undone.
+            curl -s "http://127.0.0.1:$FLOTILLA_ADMIN_PORT/status" >"$OUT/${name}_flotilla_status.json" || true
+        fi
         record "{\"scenario\":\"$name\",\"target\":\"$t\",\"loadgen\":\"$(basename "$file")\",\"fault_at_ms\":$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')}"
         # Bring origin 2 back, then give every proxy time to readmit it (rise 2 × 1 s for the
         # health-checked ones, fail_timeout 2 s for nginx).
