@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the program's entry point, shared by the `proxy` binary and the stack.
 //! - [`config`]: the TOML file (and quick-mode flags) into a validated [`config::Config`];
 //!   `proxy check` is [`config::Config::load`].
 //! - [`server`]: builds the Pingora server: public listeners (HTTP, HTTPS with h2),
@@ -32,6 +33,7 @@
 //! 9. `logging`: finish the attempt, record metrics, write the access-log line.
 
 pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod gateway;

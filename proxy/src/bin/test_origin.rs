@@ -1,14 +1,16 @@
 //! `proxy-test-origin`: a tiny origin server for the proxy's integration tests, run as a
 //! separate process so a test can SIGKILL or SIGSTOP a real backend.
 //!
-//! Usage: `proxy-test-origin --listen 127.0.0.1:PORT --id NAME`. Every response carries
-//! `X-Instance: NAME`. Endpoints:
+//! Usage: `proxy-test-origin --listen 127.0.0.1:PORT --id NAME [--log FILE]`. Every
+//! response carries `X-Instance: NAME`. With `--log`, each counted request appends a line
+//! `METHOD X-Request-Id` to FILE as it arrives, which survives a SIGKILL. Endpoints:
 //! - `/healthz`: 200 `ok`;
 //! - `/__stats`: JSON `{"requests": {METHOD: count}}` of every other request;
 //! - `/echo`: JSON `{instance, method, path, headers}`;
 //! - `/sse`: an event stream: `first` at once, `second` after 2 s, then the end;
 //! - `/ws`: a WebSocket that echoes every message;
 //! - `/hang`: never answers;
+//! - `/slow`: answers after 50 ms, so a kill can land while a request is in progress;
 //! - `/metrics`: the app-style metrics endpoint the proxy must not expose;
 //! - anything else: 200 with the instance name and the request body's length.
 
@@ -30,6 +32,7 @@ use axum::routing::{any, get};
 struct Origin {
     id: String,
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    log: Option<Arc<Mutex<std::fs::File>>>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -48,6 +51,17 @@ async fn main() {
     let origin = Origin {
         id: value("--id").unwrap_or_else(|| listen.clone()),
         counts: Arc::default(),
+        log: value("--log").map(|path| {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .unwrap_or_else(|error| {
+                    eprintln!("cannot open {path}: {error}");
+                    std::process::exit(1);
+                });
+            Arc::new(Mutex::new(file))
+        }),
     };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -56,9 +70,13 @@ async fn main() {
         .route("/sse", get(sse))
         .route("/ws", get(ws))
         .route("/hang", any(hang))
+        .route("/slow", any(slow))
         .route("/metrics", get(|| async { "app_secret_metric 1\n" }))
         .fallback(any(plain))
-        .layer(middleware::from_fn_with_state(origin.clone(), count_and_tag))
+        .layer(middleware::from_fn_with_state(
+            origin.clone(),
+            count_and_tag,
+        ))
         .with_state(origin);
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(listener) => listener,
@@ -76,6 +94,19 @@ async fn count_and_tag(State(origin): State<Origin>, request: Request, next: Nex
         if let Ok(mut counts) = origin.counts.lock() {
             *counts.entry(request.method().to_string()).or_default() += 1;
         }
+        if let Some(Ok(mut file)) = origin.log.as_ref().map(|log| log.lock()) {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            // One write per line: in the kernel before the handler runs, so a SIGKILL
+            // cannot lose a request the backend received.
+            let _ = std::io::Write::write_all(
+                &mut *file,
+                format!("{} {id}\n", request.method()).as_bytes(),
+            );
+        }
     }
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&origin.id) {
@@ -89,16 +120,23 @@ async fn stats(State(origin): State<Origin>) -> Response {
     axum::Json(serde_json::json!({ "requests": counts })).into_response()
 }
 
-async fn echo(State(origin): State<Origin>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let headers: BTreeMap<String, Vec<String>> =
-        headers.keys().map(|name| {
+async fn echo(
+    State(origin): State<Origin>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let headers: BTreeMap<String, Vec<String>> = headers
+        .keys()
+        .map(|name| {
             let values = headers
                 .get_all(name)
                 .iter()
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .collect();
             (name.to_string(), values)
-        }).collect();
+        })
+        .collect();
     axum::Json(serde_json::json!({
         "instance": origin.id,
         "method": method.as_str(),
@@ -111,7 +149,10 @@ async fn echo(State(origin): State<Origin>, method: Method, uri: Uri, headers: H
 async fn sse() -> Response {
     let events = futures::stream::unfold(0u8, |step| async move {
         match step {
-            0 => Some((Ok::<_, Infallible>(Bytes::from("event: first\ndata: 1\n\n")), 1)),
+            0 => Some((
+                Ok::<_, Infallible>(Bytes::from("event: first\ndata: 1\n\n")),
+                1,
+            )),
             1 => {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 Some((Ok(Bytes::from("event: second\ndata: 2\n\n")), 2))
@@ -145,6 +186,11 @@ async fn ws(upgrade: WebSocketUpgrade) -> Response {
 async fn hang() -> Response {
     tokio::time::sleep(Duration::from_secs(3600)).await;
     StatusCode::GATEWAY_TIMEOUT.into_response()
+}
+
+async fn slow(state: State<Origin>, body: Bytes) -> Response {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    plain(state, body).await
 }
 
 async fn plain(State(origin): State<Origin>, body: Bytes) -> Response {

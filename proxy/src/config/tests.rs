@@ -1,1 +1,69 @@
+use std::net::SocketAddr;
 
+use super::*;
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().expect("test address")
+}
+
+fn from_toml(text: &str) -> Result<Config, String> {
+    let config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+#[test]
+fn quick_mode_routes_everything_to_one_group() {
+    let config = Config::quick(addr("127.0.0.1:8080"), vec![addr("127.0.0.1:3001")], None)
+        .expect("valid quick config");
+    assert_eq!(config.admin.addr, "127.0.0.1:8081");
+    let routes = config.effective_routes();
+    assert_eq!(routes.len(), 1);
+    assert_eq!(routes[0].upstream.as_deref(), Some(QUICK_UPSTREAM));
+}
+
+#[test]
+fn quick_mode_needs_a_backend() {
+    let error = Config::quick(addr("127.0.0.1:8080"), vec![], None).expect_err("no backends");
+    assert!(error.to_string().contains("--backend"), "{error}");
+}
+
+#[test]
+fn defaults_fill_everything_but_the_upstreams() {
+    let config = from_toml("[upstreams.app]\nbackends = [{ addr = \"127.0.0.1:3001\" }]\n")
+        .expect("minimal config");
+    assert_eq!(config.listeners[0].addr, "0.0.0.0:8080");
+    assert_eq!(config.timeouts.connect_ms, 1_000);
+    assert_eq!(config.server.grace_period_secs, 5);
+    assert!(config.public.deny_paths.contains(&"/metrics".to_owned()));
+}
+
+#[test]
+fn several_upstreams_need_routes() {
+    let error = from_toml(
+        "[upstreams.a]\nbackends = [{ addr = \"127.0.0.1:3001\" }]\n\
+         [upstreams.b]\nbackends = [{ addr = \"127.0.0.1:3002\" }]\n",
+    )
+    .expect_err("ambiguous");
+    assert!(error.contains("`routes`"), "{error}");
+}
+
+#[test]
+fn a_route_cannot_both_deny_and_forward() {
+    let error = from_toml(
+        "[[routes]]\npath_prefix = \"/x\"\nupstream = \"app\"\ndeny = true\n\
+         [upstreams.app]\nbackends = [{ addr = \"127.0.0.1:3001\" }]\n",
+    )
+    .expect_err("contradictory route");
+    assert!(error.contains("`routes[0]`"), "{error}");
+}
+
+#[test]
+fn route_labels_prefer_the_name_then_host_and_prefix() {
+    let mut route = RouteConfig::catch_all("app");
+    assert_eq!(route.label(), "/");
+    route.host = Some("api.example".into());
+    assert_eq!(route.label(), "api.example/");
+    route.name = Some("api".into());
+    assert_eq!(route.label(), "api");
+}

@@ -8,7 +8,11 @@ async fn admin_serves_healthz_status_and_service_discovery() {
     let proxy = Proxy::start(&upstream("app", &[&a, &b])).await;
     let client = client();
 
-    let healthz = client.get(proxy.admin_url("/healthz")).send().await.expect("healthz");
+    let healthz = client
+        .get(proxy.admin_url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(healthz.status(), 200);
 
     let status = proxy.status().await;
@@ -22,9 +26,21 @@ async fn admin_serves_healthz_status_and_service_discovery() {
         }
     }
 
-    let sd: serde_json::Value = client.get(proxy.admin_url("/sd")).send().await.expect("sd").json().await.expect("sd json");
+    let sd: serde_json::Value = client
+        .get(proxy.admin_url("/sd"))
+        .send()
+        .await
+        .expect("sd")
+        .json()
+        .await
+        .expect("sd json");
     assert_eq!(sd[0]["labels"]["upstream"], "app");
-    let mut targets: Vec<String> = sd[0]["targets"].as_array().expect("targets").iter().map(|t| t.as_str().unwrap_or_default().to_owned()).collect();
+    let mut targets: Vec<String> = sd[0]["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t.as_str().unwrap_or_default().to_owned())
+        .collect();
     targets.sort();
     let mut expected = vec![a.addr.to_string(), b.addr.to_string()];
     expected.sort();
@@ -45,8 +61,22 @@ async fn the_public_port_exposes_neither_admin_nor_app_internals() {
         assert!(!body.contains("proxy_requests_total"), "{path}: {body}");
     }
     for path in ["/status", "/sd"] {
-        let body = client.get(proxy.url(path)).send().await.expect("request").text().await.expect("body");
-        assert!(!body.contains("upstreams") && !body.contains("targets"), "{path} leaked admin data: {body}");
+        let body = client
+            .get(proxy.url(path))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            !body.contains("upstreams") && !body.contains("targets"),
+            "{path} leaked admin data: {body}"
+        );
     }
-    assert_eq!(origin.count("GET").await, 2, "only /status and /sd reached the app");
+    assert_eq!(
+        origin.count("GET").await,
+        2,
+        "only /status and /sd reached the app"
+    );
 }

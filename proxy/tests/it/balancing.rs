@@ -17,7 +17,11 @@ async fn tally(proxy: &Proxy, requests: usize) -> BTreeMap<String, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_is_exact_over_three_backends() {
-    let (a, b, c) = (Origin::start("a").await, Origin::start("b").await, Origin::start("c").await);
+    let (a, b, c) = (
+        Origin::start("a").await,
+        Origin::start("b").await,
+        Origin::start("c").await,
+    );
     let proxy = Proxy::start(&upstream("app", &[&a, &b, &c])).await;
 
     let seen = tally(&proxy, 30).await;
@@ -29,7 +33,11 @@ async fn round_robin_is_exact_over_three_backends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weights_split_traffic_in_proportion() {
-    let (a, b, c) = (Origin::start("a").await, Origin::start("b").await, Origin::start("c").await);
+    let (a, b, c) = (
+        Origin::start("a").await,
+        Origin::start("b").await,
+        Origin::start("c").await,
+    );
     let backends = format!(
         "{{ addr = \"{}\", weight = 1 }}, {{ addr = \"{}\", weight = 2 }}, {{ addr = \"{}\", weight = 3 }}",
         a.addr, b.addr, c.addr

@@ -21,16 +21,50 @@ fn the_example_config_passes_check() {
 #[test]
 fn bad_configs_name_the_key_and_the_reason() {
     let cases = [
-        (format!("[[listeners]]\nadr = \"127.0.0.1:1\"\n{BACKENDS}"), "listeners", "adr"),
-        (format!("[[listeners]]\naddr = \"nowhere\"\n{BACKENDS}"), "listeners[0].addr", "socket address"),
-        (format!("[server]\nthreads = \"two\"\n{BACKENDS}"), "server.threads", "string"),
-        (format!("[server]\nthreads = 0\n{BACKENDS}"), "server.threads", "at least 1"),
-        (format!("[timeouts]\nconnect_ms = 0\n{BACKENDS}"), "timeouts.connect_ms", "greater than 0"),
-        (format!("[[routes]]\npath_prefix = \"/\"\nupstream = \"missing\"\n{BACKENDS}"), "routes[0].upstream", "missing"),
-        (format!("[[routes]]\npath_prefix = \"api\"\nupstream = \"app\"\n{BACKENDS}"), "routes[0].path_prefix", "start with"),
-        (format!("[admin]\naddr = \"8081\"\n{BACKENDS}"), "admin.addr", "socket address"),
         (
-            format!("[[listeners]]\naddr = \"127.0.0.1:8443\"\ntls = {{ cert_path = \"/nonexistent/cert.pem\", key_path = \"/nonexistent/key.pem\" }}\n{BACKENDS}"),
+            format!("[[listeners]]\nadr = \"127.0.0.1:1\"\n{BACKENDS}"),
+            "listeners",
+            "adr",
+        ),
+        (
+            format!("[[listeners]]\naddr = \"nowhere\"\n{BACKENDS}"),
+            "listeners[0].addr",
+            "socket address",
+        ),
+        (
+            format!("[server]\nthreads = \"two\"\n{BACKENDS}"),
+            "server.threads",
+            "string",
+        ),
+        (
+            format!("[server]\nthreads = 0\n{BACKENDS}"),
+            "server.threads",
+            "at least 1",
+        ),
+        (
+            format!("[timeouts]\nconnect_ms = 0\n{BACKENDS}"),
+            "timeouts.connect_ms",
+            "greater than 0",
+        ),
+        (
+            format!("[[routes]]\npath_prefix = \"/\"\nupstream = \"missing\"\n{BACKENDS}"),
+            "routes[0].upstream",
+            "missing",
+        ),
+        (
+            format!("[[routes]]\npath_prefix = \"api\"\nupstream = \"app\"\n{BACKENDS}"),
+            "routes[0].path_prefix",
+            "start with",
+        ),
+        (
+            format!("[admin]\naddr = \"8081\"\n{BACKENDS}"),
+            "admin.addr",
+            "socket address",
+        ),
+        (
+            format!(
+                "[[listeners]]\naddr = \"127.0.0.1:8443\"\ntls = {{ cert_path = \"/nonexistent/cert.pem\", key_path = \"/nonexistent/key.pem\" }}\n{BACKENDS}"
+            ),
             "listeners[0].tls.cert_path",
             "cannot read",
         ),
@@ -39,8 +73,14 @@ fn bad_configs_name_the_key_and_the_reason() {
     for (text, key, reason) in cases {
         let (ok, output) = check(&text);
         assert!(!ok, "accepted:\n{text}");
-        assert!(output.contains(key), "key `{key}` not named for:\n{text}\n{output}");
-        assert!(output.contains(reason), "reason `{reason}` not given for:\n{text}\n{output}");
+        assert!(
+            output.contains(key),
+            "key `{key}` not named for:\n{text}\n{output}"
+        );
+        assert!(
+            output.contains(reason),
+            "reason `{reason}` not given for:\n{text}\n{output}"
+        );
         assert!(!output.contains("panicked"), "{output}");
     }
 }
@@ -62,7 +102,10 @@ async fn a_bad_cert_path_stops_start_up_with_the_key_and_no_panic() {
             .stderr(std::process::Stdio::piped()),
     );
 
-    let status = child.wait_exit(Duration::from_secs(10)).await.expect("the proxy exits");
+    let status = child
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("the proxy exits");
     let mut stderr = String::new();
     if let Some(mut pipe) = child.inner().stderr.take() {
         std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("stderr");

@@ -23,8 +23,6 @@ fn output() -> Stdio {
 
 /// A `proxy-test-origin` process.
 pub(crate) struct Origin {
-    /// Its instance name, echoed in `X-Instance`.
-    pub(crate) id: String,
     /// Where it listens.
     pub(crate) addr: SocketAddr,
     child: Option<ChildGuard>,
@@ -37,19 +35,28 @@ impl Origin {
         Self::start_on(id, addr).await
     }
 
+    /// Starts an origin that logs every request's method and id to `log`.
+    pub(crate) async fn start_logging(id: &str, log: &Path) -> Self {
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        Self::spawn(id, addr, Some(log)).await
+    }
+
     /// Starts an origin on `addr` (e.g. to bring a killed one back).
     pub(crate) async fn start_on(id: &str, addr: SocketAddr) -> Self {
-        let child = ChildGuard::spawn(
-            Command::new(env!("CARGO_BIN_EXE_proxy-test-origin"))
-                .args(["--listen", &addr.to_string(), "--id", id])
-                .stdout(output())
-                .stderr(output()),
-        );
+        Self::spawn(id, addr, None).await
+    }
+
+    async fn spawn(id: &str, addr: SocketAddr, log: Option<&Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_proxy-test-origin"));
+        command.args(["--listen", &addr.to_string(), "--id", id]);
+        if let Some(log) = log {
+            command.arg("--log").arg(log);
+        }
+        let child = ChildGuard::spawn(command.stdout(output()).stderr(output()));
         wait_for_status(addr, "/healthz", 200, READY_DEADLINE)
             .await
             .expect("origin ready");
         Self {
-            id: id.to_owned(),
             addr,
             child: Some(child),
         }
@@ -70,7 +77,14 @@ impl Origin {
     /// Requests per method the origin has counted (health checks and stats excluded).
     pub(crate) async fn counts(&self) -> BTreeMap<String, u64> {
         let url = format!("http://{}/__stats", self.addr);
-        let stats: serde_json::Value = client().get(url).send().await.expect("stats").json().await.expect("stats json");
+        let stats: serde_json::Value = client()
+            .get(url)
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats json");
         serde_json::from_value(stats["requests"].clone()).expect("counts map")
     }
 
@@ -82,7 +96,10 @@ impl Origin {
 
 /// The TOML for one upstream group over `origins`, health-checked every 200 ms.
 pub(crate) fn upstream(name: &str, origins: &[&Origin]) -> String {
-    let backends: Vec<String> = origins.iter().map(|o| format!("{{ addr = \"{}\" }}", o.addr)).collect();
+    let backends: Vec<String> = origins
+        .iter()
+        .map(|o| format!("{{ addr = \"{}\" }}", o.addr))
+        .collect();
     upstream_with(name, &backends.join(", "))
 }
 
@@ -122,20 +139,45 @@ impl Proxy {
                 .stdout(output())
                 .stderr(output()),
         );
-        wait_for_status(admin, "/healthz", 200, READY_DEADLINE).await.expect("admin ready");
-        shared::testing::wait_for_tcp(addr, READY_DEADLINE).await.expect("public listener ready");
-        Self {
+        wait_for_status(admin, "/healthz", 200, READY_DEADLINE)
+            .await
+            .expect("admin ready");
+        shared::testing::wait_for_tcp(addr, READY_DEADLINE)
+            .await
+            .expect("public listener ready");
+        let proxy = Self {
             addr,
             admin,
             config_path,
             child,
             dir,
-        }
+        };
+        proxy.wait_all_eligible().await;
+        proxy
+    }
+
+    /// Waits until every backend of every upstream is eligible for traffic, so a test's
+    /// first request does not race the first health checks.
+    pub(crate) async fn wait_all_eligible(&self) {
+        wait_until("every backend eligible", READY_DEADLINE, || async move {
+            let status = self.status().await;
+            let all = status["upstreams"].as_array()?.iter().all(|group| {
+                let total = group["backends"].as_array().map_or(0, Vec::len);
+                group["eligible"].as_u64() == Some(total as u64)
+            });
+            all.then_some(())
+        })
+        .await
+        .expect("backends eligible");
     }
 
     /// Rewrites the config body (same listeners) and sends SIGHUP.
     pub(crate) fn reload(&self, body: &str) {
-        std::fs::write(&self.config_path, config_text(&self.dir, self.addr, self.admin, body)).expect("rewrite config");
+        std::fs::write(
+            &self.config_path,
+            config_text(&self.dir, self.addr, self.admin, body),
+        )
+        .expect("rewrite config");
         self.child.signal(Signal::SIGHUP).expect("SIGHUP");
     }
 
@@ -143,6 +185,19 @@ impl Proxy {
     pub(crate) fn reload_raw(&self, text: &str) {
         std::fs::write(&self.config_path, text).expect("rewrite config");
         self.child.signal(Signal::SIGHUP).expect("SIGHUP");
+    }
+
+    /// Sends `signal` to the proxy process.
+    pub(crate) fn signal(&self, signal: Signal) {
+        self.child.signal(signal).expect("signal proxy");
+    }
+
+    /// Waits up to `deadline` for the proxy to exit.
+    pub(crate) async fn wait_exit(
+        &mut self,
+        deadline: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        self.child.wait_exit(deadline).await
     }
 
     /// `http://public/path`.
@@ -157,11 +212,22 @@ impl Proxy {
 
     /// The admin `/status` document.
     pub(crate) async fn status(&self) -> serde_json::Value {
-        client().get(self.admin_url("/status")).send().await.expect("status").json().await.expect("status json")
+        client()
+            .get(self.admin_url("/status"))
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("status json")
     }
 
     /// One backend's entry in `/status`.
-    pub(crate) async fn backend_status(&self, upstream: &str, addr: SocketAddr) -> Option<serde_json::Value> {
+    pub(crate) async fn backend_status(
+        &self,
+        upstream: &str,
+        addr: SocketAddr,
+    ) -> Option<serde_json::Value> {
         let status = self.status().await;
         status["upstreams"]
             .as_array()?
@@ -174,17 +240,34 @@ impl Proxy {
     }
 
     /// Waits until `/status` says the backend's `healthy` is `healthy`.
-    pub(crate) async fn wait_health(&self, upstream: &str, addr: SocketAddr, healthy: bool, deadline: Duration) -> Result<(), String> {
-        wait_until(&format!("{addr} healthy={healthy}"), deadline, || async move {
-            let entry = self.backend_status(upstream, addr).await?;
-            (entry["healthy"] == healthy).then_some(())
-        })
+    pub(crate) async fn wait_health(
+        &self,
+        upstream: &str,
+        addr: SocketAddr,
+        healthy: bool,
+        deadline: Duration,
+    ) -> Result<(), String> {
+        wait_until(
+            &format!("{addr} healthy={healthy}"),
+            deadline,
+            || async move {
+                let entry = self.backend_status(upstream, addr).await?;
+                (entry["healthy"] == healthy).then_some(())
+            },
+        )
         .await
     }
 
     /// The admin `/metrics` text.
     pub(crate) async fn metrics(&self) -> String {
-        client().get(self.admin_url("/metrics")).send().await.expect("metrics").text().await.expect("metrics text")
+        client()
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 }
 
@@ -196,7 +279,7 @@ impl Drop for Proxy {
 
 fn config_text(dir: &Path, addr: SocketAddr, admin: SocketAddr, body: &str) -> String {
     format!(
-        "[server]\nthreads = 2\ngrace_period_secs = 1\ngraceful_shutdown_timeout_secs = 1\n\
+        "[server]\nthreads = 2\ngrace_period_secs = 5\ngraceful_shutdown_timeout_secs = 1\n\
          upgrade_sock = \"{}\"\n\n[[listeners]]\naddr = \"{addr}\"\n\n[admin]\naddr = \"{admin}\"\n\n{body}",
         dir.join("upgrade.sock").display()
     )
@@ -231,8 +314,14 @@ pub(crate) fn instance(response: &reqwest::Response) -> String {
 /// The value of the series `name` whose labels include every pair in `labels`, summed.
 pub(crate) fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
-        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
-        .filter(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+        })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -248,6 +337,10 @@ pub(crate) fn check(text: &str) -> (bool, String) {
         .output()
         .expect("run proxy check");
     let _ = std::fs::remove_dir_all(&dir);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }

@@ -22,8 +22,18 @@ async fn oversized_headers_get_431() {
     let proxy = proxy_with_limits(&origin).await;
     let client = client();
 
-    let small = client.get(proxy.url("/")).header("x-pad", "p".repeat(500)).send().await.expect("request");
-    let large = client.get(proxy.url("/")).header("x-pad", "p".repeat(4000)).send().await.expect("request");
+    let small = client
+        .get(proxy.url("/"))
+        .header("x-pad", "p".repeat(500))
+        .send()
+        .await
+        .expect("request");
+    let large = client
+        .get(proxy.url("/"))
+        .header("x-pad", "p".repeat(4000))
+        .send()
+        .await
+        .expect("request");
 
     assert_eq!(small.status(), 200);
     assert_eq!(large.status(), 431);
@@ -35,8 +45,18 @@ async fn oversized_bodies_get_413_declared_or_streamed() {
     let proxy = proxy_with_limits(&origin).await;
     let client = client();
 
-    let small = client.post(proxy.url("/upload")).body(vec![b'x'; 1000]).send().await.expect("request");
-    let declared = client.post(proxy.url("/upload")).body(vec![b'x'; 5000]).send().await.expect("request");
+    let small = client
+        .post(proxy.url("/upload"))
+        .body(vec![b'x'; 1000])
+        .send()
+        .await
+        .expect("request");
+    let declared = client
+        .post(proxy.url("/upload"))
+        .body(vec![b'x'; 5000])
+        .send()
+        .await
+        .expect("request");
     let chunks = futures::stream::iter((0..10).map(|_| Ok::<_, std::io::Error>(vec![b'x'; 500])));
     let streamed = client
         .post(proxy.url("/upload"))
@@ -55,7 +75,10 @@ async fn a_slowloris_client_is_cut_off() {
     let origin = Origin::start("a").await;
     let proxy = proxy_with_limits(&origin).await;
     let mut stream = TcpStream::connect(proxy.addr).await.expect("connect");
-    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await.expect("write");
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
 
     // Trickle a header byte every 100 ms, never finishing the head; each read() succeeds,
     // so only a whole-head deadline stops this.
@@ -75,6 +98,14 @@ async fn a_slowloris_client_is_cut_off() {
         }
     };
 
-    assert!(cut, "the connection stayed open for {:?}", started.elapsed());
-    assert!(started.elapsed() < Duration::from_secs(3), "cut after {:?}", started.elapsed());
+    assert!(
+        cut,
+        "the connection stayed open for {:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut after {:?}",
+        started.elapsed()
+    );
 }

@@ -8,6 +8,7 @@ mod balancing;
 mod config_check;
 mod failover;
 mod forwarding;
+mod lifecycle;
 mod limits;
 mod metrics;
 mod reload;

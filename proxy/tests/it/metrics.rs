@@ -8,30 +8,112 @@ async fn metric_values_match_the_requests_sent() {
     let proxy = Proxy::start(&upstream("app", &[&a, &b])).await;
     let client = client();
     for _ in 0..7 {
-        assert_eq!(client.get(proxy.url("/x")).send().await.expect("get").status(), 200);
+        assert_eq!(
+            client
+                .get(proxy.url("/x"))
+                .send()
+                .await
+                .expect("get")
+                .status(),
+            200
+        );
     }
     for _ in 0..3 {
-        assert_eq!(client.post(proxy.url("/x")).body("p").send().await.expect("post").status(), 200);
+        assert_eq!(
+            client
+                .post(proxy.url("/x"))
+                .body("p")
+                .send()
+                .await
+                .expect("post")
+                .status(),
+            200
+        );
     }
     for _ in 0..2 {
-        assert_eq!(client.get(proxy.url("/metrics")).send().await.expect("denied").status(), 404);
+        assert_eq!(
+            client
+                .get(proxy.url("/metrics"))
+                .send()
+                .await
+                .expect("denied")
+                .status(),
+            404
+        );
     }
 
     let text = proxy.metrics().await;
     let requests = "proxy_requests_total";
-    assert_eq!(metric(&text, requests, &[("route", "/"), ("upstream", "app"), ("method", "GET"), ("code", "2xx")]), 7.0, "{text}");
-    assert_eq!(metric(&text, requests, &[("route", "/"), ("upstream", "app"), ("method", "POST"), ("code", "2xx")]), 3.0, "{text}");
-    assert_eq!(metric(&text, requests, &[("route", "internal"), ("code", "4xx")]), 2.0, "{text}");
-    assert_eq!(metric(&text, "proxy_request_duration_seconds_count", &[("route", "/"), ("upstream", "app")]), 10.0, "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            requests,
+            &[
+                ("route", "/"),
+                ("upstream", "app"),
+                ("method", "GET"),
+                ("code", "2xx")
+            ]
+        ),
+        7.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            requests,
+            &[
+                ("route", "/"),
+                ("upstream", "app"),
+                ("method", "POST"),
+                ("code", "2xx")
+            ]
+        ),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, requests, &[("route", "internal"), ("code", "4xx")]),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "proxy_request_duration_seconds_count",
+            &[("route", "/"), ("upstream", "app")]
+        ),
+        10.0,
+        "{text}"
+    );
     for origin in [&a, &b] {
         let backend = origin.addr.to_string();
         assert_eq!(
-            metric(&text, "proxy_upstream_requests_total", &[("upstream", "app"), ("backend", &backend), ("outcome", "success")]),
+            metric(
+                &text,
+                "proxy_upstream_requests_total",
+                &[
+                    ("upstream", "app"),
+                    ("backend", &backend),
+                    ("outcome", "success")
+                ]
+            ),
             5.0,
             "{text}"
         );
-        assert_eq!(metric(&text, "proxy_upstream_up", &[("upstream", "app"), ("backend", &backend)]), 1.0, "{text}");
-        assert!(text.contains(&format!("proxy_upstream_inflight{{backend=\"{backend}\"")), "{text}");
+        assert_eq!(
+            metric(
+                &text,
+                "proxy_upstream_up",
+                &[("upstream", "app"), ("backend", &backend)]
+            ),
+            1.0,
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("proxy_upstream_inflight{{backend=\"{backend}\"")),
+            "{text}"
+        );
     }
     assert!(text.contains("proxy_open_connections "), "{text}");
     assert!(text.contains("process_cpu_seconds_total "), "{text}");

@@ -5,7 +5,8 @@ use crate::helpers::{Origin, Proxy, scratch_dir, upstream};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tls_listener_speaks_h2_by_alpn() {
     let origin = Origin::start("a").await;
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("self-signed cert");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("self-signed cert");
     let dir = scratch_dir();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).expect("write cert");
@@ -18,16 +19,23 @@ async fn the_tls_listener_speaks_h2_by_alpn() {
         upstream("app", &[&origin])
     );
     let _proxy = Proxy::start(&body).await;
-    shared::testing::wait_for_tcp(([127, 0, 0, 1], port).into(), shared::testing::READY_DEADLINE)
-        .await
-        .expect("tls listener");
+    shared::testing::wait_for_tcp(
+        ([127, 0, 0, 1], port).into(),
+        shared::testing::READY_DEADLINE,
+    )
+    .await
+    .expect("tls listener");
 
     let client = reqwest::Client::builder()
         .no_proxy()
         .danger_accept_invalid_certs(true)
         .build()
         .expect("client");
-    let response = client.get(format!("https://localhost:{port}/echo")).send().await.expect("https request");
+    let response = client
+        .get(format!("https://localhost:{port}/echo"))
+        .send()
+        .await
+        .expect("https request");
 
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), reqwest::Version::HTTP_2);

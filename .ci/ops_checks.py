@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""Cross-file checks for monitoring and deployment, run by .ci/ops-checks.
+
+Each check names the file and the thing that disagrees. With --list-queries, prints
+instead a JSON list of every PromQL expression the dashboards and recording rules use
+(Grafana variables replaced by match-all values), for a test that asserts each returns
+data against a live Prometheus.
+
+Needs Python 3.11+ (tomllib) and PyYAML.
+"""
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PROM = ROOT / "monitoring/prometheus"
+DASHBOARDS = sorted((ROOT / "monitoring/grafana/dashboards").glob("*.json"))
+RULE_FILES = sorted((PROM / "rules").glob("*.yml"))
+METRICS_RS = ROOT / "shared/src/metrics.rs"
+
+# Grafana variables, replaced by what "All" means in these dashboards.
+VARIABLES = {"$__rate_interval": "1m", "$__interval": "1m", "$upstream": ".+",
+             "$instance": ".+", "$route": ".+"}
+# Series Prometheus makes itself.
+BUILTIN_SERIES = {"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds"}
+KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or",
+            "unless", "offset", "bool", "inf", "nan"}
+
+errors = []
+
+
+def fail(message):
+    errors.append(message)
+
+
+def substitute(expr):
+    for name, value in VARIABLES.items():
+        expr = expr.replace(name, value)
+    return expr
+
+
+def dashboard_queries():
+    """(source, expr) for every panel target, nested rows included."""
+    out = []
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+
+        def walk(panels):
+            for panel in panels:
+                for target in panel.get("targets", []):
+                    if target.get("expr"):
+                        out.append((f"{path.name}: {panel.get('title')}", target["expr"]))
+                walk(panel.get("panels", []))
+
+        walk(board.get("panels", []))
+    return out
+
+
+def rules():
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                yield path, rule
+
+
+def contract_metrics():
+    return set(re.findall(r'pub const \w+: &str = "(\w+)";', METRICS_RS.read_text()))
+
+
+def series_names(expr):
+    """Metric and recording-rule names an expression reads (a lexical approximation)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)          # strings
+    text = re.sub(r"\{[^}]*\}", " ", text)                  # label matchers
+    text = re.sub(r"\[[^\]]*\]", " ", text)                 # ranges
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    names = set()
+    for match in re.finditer(r"(?<![\w.:])([A-Za-z_:][\w:]*)(\s*\()?", text):
+        name, call = match.group(1), match.group(2)
+        if call or name.lower() in KEYWORDS:
+            continue
+        names.add(name)
+    return names
+
+
+def check_exprs_parse(queries):
+    """Every dashboard expression is valid PromQL: promtool parses it as a rule."""
+    doc = {"groups": [{"name": "dashboards", "rules": [
+        {"record": f"dashboard:check_{i}:expr", "expr": substitute(expr)}
+        for i, (_, expr) in enumerate(queries)]}]}
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+        yaml.safe_dump(doc, f)
+    result = subprocess.run(["promtool", "check", "rules", f.name], capture_output=True, text=True)
+    Path(f.name).unlink()
+    if result.returncode != 0:
+        bad = sorted({int(i) for i in re.findall(r"dashboard:check_(\d+):expr", result.stdout + result.stderr)})
+        where = "".join(f"\n  {queries[i][0]}: {queries[i][1]}" for i in bad)
+        fail(f"dashboard expressions do not parse:{where}\n" + result.stdout + result.stderr)
+
+
+def check_dashboards(recorded, known):
+    datasource = yaml.safe_load(
+        (ROOT / "monitoring/grafana/provisioning/datasources/prometheus.yml").read_text())
+    ds_uid = datasource["datasources"][0]["uid"]
+    uids = {}
+    for path in DASHBOARDS:
+        try:
+            board = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            fail(f"{path.name}: invalid JSON: {e}")
+            continue
+        if board.get("uid") in uids:
+            fail(f"{path.name}: uid {board.get('uid')} also used by {uids[board['uid']]}")
+        uids[board.get("uid")] = path.name
+        for ds in re.findall(r'"datasource": \{[^}]*"uid": "([^"]+)"', json.dumps(board, indent=1)):
+            if ds != ds_uid:
+                fail(f"{path.name}: datasource uid {ds!r}, provisioned is {ds_uid!r}")
+    queries = dashboard_queries()
+    if not queries:
+        fail("no dashboard expressions found")
+    check_exprs_parse(queries)
+    uses_recorded = 0
+    for source, expr in queries:
+        names = series_names(substitute(expr))
+        uses_recorded += any(":" in n for n in names)
+        for name in names:
+            check_name(f"{source}: {expr}", name, recorded, known)
+    print(f"{len(DASHBOARDS)} dashboards, {len(queries)} expressions, "
+          f"{uses_recorded} of them on recording rules")
+
+
+def check_name(where, name, recorded, known):
+    if ":" in name:
+        if name not in recorded:
+            fail(f"{where}: {name} is not a recording rule")
+    elif re.sub(r"_(bucket|sum|count)$", "", name) not in known and name not in known:
+        fail(f"{where}: {name} is not in the metric contract ({METRICS_RS.relative_to(ROOT)})")
+
+
+def check_rules(known):
+    recorded, alerts = [], []
+    for path, rule in rules():
+        if "record" in rule:
+            recorded.append(rule["record"])
+        else:
+            alerts.append((path, rule))
+    for name in {n for n in recorded if recorded.count(n) > 1}:
+        fail(f"recording rule {name} is defined twice")
+    recorded = set(recorded)
+    for path, rule in rules():
+        where = f"{path.name}: {rule.get('record') or rule.get('alert')}"
+        for name in series_names(rule["expr"]):
+            check_name(where, name, recorded, known)
+    runbook = (ROOT / "docs/monitoring.md").read_text()
+    anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.*)$", runbook, re.M)}
+    tested = set()
+    for test_file in (PROM / "tests").glob("*.yml"):
+        for test in yaml.safe_load(test_file.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                if case.get("exp_alerts"):
+                    tested.add(case["alertname"])
+    for path, rule in alerts:
+        name, notes = rule["alert"], rule.get("annotations", {})
+        if not notes.get("summary"):
+            fail(f"{path.name}: alert {name} has no summary")
+        url = notes.get("runbook_url") or notes.get("runbook")
+        if not url:
+            fail(f"{path.name}: alert {name} has no runbook_url")
+        elif "#" in url and url.split("#", 1)[1] not in anchors:
+            fail(f"{path.name}: alert {name}: runbook anchor #{url.split('#', 1)[1]} "
+                 "is not a heading in docs/monitoring.md")
+        if name not in tested:
+            fail(f"alert {name} has no promtool test in which it fires")
+    print(f"{len(recorded)} recording rules, {len(alerts)} alerts, {len(tested)} alerts tested")
+    return recorded
+
+
+def build_commands(text):
+    return [" ".join(c.split()) for c in re.findall(r"^\s*(?:RUN|- run:|run:)\s*(cargo build [^\n]*)", text, re.M)]
+
+
+def check_build_commands():
+    """The images build with exactly the commands CI runs, and cook the same profile."""
+    workflow = (ROOT / ".github/workflows/ci.yml").read_text()
+    ci = set(build_commands(workflow))
+    for package in ("proxy", "app"):
+        dockerfile = (ROOT / f"Dockerfile.{package}").read_text()
+        commands = build_commands(dockerfile)
+        if len(commands) != 1:
+            fail(f"Dockerfile.{package}: expected one `cargo build` in the builder, found {commands}")
+            continue
+        command = commands[0]
+        if f"-p {package}" not in command or "--locked" not in command or "--release" not in command:
+            fail(f"Dockerfile.{package}: `{command}` should build -p {package} --release --locked")
+        if command not in ci:
+            fail(f"Dockerfile.{package} runs `{command}`, which .github/workflows/ci.yml does not "
+                 f"(it runs {sorted(ci)})")
+        cook = re.search(r"cargo chef cook ([^\n]*)", dockerfile)
+        flags = command.removeprefix("cargo build ").split()
+        if cook and not all(flag in cook.group(1).split() for flag in flags):
+            fail(f"Dockerfile.{package}: `cargo chef cook` lacks flags of `{command}`; "
+                 "the dependency layer would be built for another profile")
+        print(f"Dockerfile.{package}: {command} (also in CI)")
+
+
+def check_deploy_configs():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    prom_local = (PROM / "prometheus.yml").read_text()
+    configs = {}
+    for name in ("compose", "render"):
+        path = ROOT / f"proxy/config/{name}.toml"
+        try:
+            configs[name] = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            fail(f"{path.relative_to(ROOT)}: {e}")
+    for name, config in configs.items():
+        for upstream, spec in config.get("upstreams", {}).items():
+            path = spec.get("health", {}).get("path")
+            if path != "/readyz":
+                fail(f"proxy/config/{name}.toml: upstreams.{upstream}.health.path is {path!r}; "
+                     "use /readyz so draining instances leave the rotation")
+    if "compose" in configs:
+        config = configs["compose"]
+        dns = config["upstreams"]["app"]["dns"]
+        if dns["name"] not in services:
+            fail(f"compose.toml: dns name {dns['name']!r} is not a service in docker-compose.yml")
+        if "ports" in services.get(dns["name"], {}):
+            fail(f"docker-compose.yml: {dns['name']} publishes ports; replicas must be reached through the proxy")
+        if f"APP_LISTEN" in services["app"]["environment"] and \
+                not services["app"]["environment"]["APP_LISTEN"].endswith(f":{dns['port']}"):
+            fail("docker-compose.yml: app APP_LISTEN port differs from compose.toml's dns port")
+        admin_port = config["admin"]["addr"].rsplit(":", 1)[1]
+        if f"proxy:{admin_port}" not in prom_local:
+            fail(f"monitoring/prometheus/prometheus.yml does not scrape proxy:{admin_port}")
+        listen_port = config["listeners"][0]["addr"].rsplit(":", 1)[1]
+        if not any(str(p).endswith(f":{listen_port}") for p in services["proxy"].get("ports", [])):
+            fail(f"docker-compose.yml: proxy does not publish container port {listen_port}")
+    render = yaml.safe_load((ROOT / "render.yaml").read_text())
+    proxy_dockerfile = (ROOT / "Dockerfile.proxy").read_text()
+    for service in render["services"]:
+        dockerfile = ROOT / service.get("dockerfilePath", "Dockerfile")
+        if not dockerfile.exists():
+            fail(f"render.yaml: {service['name']}: {dockerfile.name} does not exist")
+        config = re.search(r"--config (\S+)", service.get("dockerCommand", ""))
+        if config and Path(config.group(1)).name not in proxy_dockerfile:
+            fail(f"render.yaml: {service['name']} starts with {config.group(1)}, "
+                 "which Dockerfile.proxy does not copy in")
+    private = [s["name"] for s in render["services"] if s["type"] == "pserv"]
+    if "render" in configs:
+        name = configs["render"]["upstreams"]["app"]["dns"]["name"]
+        if name not in {f"{p}-discovery" for p in private}:
+            fail(f"render.toml: dns name {name!r} is not the discovery name of a private "
+                 f"service in render.yaml ({private})")
+
+
+def list_queries():
+    queries = [{"source": src, "expr": substitute(expr)} for src, expr in dashboard_queries()]
+    queries += [{"source": f"{path.name}: {rule['record']}", "record": rule["record"],
+                 "expr": " ".join(rule["expr"].split())}
+                for path, rule in rules() if "record" in rule]
+    json.dump(queries, sys.stdout, indent=2)
+    print()
+
+
+def main():
+    if sys.argv[1:] == ["--list-queries"]:
+        list_queries()
+        return 0
+    known = contract_metrics() | BUILTIN_SERIES
+    if len(known) < 10:
+        fail(f"found only {len(known)} metric names in {METRICS_RS}")
+    recorded = check_rules(known)
+    check_dashboards(recorded, known)
+    check_build_commands()
+    check_deploy_configs()
+    for message in errors:
+        print(f"error: {message}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

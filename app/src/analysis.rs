@@ -1,0 +1,176 @@
+//! The data-analysis engine: reads an uploaded CSV file once, as a stream, infers each
+//! column's type and computes its statistics. Pure computation over a [`Read`]; no other
+//! I/O, no async. Callers run [`analyze`] on a blocking thread.
+//!
+//! # Reading
+//!
+//! - A UTF-8 byte order mark is dropped. The delimiter is whichever of `,` `;` and tab
+//!   occurs most often outside quotes in the header line (ties and none: `,`).
+//! - Fields may be quoted; `""` inside quotes is a quote; quoted fields may span lines.
+//! - The first record is the header. Names are trimmed; a blank one becomes `column_N`
+//!   (1-based). An input that is empty or only whitespace has no header and is an error.
+//! - Every later record must have as many fields as the header and be UTF-8, else the
+//!   analysis fails naming the physical line (1-based) where the record starts.
+//!   Blank lines are skipped.
+//!
+//! # Values
+//!
+//! Cells are trimmed. A cell is *missing* when it is blank or one of `NA`, `N/A`, `null`,
+//! `NaN` (any case); `NaN` counts as missing because pandas and R write it for one.
+//! A column's type is the narrowest that every non-missing value parses as:
+//!
+//! - `boolean`: `true`/`false`, `yes`/`no`, `t`/`f`, any case (`0`/`1` are integers);
+//! - `integer`: an `i64`;
+//! - `number`: a finite `f64` (sign and exponent allowed; `inf` is text); a mix of integers
+//!   and numbers is `number`;
+//! - `datetime`: `YYYY-MM-DD` or `YYYY/MM/DD`, optionally followed by `T` or a space and
+//!   `HH:MM[:SS[.fraction]]` and a `Z` or `±HH[:MM]` offset. Times without an offset are
+//!   taken as UTC. Day/month-first forms such as `01/02/2012` are ambiguous and stay text;
+//! - `text`: anything else. A column with no values at all is `text` with count 0, and so
+//!   is every column of a header-only file.
+//!
+//! # Statistics
+//!
+//! - `count` and `missing` split the rows between non-missing and missing cells.
+//! - `distinct` counts distinct values: parsed values for typed columns (`1` and `1.0` are
+//!   one number), the trimmed text for text. It is exact up to
+//!   [`Options::distinct_exact_cap`] distinct values; above that it is a HyperLogLog
+//!   estimate (about 0.8 % standard error) and `distinct_approximate` is true, for every type.
+//! - `min`/`max`: numbers for numeric columns, RFC 3339 strings in UTC for datetimes,
+//!   byte-order strings for text, null for booleans.
+//! - `mean`: arithmetic mean for numbers, the share of true for booleans, null for
+//!   datetimes and text. `std_dev` is the *sample* standard deviation (divisor n - 1) for
+//!   numbers, null when count < 2 and for every other type.
+//! - `quantiles` p5, p25, p50, p75, p95 use linear interpolation between closest ranks
+//!   (Hyndman & Fan type 7, numpy's default); numbers for numeric columns, RFC 3339 strings
+//!   (to the microsecond) for datetimes.
+//! - `histogram`: 20 equal-width bins over `[min, max]`, each `[lower, upper)` except the
+//!   last, which is closed; datetime edges are Unix seconds. A constant column has 21 equal
+//!   edges and all its values in the first bin.
+//! - `top_values`: up to 10 values of text and boolean columns by count descending, then
+//!   value ascending. Exact while `distinct_approximate` is false; after that a text
+//!   column's counts come from a Misra-Gries summary and are lower bounds (see
+//!   `frequency.rs`).
+//!
+//! Memory is bounded except for numeric and datetime columns, which keep one `f64` per
+//! value for exact quantiles; a column that turns out to be text drops its vector.
+
+mod column;
+mod error;
+mod frequency;
+mod hll;
+mod infer;
+mod model;
+mod sniff;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+use std::io::{Cursor, Read};
+
+use csv::ByteRecord;
+
+use self::column::ColumnSummary;
+pub use self::error::AnalysisError;
+pub use self::model::{Analysis, Column, ColumnType, Histogram, Quantiles, TopValue, Value};
+
+/// Tuning knobs; `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Distinct values counted exactly per column before switching to an estimate; also
+    /// the size of each text column's value-count map. Default 10 000.
+    pub distinct_exact_cap: usize,
+    /// Data rows copied into [`Analysis::preview`]. Default 20.
+    pub preview_rows: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            distinct_exact_cap: 10_000,
+            preview_rows: 20,
+        }
+    }
+}
+
+/// Reads the whole CSV once, streaming, and summarises it. Blocking: callers run it on a
+/// blocking thread.
+///
+/// # Errors
+///
+/// [`AnalysisError`] when the input has no header, a record has the wrong number of fields
+/// or is not UTF-8, or reading fails. Any error aborts the analysis.
+pub fn analyze<R: Read>(mut input: R, options: &Options) -> Result<Analysis, AnalysisError> {
+    let sniffed = sniff::sniff(&mut input).map_err(AnalysisError::Io)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(sniffed.delimiter)
+        .buffer_capacity(64 * 1024)
+        .from_reader(Cursor::new(sniffed.prefix).chain(input));
+
+    let mut record = ByteRecord::new();
+    if !reader.read_byte_record(&mut record)? {
+        return Err(AnalysisError::MissingHeader);
+    }
+    let header = fields(&record)?;
+    if let [only] = header.as_slice()
+        && only.trim().is_empty()
+    {
+        return Err(AnalysisError::MissingHeader);
+    }
+    let mut columns: Vec<ColumnSummary> = header
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            let name = match name.trim() {
+                "" => format!("column_{}", index + 1),
+                name => name.to_owned(),
+            };
+            ColumnSummary::new(name, options.distinct_exact_cap)
+        })
+        .collect();
+
+    let mut rows = 0u64;
+    let mut preview = Vec::with_capacity(options.preview_rows.min(1024));
+    while reader.read_byte_record(&mut record)? {
+        if record.len() != columns.len() {
+            return Err(AnalysisError::RaggedRow {
+                line: line(&record),
+                expected: columns.len(),
+                found: record.len(),
+            });
+        }
+        let cells = fields(&record)?;
+        for (column, cell) in columns.iter_mut().zip(&cells) {
+            column.push(cell);
+        }
+        if preview.len() < options.preview_rows {
+            preview.push(cells.iter().map(|&cell| cell.to_owned()).collect());
+        }
+        rows += 1;
+    }
+
+    Ok(Analysis {
+        rows,
+        delimiter: char::from(sniffed.delimiter).to_string(),
+        columns: columns.into_iter().map(ColumnSummary::finish).collect(),
+        preview,
+    })
+}
+
+/// The record's fields as text, or the error naming its line.
+fn fields(record: &ByteRecord) -> Result<Vec<&str>, AnalysisError> {
+    record
+        .iter()
+        .map(|field| {
+            std::str::from_utf8(field)
+                .map_err(|_| AnalysisError::InvalidUtf8 { line: line(record) })
+        })
+        .collect()
+}
+
+/// The physical line (1-based) where the record starts.
+fn line(record: &ByteRecord) -> u64 {
+    record.position().map_or(0, csv::Position::line)
+}

@@ -1,0 +1,114 @@
+//! The analysis report: what [`analyze`](super::analyze) returns and what the API stores and
+//! serves as JSON. Field names here are a contract with the frontend.
+
+use serde::{Deserialize, Serialize};
+
+/// The summary of one uploaded CSV file, stored once per dataset and served as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    /// Data rows, the header excluded.
+    pub rows: u64,
+    /// The field separator sniffed from the header line: `","`, `";"` or `"\t"`.
+    pub delimiter: String,
+    /// One summary per header field, in file order.
+    pub columns: Vec<Column>,
+    /// The first `preview_rows` data rows as raw cell text, so the page can show the data
+    /// without storing the file.
+    pub preview: Vec<Vec<String>>,
+}
+
+/// The type inferred for a column: the narrowest one that every non-missing value parses as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    /// Every value is an `i64`.
+    Integer,
+    /// Every value is a finite `f64`, and at least one is not an `i64`.
+    Number,
+    /// Every value is one of true/false, yes/no, t/f.
+    Boolean,
+    /// Every value is a date or date-time in one of the accepted forms.
+    Datetime,
+    /// Anything else, including a column with no values at all.
+    Text,
+}
+
+/// Statistics for one column; which fields are filled depends on [`ColumnType`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Column {
+    /// The header text, trimmed; `column_N` (1-based) when the header cell is blank.
+    pub name: String,
+    /// The inferred type.
+    #[serde(rename = "type")]
+    pub kind: ColumnType,
+    /// Non-missing values.
+    pub count: u64,
+    /// Missing values: blank cells and the markers `NA`, `N/A`, `null`, `NaN`.
+    pub missing: u64,
+    /// Distinct non-missing values; exact unless `distinct_approximate`.
+    pub distinct: u64,
+    /// True once the column had more distinct values than the exact cap, so `distinct` is a
+    /// HyperLogLog estimate and text `top_values` counts are lower bounds.
+    pub distinct_approximate: bool,
+    /// Smallest value: a number, an RFC 3339 string for datetimes, a string for text, null
+    /// for booleans and empty columns.
+    pub min: Option<Value>,
+    /// Largest value, shaped like `min`.
+    pub max: Option<Value>,
+    /// Arithmetic mean for numbers; share of true for booleans; null otherwise.
+    pub mean: Option<f64>,
+    /// Sample standard deviation (n - 1) for numbers when `count >= 2`; null otherwise.
+    pub std_dev: Option<f64>,
+    /// Type-7 quantiles for numbers and datetimes.
+    pub quantiles: Option<Quantiles>,
+    /// Equal-width histogram for numbers and datetimes.
+    pub histogram: Option<Histogram>,
+    /// The most frequent values of text and boolean columns.
+    pub top_values: Option<Vec<TopValue>>,
+}
+
+/// A statistic that is a number for numeric columns and a string for datetime and text ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// An exact integer (integer columns' min and max).
+    Integer(i64),
+    /// A floating-point number.
+    Number(f64),
+    /// Text, or a datetime rendered as RFC 3339 in UTC.
+    Text(String),
+}
+
+/// The 5th, 25th, 50th, 75th and 95th percentiles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quantiles {
+    /// 5th percentile.
+    pub p5: Value,
+    /// 25th percentile (lower quartile).
+    pub p25: Value,
+    /// Median.
+    pub p50: Value,
+    /// 75th percentile (upper quartile).
+    pub p75: Value,
+    /// 95th percentile.
+    pub p95: Value,
+}
+
+/// Bin counts over equal-width bins from min to max; datetime edges are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// Bin boundaries, one more than `counts`; bin `i` is `[edges[i], edges[i + 1])`, the
+    /// last one closed.
+    pub edges: Vec<f64>,
+    /// Values per bin.
+    pub counts: Vec<u64>,
+}
+
+/// One frequent value and how often it occurs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopValue {
+    /// The value as written (trimmed); `true`/`false` for booleans.
+    pub value: String,
+    /// Occurrences; a lower bound when the column's distinct count is approximate.
+    pub count: u64,
+}

@@ -1,0 +1,315 @@
+//! The app's typed configuration: command-line flags (with their documented environment
+//! names) over `APP__*` environment variables over an optional TOML file.
+//!
+//! Four settings are contracts and have both a flag and a plain environment name:
+//! `--listen`/`APP_LISTEN`, `--database-url`/`DATABASE_URL`, `--jwt-secret`/`JWT_SECRET` and
+//! `--instance-id`/`APP_INSTANCE`. Everything else lives in the file (or `APP__KEY`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use shared::config::{ConfigError, Sources};
+use shared::telemetry::LogFormat;
+
+/// The shortest JWT secret the app accepts, in bytes.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// Command-line flags. Unset flags are skipped so they never hide the file or environment.
+#[derive(Debug, Default, clap::Parser, Serialize)]
+#[command(name = "app", version, about = "Flotilla's app service")]
+pub struct Flags {
+    /// TOML file with the remaining settings (see the README's configuration table).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "APP_LISTEN", value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `sqlite://PATH` or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// Secret shared by every instance to sign and verify tokens (at least 32 bytes).
+    #[arg(
+        long,
+        env = "JWT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwt_secret: Option<String>,
+    /// Name of this instance in the `X-Instance` header and in logs.
+    #[arg(long, env = "APP_INSTANCE", value_name = "ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+}
+
+/// Everything the app needs to run, validated.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (the file and its directory are created) or `postgres://...`.
+    pub database_url: String,
+    /// Secret for HS256 tokens, shared by every instance. Never logged.
+    pub jwt_secret: Secret,
+    /// Name sent in `X-Instance`; defaults to `HOSTNAME-PID`.
+    pub instance_id: Option<String>,
+    /// Largest accepted CSV upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// How long a draining instance keeps serving after `/readyz` turns 503, in seconds.
+    pub drain_secs: u64,
+    /// How long a token stays valid, in seconds.
+    pub token_lifetime_secs: u64,
+    /// Failed logins for one account within the window before logins answer 429.
+    pub login_max_failures_per_account: u32,
+    /// Failed logins from one client IP within the window before logins answer 429.
+    pub login_max_failures_per_ip: u32,
+    /// The sliding window over which failed logins count, in seconds.
+    pub login_window_secs: u64,
+    /// Largest number of database connections this instance holds.
+    pub db_max_connections: u32,
+    /// `human` or `json` log lines.
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database_url: "sqlite://data/app.db".to_owned(),
+            jwt_secret: Secret(String::new()),
+            instance_id: None,
+            max_upload_bytes: 20 * 1024 * 1024,
+            drain_secs: 5,
+            token_lifetime_secs: 24 * 60 * 60,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_ip: 20,
+            login_window_secs: 15 * 60,
+            db_max_connections: 10,
+            log_format: LogFormat::Human,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("jwt_secret", &self.jwt_secret)
+            .field("instance_id", &self.instance_id)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("drain_secs", &self.drain_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// The defaults with a database and a secret, for embedding the app (tests, benches).
+    pub fn new(database_url: impl Into<String>, jwt_secret: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            jwt_secret: Secret(jwt_secret.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Loads file, then `APP__*` environment, then flags, and validates the result.
+    ///
+    /// # Errors
+    ///
+    /// A bad file or value, named by key, or a missing or short secret.
+    pub fn load(flags: &Flags) -> Result<Self, ConfigError> {
+        let sources = Sources {
+            file: flags.config.as_deref(),
+            env_prefix: Some("APP__"),
+        };
+        let config: Self = shared::config::load(sources, flags)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot.
+    ///
+    /// # Errors
+    ///
+    /// The offending key and why.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.jwt_secret.expose().is_empty() {
+            return Err(ConfigError::invalid(
+                "jwt_secret",
+                "no JWT secret: pass --jwt-secret or set JWT_SECRET \
+                 (the same secret on every instance)",
+            ));
+        }
+        if self.jwt_secret.expose().len() < MIN_JWT_SECRET_BYTES {
+            return Err(ConfigError::invalid(
+                "jwt_secret",
+                format!(
+                    "the JWT secret from --jwt-secret or JWT_SECRET must be at least \
+                     {MIN_JWT_SECRET_BYTES} bytes"
+                ),
+            ));
+        }
+        if let Some(id) = &self.instance_id {
+            if id.is_empty() || http::HeaderValue::from_str(id).is_err() {
+                return Err(ConfigError::invalid(
+                    "instance_id",
+                    "must be non-empty visible ASCII (it is sent as a header)",
+                ));
+            }
+        }
+        let known = ["sqlite:", "postgres:", "postgresql:"];
+        if !known
+            .iter()
+            .any(|scheme| self.database_url.starts_with(scheme))
+        {
+            return Err(ConfigError::invalid(
+                "database_url",
+                "expected sqlite://PATH or postgres://...",
+            ));
+        }
+        if self.max_upload_bytes == 0 {
+            return Err(ConfigError::invalid("max_upload_bytes", "must be above 0"));
+        }
+        if self.token_lifetime_secs == 0 {
+            return Err(ConfigError::invalid(
+                "token_lifetime_secs",
+                "must be above 0",
+            ));
+        }
+        if self.db_max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "db_max_connections",
+                "must be above 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configured instance id, or `HOSTNAME-PID`.
+    pub fn instance_name(&self) -> String {
+        if let Some(id) = &self.instance_id {
+            return id.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty() && name.is_ascii())
+            .unwrap_or_else(|| "app".to_owned());
+        format!("{host}-{}", std::process::id())
+    }
+}
+
+/// A string that never appears in `Debug` output or logs.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that signs with it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// `postgres://user:password@host/db` without the password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_secret_names_the_flag_and_the_variable() {
+        let error = Config::new("sqlite://x.db", "")
+            .validate()
+            .expect_err("no secret");
+        let message = error.to_string();
+        assert!(message.contains("--jwt-secret"), "{message}");
+        assert!(message.contains("JWT_SECRET"), "{message}");
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        assert!(Config::new("sqlite://x.db", "short").validate().is_err());
+        assert!(
+            Config::new("sqlite://x.db", "x".repeat(32))
+                .validate()
+                .is_ok()
+        );
+    }
+
+    fn write_file(text: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("flotilla-app-config-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(&path, text).expect("write config file");
+        path
+    }
+
+    #[test]
+    fn the_file_sets_keys_and_flags_override_it() {
+        let path = write_file(
+            "listen = \"127.0.0.1:4000\"\nmax_upload_bytes = 1024\ndrain_secs = 9\n\
+             jwt_secret = \"from-the-file-0123456789-0123456789\"\n",
+        );
+        let flags = Flags {
+            config: Some(path.clone()),
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 5000))),
+            ..Flags::default()
+        };
+        let config = Config::load(&flags).expect("valid");
+        let _ = std::fs::remove_file(path);
+        assert_eq!(config.listen.port(), 5000, "the flag wins");
+        assert_eq!(config.max_upload_bytes, 1024, "the file sets it");
+        assert_eq!(config.drain_secs, 9);
+        assert_eq!(config.token_lifetime_secs, 86_400, "defaults fill the rest");
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let path = write_file("max_upload_megabytes = 3\n");
+        let flags = Flags {
+            config: Some(path.clone()),
+            jwt_secret: Some("x".repeat(40)),
+            ..Flags::default()
+        };
+        let error = Config::load(&flags).expect_err("unknown key");
+        let _ = std::fs::remove_file(path);
+        assert!(
+            error.to_string().contains("max_upload_megabytes"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret_and_the_database_password() {
+        let config = Config::new("postgres://u:hunter2@db/app", "s".repeat(40));
+        let text = format!("{config:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains(&"s".repeat(40)), "{text}");
+    }
+}

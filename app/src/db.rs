@@ -1,0 +1,206 @@
+//! The database: one pool over SQLite or Postgres (sqlx's `Any` driver), migrations that are
+//! safe when several instances start at once, and one module per table.
+//!
+//! Every query is written once in SQL both engines accept, with `$N` placeholders, and every
+//! value travels as a bound parameter. Write transactions start with
+//! [`Db::begin_write`], which on SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
+//! so concurrent writers from several processes queue on the busy timeout instead of failing
+//! with "database is locked" when a read snapshot cannot be upgraded.
+
+pub mod datasets;
+pub mod events;
+pub mod login_failures;
+pub mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Any, Executor, Transaction};
+
+/// Migrations for SQLite, embedded in the binary.
+pub static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+/// Migrations for Postgres, embedded in the binary.
+pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a SQLite connection waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many times a SQLite migration run is retried when another instance raced it.
+const SQLITE_MIGRATION_ATTEMPTS: u32 = 20;
+
+/// Which engine is behind the pool; a few statements differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file, for one machine.
+    Sqlite,
+    /// Postgres, shared by instances anywhere.
+    Postgres,
+}
+
+impl Backend {
+    /// The engine a URL names.
+    ///
+    /// # Errors
+    ///
+    /// For a scheme that is neither `sqlite:` nor `postgres:`/`postgresql:`.
+    pub fn of_url(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            anyhow::bail!("unsupported database URL scheme; expected sqlite: or postgres:")
+        }
+    }
+}
+
+/// The connection pool and the engine behind it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects, creating a SQLite file (and its directory) when needed, and runs the
+    /// migrations.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached, created or migrated.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        if backend == Backend::Sqlite {
+            prepare_sqlite(url).await?;
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        let busy_ms = SQLITE_BUSY_TIMEOUT.as_millis();
+                        conn.execute(format!("PRAGMA busy_timeout = {busy_ms}").as_str())
+                            .await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .context("connecting to the database")?;
+        if backend == Backend::Postgres {
+            // sqlx's Postgres migrator holds an advisory lock for the whole run, so
+            // instances starting together apply each migration exactly once.
+            POSTGRES_MIGRATOR
+                .run(&pool)
+                .await
+                .context("running Postgres migrations")?;
+        }
+        Ok(Self { pool, backend })
+    }
+
+    /// The pool, for queries.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The engine behind the pool.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Succeeds when the database answers a trivial query.
+    ///
+    /// # Errors
+    ///
+    /// The driver's error when it does not.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    /// Begins a transaction that will write; on SQLite it holds the write lock from the start.
+    ///
+    /// # Errors
+    ///
+    /// When no connection is available or the lock is not granted within the busy timeout.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// Connections open (`in_use`, `idle`) for the pool gauge.
+    pub fn pool_connections(&self) -> (u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        let size = self.pool.size();
+        (size.saturating_sub(idle), idle)
+    }
+
+    /// Closes every connection; later queries fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Creates the SQLite file and its directory, switches it to WAL and migrates it.
+///
+/// SQLite has no advisory lock, so instances racing to migrate one file can see each other's
+/// half-applied state as an error ("table already exists", a duplicate migration row). Each
+/// migration runs in its own transaction, so the loser rolls back cleanly; running the
+/// migrator again then finds the work done.
+async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
+    let options = SqliteConnectOptions::from_str(url)
+        .context("parsing the SQLite URL")?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true);
+    let file = options.get_filename();
+    if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        create_dir(dir)?;
+    }
+    // A one-connection pool rather than a bare connection: `Migrator::run` on a pool keeps
+    // the future `Send`, so `Application::build` can run on a spawned task.
+    let conn = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .with_context(|| format!("opening the SQLite database {}", file.display()))?;
+    let mut attempt = 1;
+    loop {
+        match SQLITE_MIGRATOR.run(&conn).await {
+            Ok(()) => break,
+            Err(error) if attempt < SQLITE_MIGRATION_ATTEMPTS => {
+                tracing::debug!(%error, attempt, "SQLite migration raced another instance; retrying");
+                tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error).context("running SQLite migrations"),
+        }
+    }
+    conn.close().await;
+    Ok(())
+}
+
+fn create_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the database directory {}", dir.display()))
+}
+
+/// Now as RFC 3339 UTC with milliseconds, the one timestamp format stored.
+pub(crate) fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,318 @@
+//! Datasets: upload a CSV (analysed as it streams in), list, read and delete.
+//!
+//! Caching is part of the contract: a public dataset's detail is `public, max-age=60` with a
+//! strong ETag (the body never changes once stored), anything private is
+//! `private, no-store`, and the anonymous list is `public, max-age=5`.
+
+mod upload;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use super::extract::{AuthUser, MaybeAuthUser, Query};
+use super::{Error, Result};
+use crate::db::datasets::{self, Stored, Summary, Visibility};
+use crate::state::AppState;
+
+/// Items per page when the client does not say.
+pub const DEFAULT_PAGE_LIMIT: u32 = 20;
+/// Most items per page.
+pub const MAX_PAGE_LIMIT: u32 = 100;
+/// Longest dataset name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+const PUBLIC_DETAIL: &str = "public, max-age=60";
+const PUBLIC_LIST: &str = "public, max-age=5";
+const PRIVATE: &str = "private, no-store";
+
+/// `GET|POST /api/datasets`, `GET|DELETE /api/datasets/{id}`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/datasets", get(list).post(create))
+        .route("/api/datasets/{id}", get(detail).delete(remove))
+        // Uploads are counted against `max_upload_bytes` as they stream in, not buffered.
+        .route_layer(DefaultBodyLimit::disable())
+}
+
+/// Upload parameters that may come in the query string.
+#[derive(Debug, Default, Deserialize)]
+struct UploadParams {
+    name: Option<String>,
+    visibility: Option<String>,
+}
+
+/// List parameters.
+#[derive(Debug, Default, Deserialize)]
+struct ListParams {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// One page of the list.
+#[derive(Debug, Serialize)]
+struct Page {
+    items: Vec<Summary>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// A dataset with its analysis, as detail and create return it.
+#[derive(Debug, Serialize)]
+struct Detail<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary,
+    analysis: &'a RawValue,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Query(params): Query<UploadParams>,
+    request: Request,
+) -> Result<Response> {
+    // Check what the query string says before reading a byte of the body.
+    let query_name = params.name.as_deref().map(validate_name).transpose()?;
+    let query_visibility = params
+        .visibility
+        .as_deref()
+        .map(parse_visibility)
+        .transpose()?;
+
+    let received = upload::receive(request, state.config.max_upload_bytes).await?;
+    let name = match query_name {
+        Some(name) => name,
+        None => match received
+            .form
+            .name
+            .as_deref()
+            .or(received.form.filename.as_deref())
+        {
+            Some(name) => validate_name(name)?,
+            None => return Err(Error::field("name", "is required")),
+        },
+    };
+    let visibility = match (query_visibility, received.form.visibility.as_deref()) {
+        (Some(visibility), _) => visibility,
+        (None, Some(text)) => parse_visibility(text)?,
+        (None, None) => Visibility::Private,
+    };
+
+    let analysis = received.analysis;
+    let stored = Stored {
+        summary: Summary {
+            id: uuid::Uuid::now_v7().to_string(),
+            name,
+            visibility,
+            owner_id: user.id,
+            rows: i64::try_from(analysis.rows).unwrap_or(i64::MAX),
+            columns: i64::try_from(analysis.columns.len()).unwrap_or(i64::MAX),
+            size_bytes: i64::try_from(received.size_bytes).unwrap_or(i64::MAX),
+            created_at: crate::db::now_text(),
+        },
+        analysis: serde_json::to_string(&analysis).map_err(|error| {
+            Error::Internal(anyhow::anyhow!("serialising an analysis: {error}"))
+        })?,
+    };
+    datasets::create(&state.db, &stored).await?;
+    state.metrics.datasets_analysed.inc();
+    state.metrics.analysis_rows.inc_by(analysis.rows);
+
+    let body = detail_body(&stored)?;
+    let location = format!("/api/datasets/{}", stored.summary.id);
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::LOCATION, location.as_str()),
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, PRIVATE),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    viewer: MaybeAuthUser,
+    Query(params): Query<ListParams>,
+) -> Result<Response> {
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_PAGE_LIMIT,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|limit| (1..=MAX_PAGE_LIMIT).contains(limit))
+            .ok_or_else(|| {
+                Error::field(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_PAGE_LIMIT}"),
+                )
+            })?,
+    };
+    let before = params.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut items = datasets::list(
+        &state.db,
+        viewer.id(),
+        before.as_deref(),
+        i64::from(limit) + 1,
+    )
+    .await?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|last| encode_cursor(&last.id))
+    } else {
+        None
+    };
+    let cache = if viewer.0.is_some() {
+        PRIVATE
+    } else {
+        PUBLIC_LIST
+    };
+    Ok((
+        [
+            (header::CACHE_CONTROL, cache),
+            (header::VARY, "Authorization"),
+        ],
+        super::extract::Json(Page { items, next_cursor }),
+    )
+        .into_response())
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    viewer: MaybeAuthUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let stored = datasets::find(&state.db, &id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let summary = &stored.summary;
+    let public = summary.visibility == Visibility::Public;
+    if !public && viewer.id() != Some(summary.owner_id.as_str()) {
+        return Err(Error::NotFound);
+    }
+    let body = detail_body(&stored)?;
+    let etag = strong_etag(&body);
+    let cache = if public { PUBLIC_DETAIL } else { PRIVATE };
+    if if_none_match(&headers, &etag) {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+            ],
+        )
+            .into_response());
+    }
+    Ok((
+        [
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let summary = datasets::find_summary(&state.db, &id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if summary.owner_id != user.id {
+        // Someone else's private dataset does not exist as far as this caller knows.
+        return Err(match summary.visibility {
+            Visibility::Public => Error::Forbidden,
+            Visibility::Private => Error::NotFound,
+        });
+    }
+    datasets::delete(&state.db, &id, &user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The detail JSON, with the stored analysis spliced in as is.
+fn detail_body(stored: &Stored) -> Result<Vec<u8>> {
+    let analysis: &RawValue = serde_json::from_str(&stored.analysis).map_err(|error| {
+        Error::Internal(anyhow::anyhow!("stored analysis is not JSON: {error}"))
+    })?;
+    let body = serde_json::to_vec(&Detail {
+        summary: &stored.summary,
+        analysis,
+    })
+    .map_err(|error| Error::Internal(anyhow::anyhow!("serialising a dataset: {error}")))?;
+    Ok(body)
+}
+
+/// A strong validator: a SHA-256 prefix of the exact bytes served.
+fn strong_etag(body: &[u8]) -> HeaderValue {
+    let digest = Sha256::digest(body);
+    let tag = format!("\"{}\"", hex::encode(&digest[..16]));
+    // Quoted hex is always a valid header value.
+    HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// Whether `If-None-Match` lists `etag` (or `*`). Comparison is weak, per RFC 9110 §13.1.2.
+fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let Ok(etag) = etag.to_str() else {
+        return false;
+    };
+    let etag = etag.trim_start_matches("W/");
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
+}
+
+fn validate_name(raw: &str) -> Result<String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(Error::field("name", "must not be empty"));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(Error::field(
+            "name",
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_visibility(raw: &str) -> Result<Visibility> {
+    raw.trim()
+        .parse()
+        .map_err(|_| Error::field("visibility", "must be `public` or `private`"))
+}
+
+fn encode_cursor(id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(id)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+        .ok_or_else(|| Error::field("cursor", "is not a cursor this service issued"))
+}

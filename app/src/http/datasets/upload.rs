@@ -1,0 +1,279 @@
+//! Receiving an upload: a `text/csv` body or a multipart form with a `file` field, fed to the
+//! analysis chunk by chunk as it arrives.
+//!
+//! The analysis is synchronous and CPU-bound, so it runs on a blocking thread and reads from
+//! a bounded channel that this (async) side fills with body chunks. Nothing is buffered
+//! whole; the byte count is checked on every chunk, so an oversized upload stops at the limit
+//! rather than after it has been read.
+
+use std::io::{self, Read};
+
+use axum::extract::{FromRequest, Multipart, Request};
+use bytes::{Buf, Bytes};
+use futures::StreamExt;
+use http::{HeaderMap, header};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::analysis::{self, Analysis, AnalysisError};
+use crate::http::Error;
+
+/// Room for multipart boundaries and small text fields on top of the file itself.
+const MULTIPART_OVERHEAD_BYTES: u64 = 64 * 1024;
+/// Longest accepted text field in a multipart form.
+const MAX_FORM_FIELD_BYTES: usize = 1024;
+/// Most parts accepted in one multipart form; with the per-field cap, this bounds the
+/// bytes read besides the file.
+const MAX_FORM_PARTS: usize = 16;
+/// Body chunks in flight between the network and the analysis.
+const CHANNEL_CHUNKS: usize = 8;
+
+/// Form fields that came with a multipart upload.
+#[derive(Debug, Default)]
+pub(super) struct FormFields {
+    pub(super) name: Option<String>,
+    pub(super) visibility: Option<String>,
+    /// The file part's own file name, used when no `name` is given.
+    pub(super) filename: Option<String>,
+}
+
+/// A fully received and analysed upload.
+#[derive(Debug)]
+pub(super) struct Received {
+    pub(super) analysis: Analysis,
+    pub(super) size_bytes: u64,
+    pub(super) form: FormFields,
+}
+
+/// Reads and analyses the body of `request`.
+///
+/// # Errors
+///
+/// 415 for other content types, 413 over `max_bytes`, 422 for a CSV the analysis rejects,
+/// 400 for a broken multipart body.
+pub(super) async fn receive(request: Request, max_bytes: u64) -> Result<Received, Error> {
+    let essence = content_type_essence(request.headers());
+    match essence.as_deref() {
+        Some("text/csv") => {
+            reject_declared_length(request.headers(), max_bytes, max_bytes)?;
+            let mut chunks = request.into_body().into_data_stream();
+            let mut feed = Feed::start(max_bytes);
+            while let Some(chunk) = chunks.next().await {
+                match chunk {
+                    Ok(bytes) => feed.push(bytes).await?,
+                    Err(error) => {
+                        feed.abort().await;
+                        return Err(Error::BadRequest(format!(
+                            "reading the upload failed: {error}"
+                        )));
+                    }
+                }
+            }
+            let (analysis, size_bytes) = feed.finish().await?;
+            Ok(Received {
+                analysis,
+                size_bytes,
+                form: FormFields::default(),
+            })
+        }
+        Some("multipart/form-data") => {
+            reject_declared_length(
+                request.headers(),
+                max_bytes.saturating_add(MULTIPART_OVERHEAD_BYTES),
+                max_bytes,
+            )?;
+            receive_multipart(request, max_bytes).await
+        }
+        _ => Err(Error::UnsupportedMediaType(
+            "upload a CSV as Content-Type: text/csv or as multipart/form-data field `file`",
+        )),
+    }
+}
+
+async fn receive_multipart(request: Request, max_bytes: u64) -> Result<Received, Error> {
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
+    let mut form = FormFields::default();
+    let mut file = None;
+    let mut parts = 0;
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        parts += 1;
+        if parts > MAX_FORM_PARTS {
+            return Err(Error::BadRequest(format!(
+                "a form may have at most {MAX_FORM_PARTS} parts"
+            )));
+        }
+        match field.name() {
+            Some("file") if file.is_none() => {
+                form.filename = field.file_name().map(str::to_owned);
+                let mut feed = Feed::start(max_bytes);
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(bytes)) => feed.push(bytes).await?,
+                        Ok(None) => break,
+                        Err(error) => {
+                            feed.abort().await;
+                            return Err(multipart_error(error));
+                        }
+                    }
+                }
+                file = Some(feed.finish().await?);
+            }
+            Some("file") => return Err(Error::field("file", "give exactly one file")),
+            Some("name") => form.name = Some(small_text(field).await?),
+            Some("visibility") => form.visibility = Some(small_text(field).await?),
+            // Unknown parts are read and ignored, within the same overall budget.
+            _ => {
+                small_text(field).await?;
+            }
+        }
+    }
+    let (analysis, size_bytes) = file.ok_or_else(|| Error::field("file", "is required"))?;
+    Ok(Received {
+        analysis,
+        size_bytes,
+        form,
+    })
+}
+
+async fn small_text(mut field: axum::extract::multipart::Field<'_>) -> Result<String, Error> {
+    let mut text = Vec::new();
+    while let Some(bytes) = field.chunk().await.map_err(multipart_error)? {
+        text.extend_from_slice(&bytes);
+        if text.len() > MAX_FORM_FIELD_BYTES {
+            let name = match field.name() {
+                Some("name") => "name",
+                Some("visibility") => "visibility",
+                _ => "form",
+            };
+            return Err(Error::field(
+                name,
+                format!("must be at most {MAX_FORM_FIELD_BYTES} bytes"),
+            ));
+        }
+    }
+    String::from_utf8(text).map_err(|_| Error::BadRequest("form fields must be UTF-8".to_owned()))
+}
+
+fn multipart_error(error: axum::extract::multipart::MultipartError) -> Error {
+    Error::BadRequest(format!("malformed multipart body: {}", error.body_text()))
+}
+
+fn content_type_essence(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let mime: mime::Mime = value.parse().ok()?;
+    Some(mime.essence_str().to_ascii_lowercase())
+}
+
+/// A declared `Content-Length` over `max_body` is refused before reading anything.
+fn reject_declared_length(headers: &HeaderMap, max_body: u64, limit: u64) -> Result<(), Error> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max_body => Err(Error::PayloadTooLarge { limit_bytes: limit }),
+        _ => Ok(()),
+    }
+}
+
+/// One upload on its way into the analysis: the sending half of the channel, the blocking
+/// task reading the other half, and the byte count so far.
+struct Feed {
+    sender: mpsc::Sender<io::Result<Bytes>>,
+    task: JoinHandle<Result<Analysis, AnalysisError>>,
+    size_bytes: u64,
+    max_bytes: u64,
+}
+
+impl Feed {
+    fn start(max_bytes: u64) -> Self {
+        let (sender, receiver) = mpsc::channel(CHANNEL_CHUNKS);
+        let task = tokio::task::spawn_blocking(move || {
+            analysis::analyze(ChannelReader::new(receiver), &analysis::Options::default())
+        });
+        Self {
+            sender,
+            task,
+            size_bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// Hands one chunk to the analysis, or stops it with 413 past the limit. A send that
+    /// fails means the analysis already stopped (on a malformed row); `finish` reports why.
+    async fn push(&mut self, bytes: Bytes) -> Result<(), Error> {
+        self.size_bytes = self.size_bytes.saturating_add(bytes.len() as u64);
+        if self.size_bytes > self.max_bytes {
+            self.abort().await;
+            return Err(Error::PayloadTooLarge {
+                limit_bytes: self.max_bytes,
+            });
+        }
+        let _ = self.sender.send(Ok(bytes)).await;
+        Ok(())
+    }
+
+    /// Makes the analysis fail at its next read, so its thread is freed at once.
+    async fn abort(&mut self) {
+        let _ = self
+            .sender
+            .send(Err(io::Error::other("upload abandoned")))
+            .await;
+    }
+
+    /// Ends the input and waits for the analysis.
+    async fn finish(self) -> Result<(Analysis, u64), Error> {
+        let Self {
+            sender,
+            task,
+            size_bytes,
+            ..
+        } = self;
+        drop(sender);
+        let outcome = task
+            .await
+            .map_err(|error| Error::Internal(anyhow::anyhow!("analysis task failed: {error}")))?;
+        match outcome {
+            Ok(analysis) => Ok((analysis, size_bytes)),
+            // The only read errors this reader yields come from `abort`, whose callers
+            // answer with their own error and never get here; so every failure is the CSV's.
+            Err(error) => Err(Error::InvalidCsv {
+                line: error.line(),
+                message: error.to_string(),
+            }),
+        }
+    }
+}
+
+/// A blocking `Read` over the chunks the async side sends.
+struct ChannelReader {
+    receiver: mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl ChannelReader {
+    fn new(receiver: mpsc::Receiver<io::Result<Bytes>>) -> Self {
+        Self {
+            receiver,
+            current: Bytes::new(),
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(Ok(bytes)) => self.current = bytes,
+                Some(Err(error)) => return Err(error),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current.advance(n);
+        Ok(n)
+    }
+}

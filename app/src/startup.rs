@@ -1,0 +1,158 @@
+//! Building and running the server: connect and migrate, bind, serve until told to stop,
+//! then drain.
+//!
+//! The drain, in order: `/readyz` answers 503 (the balancer stops sending new work) and
+//! `draining` is cancelled (live streams end); the instance keeps serving for `drain_secs`;
+//! then it stops accepting, finishes in-flight requests, closes the pool and returns.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use http::HeaderValue;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, redact_url};
+use crate::db::Db;
+use crate::http::auth::{password, token::Tokens};
+use crate::realtime::Hub;
+use crate::state::{AppState, Metrics};
+
+/// A bound, migrated, ready-to-run app.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Validates `config`, connects to and migrates the database, and binds `config.listen`
+    /// (port 0 picks a free port; see [`Application::addr`]).
+    ///
+    /// # Errors
+    ///
+    /// Invalid configuration, an unreachable database, failed migrations, or a port in use.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Like [`Application::build`], on a listener the caller already bound.
+    ///
+    /// # Errors
+    ///
+    /// As [`Application::build`].
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        config.validate()?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let db = Db::connect(&config.database_url, config.db_max_connections)
+            .await
+            .with_context(|| format!("opening {}", redact_url(&config.database_url)))?;
+        let instance = HeaderValue::from_str(&config.instance_name())
+            .context("the instance id is not a valid header value")?;
+        let tokens = Tokens::new(
+            config.jwt_secret.expose().as_bytes(),
+            Duration::from_secs(config.token_lifetime_secs),
+        );
+        let dummy_password_hash: Arc<str> =
+            tokio::task::spawn_blocking(|| password::hash("not a real password; never matches"))
+                .await
+                .context("hashing the dummy password")?
+                .map_err(|error| anyhow::anyhow!("{error}"))?
+                .into();
+        let metrics = Arc::new(Metrics::new().context("registering metrics")?);
+        let draining = CancellationToken::new();
+        let hub = Hub::start(
+            db.clone(),
+            &config.database_url,
+            draining.clone(),
+            metrics.live_clients.clone(),
+        )
+        .await
+        .context("starting live events")?;
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            tokens: Arc::new(tokens),
+            metrics,
+            instance,
+            draining,
+            hub,
+            dummy_password_hash,
+        };
+        tracing::info!(
+            %addr,
+            instance = state.instance.to_str().unwrap_or_default(),
+            database = ?state.db.backend(),
+            "listening"
+        );
+        Ok(Self {
+            listener,
+            addr,
+            state,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state, e.g. for a test to read the database directly.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The router with every route and layer, for embedding.
+    pub fn router(&self) -> Router {
+        crate::http::router(self.state.clone())
+    }
+
+    /// Serves until `shutdown` resolves, then drains (see the module docs) and returns.
+    ///
+    /// # Errors
+    ///
+    /// When the server fails to accept connections.
+    pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let router = self.router();
+        let Self {
+            listener, state, ..
+        } = self;
+        let draining = state.draining.clone();
+        let drain = Duration::from_secs(state.config.drain_secs);
+        let drained = async move {
+            shutdown.await;
+            draining.cancel();
+            tracing::info!(
+                drain_secs = drain.as_secs(),
+                "draining: /readyz now answers 503"
+            );
+            tokio::time::sleep(drain).await;
+            tracing::info!("drain period over; finishing in-flight requests");
+        };
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(drained)
+        .await
+        .context("serving HTTP")?;
+        state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

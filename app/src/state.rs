@@ -1,0 +1,122 @@
+//! What every handler can reach: the database, the token keys, the metrics, this instance's
+//! name and the drain signal. Built once in `startup`; cheap to clone.
+
+use std::sync::Arc;
+
+use http::HeaderValue;
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
+use shared::metrics::{LATENCY_BUCKETS_SECONDS, names};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::http::auth::token::Tokens;
+use crate::realtime::Hub;
+
+/// Shared state handed to every handler through `State<AppState>`.
+#[derive(Clone)]
+pub struct AppState {
+    /// The pool and its engine.
+    pub db: Db,
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// JWT signing and verification keys from the shared secret.
+    pub tokens: Arc<Tokens>,
+    /// This instance's Prometheus registry and series.
+    pub metrics: Arc<Metrics>,
+    /// The `X-Instance` header value.
+    pub instance: HeaderValue,
+    /// Cancelled when the drain begins: `/readyz` fails, and live streams should end so
+    /// their clients reconnect to another instance.
+    pub draining: CancellationToken,
+    /// Wakes live streams when a change commits on any instance.
+    pub hub: Hub,
+    /// A real argon2id hash that unknown-email logins verify against, so that a login for a
+    /// missing account takes as long as one with a wrong password.
+    pub dummy_password_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("instance", &self.instance)
+            .field("backend", &self.db.backend())
+            .field("draining", &self.draining.is_cancelled())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The series this instance exports, registered in its own registry.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Everything `/metrics` exposes, process metrics included.
+    pub registry: Registry,
+    /// `http_requests_total{method,route,status}`.
+    pub requests: IntCounterVec,
+    /// `http_request_duration_seconds{method,route}`.
+    pub request_duration: HistogramVec,
+    /// `app_db_pool_connections{state}`, refreshed at each scrape.
+    pub pool_connections: IntGaugeVec,
+    /// `app_live_clients{transport}`: open SSE and WebSocket streams.
+    pub live_clients: IntGaugeVec,
+    /// `app_datasets_analysed_total`.
+    pub datasets_analysed: IntCounter,
+    /// `app_analysis_rows_total`.
+    pub analysis_rows: IntCounter,
+}
+
+impl Metrics {
+    /// A fresh registry with the process collector and the app's series.
+    ///
+    /// # Errors
+    ///
+    /// Only if two series share a name, which is a programming error.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = shared::metrics::registry();
+        let requests = IntCounterVec::new(
+            Opts::new(names::HTTP_REQUESTS_TOTAL, "HTTP requests answered"),
+            &["method", "route", "status"],
+        )?;
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                names::HTTP_REQUEST_DURATION_SECONDS,
+                "Time from request to response head",
+            )
+            .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
+            &["method", "route"],
+        )?;
+        let pool_connections = IntGaugeVec::new(
+            Opts::new(names::APP_DB_POOL_CONNECTIONS, "Database pool connections"),
+            &["state"],
+        )?;
+        let live_clients = IntGaugeVec::new(
+            Opts::new(names::APP_LIVE_CLIENTS, "Live event clients connected"),
+            &["transport"],
+        )?;
+        let datasets_analysed = IntCounter::new(
+            names::APP_DATASETS_ANALYSED_TOTAL,
+            "Datasets analysed and stored",
+        )?;
+        let analysis_rows = IntCounter::new(
+            names::APP_ANALYSIS_ROWS_TOTAL,
+            "CSV data rows in stored datasets",
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(request_duration.clone()))?;
+        registry.register(Box::new(pool_connections.clone()))?;
+        registry.register(Box::new(live_clients.clone()))?;
+        registry.register(Box::new(datasets_analysed.clone()))?;
+        registry.register(Box::new(analysis_rows.clone()))?;
+        Ok(Self {
+            registry,
+            requests,
+            request_duration,
+            pool_connections,
+            live_clients,
+            datasets_analysed,
+            analysis_rows,
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! The real binary: refuses to start without a secret; serves, and exits 0 on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use shared::testing::{ChildGuard, free_port, wait_for_status};
+
+use crate::helpers::{DEADLINE, SECRET, TestDb};
+
+fn app_command(db: &TestDb) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_app"));
+    command
+        .env_remove("JWT_SECRET")
+        .env_remove("APP_LISTEN")
+        .env_remove("APP_INSTANCE")
+        .env("DATABASE_URL", db.url())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+#[test]
+fn without_a_secret_the_binary_refuses_to_start() {
+    let db = TestDb::sqlite();
+    for args in [vec![], vec!["--jwt-secret", "too-short"]] {
+        let output = app_command(&db)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(&args)
+            .output()
+            .expect("run app");
+        assert!(!output.status.success(), "{args:?} must fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--jwt-secret"), "{args:?}: {stderr}");
+        assert!(stderr.contains("JWT_SECRET"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("too-short"),
+            "the secret is never printed: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_binary_serves_then_exits_zero_on_sigterm() {
+    let db = TestDb::sqlite();
+    let port = free_port();
+    let mut child = ChildGuard::spawn(
+        app_command(&db)
+            .env("JWT_SECRET", SECRET)
+            .env("APP__DRAIN_SECS", "0")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--instance-id", "from-cli"]),
+    );
+    let addr = ([127, 0, 0, 1], port).into();
+    wait_for_status(addr, "/readyz", 200, DEADLINE)
+        .await
+        .expect("ready");
+    child.signal(Signal::SIGTERM).expect("SIGTERM");
+    let status = child
+        .wait_exit(Duration::from_secs(20))
+        .await
+        .expect("exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+}

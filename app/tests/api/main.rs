@@ -1,0 +1,12 @@
+//! The app's integration tests: real HTTP against instances on port 0.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod concurrency;
+mod datasets;
+mod drain;
+mod events;
+mod health;
+mod live;

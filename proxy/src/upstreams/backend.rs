@@ -1,0 +1,250 @@
+//! One member's state: active health (rise/fall), passive ejection with back-off, slow start,
+//! the in-flight count and the cumulative counters `/status` and the metrics read.
+//!
+//! A member is shared (`Arc`) between the current membership, its health-check task and any
+//! outstanding [`super::Selection`], so a member removed by a reload keeps working for the
+//! requests already on it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{BackendStatus, Outcome};
+use crate::config::upstream::PassiveConfig;
+
+/// Where a slow-starting backend's share begins, as a fraction of its weight.
+const SLOW_START_FLOOR: f64 = 0.1;
+
+/// A member of an upstream group.
+pub(crate) struct Backend {
+    pub(crate) addr: SocketAddr,
+    weight: AtomicU32,
+    pub(crate) inflight: AtomicU64,
+    requests_total: AtomicU64,
+    checks_ok_total: AtomicU64,
+    checks_failed_total: AtomicU64,
+    ejections_total: AtomicU64,
+    state: Mutex<State>,
+}
+
+/// The slowly changing part, behind one short-held lock.
+#[derive(Default)]
+struct State {
+    /// The active checks' verdict; members start healthy so a fresh start serves at once.
+    healthy: bool,
+    consecutive_ok: u32,
+    consecutive_failed: u32,
+    last_check: Option<SystemTime>,
+    last_check_ok: Option<bool>,
+    last_error: Option<String>,
+    /// Consecutive failed live attempts since the last success.
+    live_failures: u32,
+    /// While in the future, the member is ejected; once past, the moment it was readmitted.
+    ejected_until: Option<Instant>,
+    /// How many ejections in a row, for the back-off; starts over after a quiet period.
+    ejection_streak: u32,
+    /// When the member last came (back) into service through health or membership.
+    ramp_from: Option<Instant>,
+}
+
+/// A change of the active verdict, for the log line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum HealthChange {
+    Up,
+    Down(String),
+}
+
+impl Backend {
+    /// A member that is healthy and not ejected. `ramp_from` starts slow start (for members
+    /// added to a running group); `None` serves at full weight at once.
+    pub(crate) fn new(addr: SocketAddr, weight: u32, ramp_from: Option<Instant>) -> Self {
+        Self {
+            addr,
+            weight: AtomicU32::new(weight.max(1)),
+            inflight: AtomicU64::new(0),
+            requests_total: AtomicU64::new(0),
+            checks_ok_total: AtomicU64::new(0),
+            checks_failed_total: AtomicU64::new(0),
+            ejections_total: AtomicU64::new(0),
+            state: Mutex::new(State {
+                healthy: true,
+                ramp_from,
+                ..State::default()
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_weight(&self, weight: u32) {
+        self.weight.store(weight.max(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn inflight(&self) -> u64 {
+        self.inflight.load(Ordering::Relaxed)
+    }
+
+    /// Counts an attempt handed out by selection.
+    pub(crate) fn begin_request(&self) {
+        self.inflight.fetch_add(1, Ordering::Relaxed);
+        self.requests_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Releases the in-flight slot taken by [`Self::begin_request`].
+    pub(crate) fn end_request(&self) {
+        self.inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Eligible = healthy (or checks off) and not ejected. Returns the slow-start factor in
+    /// (0, 1] when eligible, `None` when not.
+    pub(crate) fn eligibility(
+        &self,
+        now: Instant,
+        checks_on: bool,
+        slow_start: Duration,
+    ) -> Option<f64> {
+        let state = self.state();
+        if checks_on && !state.healthy {
+            return None;
+        }
+        if state.ejected_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        if slow_start.is_zero() {
+            return Some(1.0);
+        }
+        let start = match (state.ramp_from, state.ejected_until) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        Some(start.map_or(1.0, |start| {
+            ramp(now.saturating_duration_since(start), slow_start)
+        }))
+    }
+
+    /// Feeds one live attempt's outcome to passive ejection. Returns the ejection's length
+    /// when this outcome ejected the member.
+    pub(crate) fn record_outcome(
+        &self,
+        outcome: Outcome,
+        now: Instant,
+        config: &PassiveConfig,
+    ) -> Option<Duration> {
+        let failed = match outcome {
+            Outcome::Success => false,
+            Outcome::ConnectFailed | Outcome::Timeout | Outcome::Broken => true,
+            Outcome::Status(status) => status >= 500 && config.eject_on_5xx,
+        };
+        let mut state = self.state();
+        if !failed {
+            state.live_failures = 0;
+            return None;
+        }
+        if config.failures_to_eject == 0 || state.ejected_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        state.live_failures += 1;
+        if state.live_failures < config.failures_to_eject {
+            return None;
+        }
+        state.live_failures = 0;
+        let max = Duration::from_millis(config.max_ejection_ms);
+        let repeat = state.ejected_until.is_some_and(|until| now < until + max);
+        state.ejection_streak = if repeat { state.ejection_streak + 1 } else { 1 };
+        let doublings = (state.ejection_streak - 1).min(20);
+        let length =
+            Duration::from_millis(config.base_ejection_ms.saturating_mul(1 << doublings)).min(max);
+        state.ejected_until = Some(now + length);
+        self.ejections_total.fetch_add(1, Ordering::Relaxed);
+        Some(length)
+    }
+
+    /// Feeds one active check's result. Returns the change of verdict, if any.
+    pub(crate) fn record_check(
+        &self,
+        result: Result<(), String>,
+        rise: u32,
+        fall: u32,
+        now: Instant,
+    ) -> Option<HealthChange> {
+        let mut state = self.state();
+        state.last_check = Some(SystemTime::now());
+        state.last_check_ok = Some(result.is_ok());
+        match result {
+            Ok(()) => {
+                self.checks_ok_total.fetch_add(1, Ordering::Relaxed);
+                state.consecutive_ok = state.consecutive_ok.saturating_add(1);
+                state.consecutive_failed = 0;
+                if !state.healthy && state.consecutive_ok >= rise {
+                    state.healthy = true;
+                    state.ramp_from = Some(now);
+                    return Some(HealthChange::Up);
+                }
+            }
+            Err(reason) => {
+                self.checks_failed_total.fetch_add(1, Ordering::Relaxed);
+                state.consecutive_failed = state.consecutive_failed.saturating_add(1);
+                state.consecutive_ok = 0;
+                state.last_error = Some(reason.clone());
+                if state.healthy && state.consecutive_failed >= fall {
+                    state.healthy = false;
+                    return Some(HealthChange::Down(reason));
+                }
+            }
+        }
+        None
+    }
+
+    /// The member as `/status` and the metrics see it.
+    pub(crate) fn status(&self, now: Instant, checks_on: bool) -> BackendStatus {
+        let state = self.state();
+        let ejected = state.ejected_until.is_some_and(|until| now < until);
+        let healthy = state.healthy || !checks_on;
+        BackendStatus {
+            addr: self.addr,
+            weight: self.weight(),
+            healthy,
+            ejected,
+            eligible: healthy && !ejected,
+            inflight: self.inflight(),
+            last_check: state.last_check.map(unix_ms),
+            last_check_ok: state.last_check_ok,
+            last_error: state.last_error.clone(),
+            ejected_for_ms: state
+                .ejected_until
+                .filter(|_| ejected)
+                .map(|until| duration_ms(until.saturating_duration_since(now))),
+            checks_ok_total: self.checks_ok_total.load(Ordering::Relaxed),
+            checks_failed_total: self.checks_failed_total.load(Ordering::Relaxed),
+            ejections_total: self.ejections_total.load(Ordering::Relaxed),
+            requests_total: self.requests_total.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The slow-start share after `elapsed` of a ramp lasting `length`: 10% rising linearly to
+/// 100%.
+pub(crate) fn ramp(elapsed: Duration, length: Duration) -> f64 {
+    if length.is_zero() || elapsed >= length {
+        return 1.0;
+    }
+    SLOW_START_FLOOR + (1.0 - SLOW_START_FLOOR) * elapsed.as_secs_f64() / length.as_secs_f64()
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    duration_ms(time.duration_since(UNIX_EPOCH).unwrap_or_default())
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

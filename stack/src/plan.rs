@@ -1,0 +1,169 @@
+//! What the stack starts, decided before anything is started: every address is checked
+//! free first, so a port already taken fails at once with its name instead of leaving a
+//! half-started fleet behind.
+
+use std::ffi::OsString;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use rand::RngCore;
+
+use crate::cli::Flags;
+use crate::supervise::{APP_COMMAND, PROXY_COMMAND};
+
+/// One process the stack runs and keeps running.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// Short name used in the banner and in logs: `proxy`, `app-1`, ….
+    pub name: String,
+    /// Arguments after the binary itself (the first is the `app`/`proxy` subcommand).
+    pub args: Vec<OsString>,
+    /// Extra environment, e.g. the JWT secret (kept out of the argument list, which any
+    /// local user can read).
+    pub env: Vec<(String, String)>,
+    /// The address it serves on.
+    pub addr: SocketAddr,
+}
+
+/// The whole fleet for one run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The load balancer.
+    pub proxy: ProcessSpec,
+    /// The proxy's admin address.
+    pub admin: SocketAddr,
+    /// The app instances, in port order.
+    pub instances: Vec<ProcessSpec>,
+    /// Restart instances that exit.
+    pub restart: bool,
+    /// The data directory, created before start when the default SQLite database is used.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Plan {
+    /// Builds the plan and checks that every port it needs is free.
+    ///
+    /// # Errors
+    ///
+    /// A port out of range or already in use, named with what wanted it.
+    pub fn from_flags(flags: &Flags) -> anyhow::Result<Self> {
+        let public = SocketAddr::new(flags.bind, flags.port);
+        let admin = SocketAddr::new(flags.bind.to_canonical(), flags.admin_port);
+        let admin = if admin.ip().is_loopback() {
+            admin
+        } else {
+            SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), flags.admin_port)
+        };
+
+        let mut instance_addrs = Vec::with_capacity(usize::from(flags.instances));
+        for index in 0..flags.instances {
+            let port = flags.instance_port.checked_add(index).with_context(|| {
+                format!(
+                    "--instance-port {} leaves no room for {} instances",
+                    flags.instance_port, flags.instances
+                )
+            })?;
+            instance_addrs.push(SocketAddr::new(flags.bind, port));
+        }
+
+        ensure_free(public, "the proxy's public listener (--port)")?;
+        ensure_free(admin, "the proxy's admin listener (--admin-port)")?;
+        for (index, addr) in instance_addrs.iter().enumerate() {
+            ensure_free(
+                *addr,
+                &format!("app instance {} (--instance-port)", index + 1),
+            )?;
+        }
+
+        let (database_url, data_dir) = match &flags.database_url {
+            Some(url) => (url.clone(), None),
+            None => (
+                format!("sqlite://{}", flags.data_dir.join("flotilla.db").display()),
+                Some(flags.data_dir.clone()),
+            ),
+        };
+        let secret = new_secret();
+        let log_format = match flags.log_format {
+            shared::telemetry::LogFormat::Human => "human",
+            shared::telemetry::LogFormat::Json => "json",
+        };
+
+        let instances: Vec<ProcessSpec> = instance_addrs
+            .iter()
+            .enumerate()
+            .map(|(index, addr)| {
+                let name = format!("app-{}", index + 1);
+                ProcessSpec {
+                    args: os_args(&[
+                        APP_COMMAND,
+                        "--listen",
+                        &addr.to_string(),
+                        "--database-url",
+                        &database_url,
+                        "--instance-id",
+                        &name,
+                    ]),
+                    env: vec![
+                        ("JWT_SECRET".to_owned(), secret.clone()),
+                        ("APP__LOG_FORMAT".to_owned(), log_format.to_owned()),
+                    ],
+                    name,
+                    addr: *addr,
+                }
+            })
+            .collect();
+
+        let mut proxy_args = vec![
+            PROXY_COMMAND.to_owned(),
+            "--listen".to_owned(),
+            public.to_string(),
+            "--admin".to_owned(),
+            admin.to_string(),
+        ];
+        for instance in &instances {
+            proxy_args.push("--backend".to_owned());
+            proxy_args.push(instance.addr.to_string());
+        }
+        let proxy = ProcessSpec {
+            name: "proxy".to_owned(),
+            args: proxy_args.into_iter().map(OsString::from).collect(),
+            env: Vec::new(),
+            addr: public,
+        };
+
+        Ok(Self {
+            proxy,
+            admin,
+            instances,
+            restart: !flags.no_restart,
+            data_dir,
+        })
+    }
+}
+
+/// Fails with a message naming the port and its purpose when `addr` cannot be bound.
+fn ensure_free(addr: SocketAddr, purpose: &str) -> anyhow::Result<()> {
+    match TcpListener::bind(addr) {
+        Ok(_listener) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            bail!(
+                "port {} on {} is already in use; {purpose} needs it",
+                addr.port(),
+                addr.ip()
+            )
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot bind {addr} for {purpose}")),
+    }
+}
+
+/// 32 random bytes, hex-encoded: the JWT secret every instance of this run shares.
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn os_args(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}

@@ -1,0 +1,5 @@
+//! The stack as a user runs it: the real binary, real child processes, real signals.
+
+mod browser;
+mod helpers;
+mod lifecycle;
