@@ -81,6 +81,11 @@ def ratios(table, num, den):
     return out
 
 
+def probes(rows):
+    counted = [r["probe_failed"] for r in rows if "probe_failed" in r]
+    return f"{sum(counted)} of {5 * len(counted)}" if counted else "–"
+
+
 def recovery(timeline, fault_ms, bucket_ms=250, steady_ms=1000):
     """Milliseconds from the fault until the client sees normal service for 1 s straight.
 
@@ -123,8 +128,8 @@ def main(out_dir):
             row["busy_pct"] = row["cpu_ticks"] / duration if duration else None
         say("### Saturation (wrk, closed loop, fixed connections)")
         say("")
-        say("| target | requests/s | p50 ms | p99 ms | CPU µs/request | CPU busy % | errors |")
-        say("|---|---|---|---|---|---|---|")
+        say("| target | requests/s | p50 ms | p99 ms | CPU µs/request | CPU busy % | errors | probes failed right after wrk closed |")
+        say("|---|---|---|---|---|---|---|---|")
         for t in TARGETS:
             mine = [r for r in sat if r["target"] == t]
             if not mine:
@@ -132,10 +137,13 @@ def main(out_dir):
             say(f"| {t} | {spread([r['rps'] for r in mine], 0)} | {spread([r['p50_ms'] for r in mine])} "
                 f"| {spread([r['p99_ms'] for r in mine])} | {spread([r['cpu_us'] for r in mine], 1)} "
                 f"| {spread([r['busy_pct'] for r in mine], 0)} "
-                f"| {sum(r['socket_errors'] + r['non_2xx'] for r in mine)} |")
+                f"| {sum(r['socket_errors'] + r['non_2xx'] for r in mine)} "
+                f"| {probes(mine)} |")
         say("")
         say("`direct` is one origin with no proxy; its CPU column is that origin's (on the load "
-            "generator's core), not a proxy's. Values are median [min–max] over rounds.")
+            "generator's core), not a proxy's. Values are median [min–max] over rounds. The probes "
+            "are 5 plain GETs sent the moment wrk has exited, which closes its connections with "
+            "requests in flight; any non-200 among them is counted.")
         say("")
         for key in ("rps", "p99_ms", "cpu_us"):
             table = per_round(sat, key)

@@ -167,7 +167,13 @@ scenario_saturation() {
                 "http://127.0.0.1:${PORT[$t]}/" >"$file"
             c1=$(cpu_ticks "${PID[$t]}")
             load=$(cut -d' ' -f1 /proc/loadavg)
-            record "{\"scenario\":\"saturation\",\"round\":$r,\"target\":\"$t\",\"wrk\":\"$(basename "$file")\",\"cpu_ticks\":$((c1 - c0)),\"loadavg\":$load}"
+            # wrk stops by closing its connections with requests in flight, as impatient
+            # clients do. A proxy must not blame its backends for that: probe it at once.
+            local probe_failed
+            probe_failed=$(for _ in 1 2 3 4 5; do
+                curl -s -o /dev/null -m 2 -w '%{http_code}\n' "http://127.0.0.1:${PORT[$t]}/"
+            done | grep -vc '^200$' || true)
+            record "{\"scenario\":\"saturation\",\"round\":$r,\"target\":\"$t\",\"wrk\":\"$(basename "$file")\",\"cpu_ticks\":$((c1 - c0)),\"loadavg\":$load,\"probe_failed\":$probe_failed}"
         done
     done
 }
