@@ -1,5 +1,6 @@
-//! The admin listener: `/metrics`, `/healthz`, `/status` and `/sd`. It is a separate
-//! Pingora service on its own address, so nothing on the public port can reach it.
+//! The admin listener: `/metrics`, `/healthz`, `/status`, `/sd` and `/cache/purge`. It is
+//! a separate Pingora service on its own address, so nothing on the public port can reach
+//! it.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde::Serialize;
 
+use crate::cache::Cache;
 use crate::metrics::Metrics;
 use crate::routing::SharedLive;
 use crate::upstreams::BackendStatus;
@@ -17,12 +19,77 @@ use crate::upstreams::BackendStatus;
 pub struct Admin {
     live: SharedLive,
     metrics: Arc<Metrics>,
+    cache: Option<Arc<Cache>>,
+    purge_token: Option<String>,
 }
 
 impl Admin {
-    /// An admin app over `live` and `metrics`.
-    pub fn new(live: SharedLive, metrics: Arc<Metrics>) -> Self {
-        Self { live, metrics }
+    /// An admin app over `live` and `metrics`, and the cache with its purge token.
+    pub fn new(
+        live: SharedLive,
+        metrics: Arc<Metrics>,
+        cache: Option<Arc<Cache>>,
+        purge_token: Option<String>,
+    ) -> Self {
+        Self {
+            live,
+            metrics,
+            cache,
+            purge_token,
+        }
+    }
+
+    /// `POST /cache/purge?url=URL` drops one URL (all its variants);
+    /// `?prefix=URL` drops every URL starting with it. Keys look like
+    /// `http://host/path?query`. Answers `{"purged": N}`.
+    async fn purge(&self, session: &ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        if req.method != http::Method::POST && req.method != http::Method::DELETE {
+            return reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                b"use POST\n".to_vec(),
+            );
+        }
+        if let Some(token) = &self.purge_token {
+            let given = req
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given != Some(token.as_str()) {
+                return reply(
+                    StatusCode::UNAUTHORIZED,
+                    "text/plain",
+                    b"bearer token required\n".to_vec(),
+                );
+            }
+        }
+        let Some(cache) = &self.cache else {
+            return reply(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                b"the cache is off\n".to_vec(),
+            );
+        };
+        let query = req.uri.query().unwrap_or("");
+        let param = |name: &str| {
+            form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let purged = match (param("url"), param("prefix")) {
+            (Some(url), None) => cache.store.invalidate(&url),
+            (None, Some(prefix)) => cache.store.purge_prefix(&prefix),
+            _ => {
+                return reply(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    b"give exactly one of ?url= or ?prefix=\n".to_vec(),
+                );
+            }
+        };
+        json(&serde_json::json!({ "purged": purged }))
     }
 
     fn status(&self) -> Vec<UpstreamStatus> {
@@ -83,6 +150,9 @@ impl ServeHttp for Admin {
         let path = session.req_header().uri.path().to_owned();
         match path.as_str() {
             "/metrics" => {
+                if let Some(cache) = &self.cache {
+                    self.metrics.observe_cache(&cache.state());
+                }
                 let (content_type, body) = shared::metrics::encode(self.metrics.registry());
                 reply(StatusCode::OK, content_type, body)
             }
@@ -91,7 +161,14 @@ impl ServeHttp for Admin {
                 "text/plain; charset=utf-8",
                 b"ok\n".to_vec(),
             ),
-            "/status" => json(&serde_json::json!({ "upstreams": self.status() })),
+            "/status" => {
+                let cache = match &self.cache {
+                    Some(cache) => serde_json::to_value(cache.state()).unwrap_or_default(),
+                    None => serde_json::json!({ "enabled": false }),
+                };
+                json(&serde_json::json!({ "upstreams": self.status(), "cache": cache }))
+            }
+            "/cache/purge" => self.purge(session).await,
             "/sd" => json(&self.service_discovery()),
             _ => reply(
                 StatusCode::NOT_FOUND,

@@ -34,7 +34,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
     }
     let loaded = match (&cli.config, cli.listen) {
         (Some(path), _) => Config::load(path),
-        (None, Some(listen)) => Config::quick(listen, cli.backends.clone(), cli.admin),
+        (None, Some(listen)) => Config::quick(listen, cli.backends.clone(), cli.admin, cli.cache),
         (None, None) => {
             eprintln!(
                 "error: give `--config FILE`, or `--listen ADDR --backend ADDR` (see --help)"

@@ -4,6 +4,7 @@
 //! Every table denies unknown keys and every error names the key it is about, so
 //! `proxy check --config FILE` can tell an operator exactly what to fix.
 
+mod cache;
 mod cli;
 mod routes;
 mod settings;
@@ -17,6 +18,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use shared::config::{ConfigError, Sources};
 
+pub use cache::{CacheConfig, parse_size};
 pub use cli::{Cli, Command};
 pub use routes::RouteConfig;
 pub use settings::{
@@ -58,6 +60,9 @@ pub struct Config {
     /// Named upstream groups of backends.
     #[serde(default)]
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// The response cache (off by default).
+    #[serde(default)]
+    pub cache: CacheConfig,
 }
 
 /// Flags never override file keys in `--config` mode; this is the empty flag layer.
@@ -81,7 +86,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Quick mode: one listener, one round-robin upstream of `backends`, an admin listener.
+    /// Quick mode: one listener, one round-robin upstream of `backends`, an admin listener,
+    /// and a response cache of `cache_bytes` when given.
     ///
     /// # Errors
     ///
@@ -90,6 +96,7 @@ impl Config {
         listen: SocketAddr,
         backends: Vec<SocketAddr>,
         admin: Option<SocketAddr>,
+        cache_bytes: Option<u64>,
     ) -> Result<Self, ConfigError> {
         if backends.is_empty() {
             return Err(ConfigError::invalid(
@@ -110,12 +117,14 @@ impl Config {
             }],
             admin: AdminConfig {
                 addr: admin.map_or_else(|| AdminConfig::default().addr, |a| a.to_string()),
+                purge_token: None,
             },
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             public: PublicConfig::default(),
             routes: Vec::new(),
             upstreams,
+            cache: cache_bytes.map(CacheConfig::sized).unwrap_or_default(),
         };
         config.validate()?;
         Ok(config)
@@ -142,6 +151,17 @@ impl Config {
         self.timeouts.validate()?;
         self.limits.validate()?;
         self.public.validate()?;
+        self.cache.validate()?;
+        let admin_loopback = self
+            .admin
+            .socket_addr()
+            .is_some_and(|a| a.ip().is_loopback());
+        if self.cache.enabled && !admin_loopback && self.admin.purge_token.is_none() {
+            return Err(ConfigError::invalid(
+                "admin.purge_token",
+                "the cache is on and the admin listener is not on loopback, so purging needs a token",
+            ));
+        }
         for (name, upstream) in &self.upstreams {
             if name.is_empty() {
                 return Err(ConfigError::invalid(

@@ -8,9 +8,12 @@
 //!   elsewhere, and only for an idempotent request without a body;
 //! - nothing is retried once a response has started or a body has reached a backend.
 
+mod caching;
 mod connection;
 mod ctx;
 mod forwarding;
+mod inspect;
+mod refresh;
 mod respond;
 
 use std::net::SocketAddr;
@@ -26,25 +29,41 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 pub use connection::{Front, HeaderTracker};
 pub use ctx::RequestCtx;
 
+use crate::cache::Cache;
 use crate::metrics::{Metrics, outcome_label};
 use crate::routing::{Resolution, SharedLive};
-use crate::upstreams::{HashKey, Outcome};
+use crate::upstreams::Outcome;
 
 /// The proxy application Pingora drives.
 pub struct Gateway {
     live: SharedLive,
     metrics: Arc<Metrics>,
     tracker: Arc<HeaderTracker>,
+    cache: Option<Arc<Cache>>,
+    /// Background cache refreshes connect through this, outside any client request.
+    connector: Arc<pingora::connectors::http::Connector>,
 }
 
 impl Gateway {
-    /// A gateway over the shared routing state.
-    pub fn new(live: SharedLive, metrics: Arc<Metrics>, tracker: Arc<HeaderTracker>) -> Self {
+    /// A gateway over the shared routing state, with the response cache if it is on.
+    pub fn new(
+        live: SharedLive,
+        metrics: Arc<Metrics>,
+        tracker: Arc<HeaderTracker>,
+        cache: Option<Arc<Cache>>,
+    ) -> Self {
         Self {
             live,
             metrics,
             tracker,
+            cache,
+            connector: Arc::new(pingora::connectors::http::Connector::new(None)),
         }
+    }
+
+    /// The cache, when it is on and the request's route uses it.
+    fn cache_for(&self, ctx: &RequestCtx) -> Option<&Cache> {
+        self.cache.as_deref().filter(|_| ctx.cache.enabled)
     }
 
     fn record_attempt(&self, ctx: &mut RequestCtx, outcome: Outcome) {
@@ -89,18 +108,8 @@ impl ProxyHttp for Gateway {
         ctx.live = Some(self.live.load_full());
         ctx.request_id = forwarding::request_id(session.req_header());
         let req = session.req_header();
-        let event_stream = req
-            .headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/event-stream"));
-        ctx.streaming = session.is_upgrade_req() || event_stream;
-        ctx.has_body = req.headers.contains_key(http::header::TRANSFER_ENCODING)
-            || req
-                .headers
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim() != "0");
+        ctx.streaming = session.is_upgrade_req() || inspect::wants_event_stream(req);
+        ctx.has_body = inspect::has_body(req);
         if session.is_upgrade_req() {
             // Pingora's 60 s downstream read timeout would cut an idle WebSocket.
             session.set_read_timeout(None);
@@ -113,7 +122,7 @@ impl ProxyHttp for Gateway {
             return Ok(false);
         };
         let req = session.req_header();
-        if header_bytes(req) > live.limits.max_request_header_bytes {
+        if inspect::header_bytes(req) > live.limits.max_request_header_bytes {
             respond::respond(session, ctx, 431, respond::message_for(431)).await?;
             return Ok(true);
         }
@@ -128,13 +137,20 @@ impl ProxyHttp for Gateway {
         }
         let host = forwarding::client_host(req).map(str::to_owned);
         match live.resolve(host.as_deref(), req.uri.path()) {
-            Resolution::Forward { route, upstream } => {
+            Resolution::Forward {
+                route,
+                upstream,
+                cache,
+            } => {
                 ctx.hash_input = upstream
                     .hash_key()
-                    .and_then(|key| hash_input(session, &key));
+                    .and_then(|key| inspect::hash_input(session, &key));
                 ctx.route = route;
                 ctx.upstream = Some(upstream);
-                Ok(false)
+                match self.cache.as_ref().filter(|_| cache) {
+                    Some(cache) => caching::lookup(cache, &self.connector, session, ctx).await,
+                    None => Ok(false),
+                }
             }
             Resolution::Denied { route } => {
                 ctx.route = route;
@@ -206,6 +222,12 @@ impl ProxyHttp for Gateway {
         _client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
+        if e.etype() == &caching::CACHE_ANSWER {
+            // The cache answers instead; the backend did nothing wrong.
+            self.record_attempt(ctx, Outcome::Success);
+            e.set_retry(false);
+            return e;
+        }
         let from_backend = e.esource() == &ErrorSource::Upstream;
         if from_backend && ctx.upstream_status.is_none() {
             let outcome = match e.etype() {
@@ -260,17 +282,37 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        forwarding::upstream_request(session, upstream_request, &ctx.request_id)
+        forwarding::upstream_request(session, upstream_request, &ctx.request_id)?;
+        if self.cache_for(ctx).is_some() {
+            caching::add_validators(ctx, upstream_request);
+        }
+        Ok(())
     }
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
-        Ok(())
+        match self.cache.clone().filter(|_| ctx.cache.enabled) {
+            Some(cache) => caching::on_response(&cache, session, upstream_response, ctx).await,
+            None => Ok(()),
+        }
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(cache) = self.cache.clone().filter(|_| ctx.cache.enabled) {
+            caching::on_body(&cache, session, ctx, body.as_ref(), end_of_stream);
+        }
+        Ok(None)
     }
 
     async fn response_filter(
@@ -279,6 +321,9 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if let Some(status) = ctx.cache.status.filter(|_| ctx.cache.enabled) {
+            upstream_response.insert_header(caching::X_CACHE, status.as_str())?;
+        }
         forwarding::downstream_response(upstream_response, &ctx.request_id)
     }
 
@@ -288,6 +333,14 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        if session.response_written().is_none() && self.cache_for(ctx).is_some() {
+            if let Some(status) = caching::fallback(session, ctx).await {
+                return FailToProxy {
+                    error_code: status,
+                    can_reuse_downstream: false,
+                };
+            }
+        }
         let status = respond::status_for(e);
         if status > 0 && session.response_written().is_none() {
             if let Err(write_error) =
@@ -303,7 +356,15 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let broke_mid_response = e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
+        let answered_by_cache = e.is_some_and(|e| e.etype() == &caching::CACHE_ANSWER);
+        if ctx.cache.enabled {
+            caching::finish(ctx);
+            if let Some(status) = ctx.cache.status {
+                self.metrics.cache_request(status.as_str());
+            }
+        }
+        let broke_mid_response =
+            !answered_by_cache && e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
         let outcome = match ctx.upstream_status {
             Some(_) if broke_mid_response => Outcome::Broken,
             Some(code) if code >= 500 => Outcome::Status(code),
@@ -338,43 +399,16 @@ impl ProxyHttp for Gateway {
             attempts = ctx.tried.len(),
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             request_id = ctx.request_id.as_str(),
-            error = e.map(|e| e.to_string()).unwrap_or_default(),
+            cache = ctx.cache.status.map(|s| s.as_str()).unwrap_or_default(),
+            error = e
+                .filter(|_| !answered_by_cache)
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
         );
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
         // The access log already carries every failure with its request id.
         true
-    }
-}
-
-/// The request line plus headers, as sent on the wire.
-fn header_bytes(req: &RequestHeader) -> usize {
-    let line = req.method.as_str().len() + req.uri.to_string().len() + 12;
-    req.headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum::<usize>()
-        + line
-}
-
-/// The bytes a consistent-hash policy hashes for this request, if the key is present.
-fn hash_input(session: &Session, key: &HashKey) -> Option<Vec<u8>> {
-    let req = session.req_header();
-    match key {
-        HashKey::Header(name) => req.headers.get(name).map(|v| v.as_bytes().to_vec()),
-        HashKey::Cookie(cookie) => req
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| name == cookie)
-            .map(|(_, value)| value.as_bytes().to_vec()),
-        HashKey::ClientIp => session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string().into_bytes()),
     }
 }

@@ -11,7 +11,8 @@
 //! - [`routing`]: the swappable state (routes, upstream groups, limits) behind `ArcSwap`.
 //! - [`gateway`]: the one `ProxyHttp` implementation and its typed per-request context.
 //! - [`upstreams`]: backends, selection, active and passive health, discovery, retry budget.
-//! - [`admin`]: `/metrics`, `/healthz`, `/status`, `/sd`.
+//! - [`cache`]: the RFC 9111 response cache on moka, with coalescing and stale serving.
+//! - [`admin`]: `/metrics`, `/healthz`, `/status`, `/sd`, `/cache/purge`.
 //! - [`metrics`]: the proxy's Prometheus series.
 //! - [`error`]: why start-up failed.
 //!
@@ -21,18 +22,28 @@
 //!    arrives within `timeouts.client_header_ms`.
 //! 2. `early_request_filter`: request id, stream detection, no read timeout for upgrades.
 //! 3. `request_filter`: 431 / 413 limits, then routing: deny → 404, no route → 404.
+//!    On a cache-enabled route, a usable stored copy answers here (`X-Cache: HIT`, or a
+//!    304 for a matching conditional request); a miss joins the key's coalescing lock.
 //! 4. `upstream_peer`: the group selects a backend not yet tried; none → 503 with
 //!    `Retry-After`. Connect, response-header and idle timeouts go on the peer.
 //! 5. `fail_to_connect` / `error_while_proxy`: record the attempt's outcome, decide the
 //!    retry (any method after a connect failure; idempotent, bodiless requests once after
 //!    a break before the response), within `max_attempts` and the retry budget.
 //! 6. `upstream_request_filter`: `X-Forwarded-*`, `X-Request-Id`, `Via`, hop-by-hop strip.
-//! 7. `upstream_response_filter` / `response_filter`: note the status; add `Via` and
-//!    `X-Request-Id` for the client. Bodies, SSE and WebSocket frames stream through.
-//! 8. `fail_to_proxy`: a JSON error response when nothing could be forwarded.
-//! 9. `logging`: finish the attempt, record metrics, write the access-log line.
+//!    A stale stored copy adds its validators (`If-None-Match`, `If-Modified-Since`).
+//! 7. `upstream_response_filter` / `response_filter`: note the status; add `Via`,
+//!    `X-Request-Id` and `X-Cache` for the client. The cache decides whether to capture
+//!    the body (`upstream_response_body_filter`, stored at its last byte, which releases
+//!    coalesced waiters); an origin 304 to its revalidation, or a
+//!    5xx within `stale-if-error`, ends the attempt so the stored copy answers instead.
+//!    Bodies, SSE and WebSocket frames stream through.
+//! 8. `fail_to_proxy`: the stored copy (revalidated, or stale within `stale-if-error`),
+//!    else a JSON error response when nothing could be forwarded.
+//! 9. `logging`: release the waiters of a fill that never completed; finish the
+//!    attempt, record metrics (`X-Cache` result included), write the access-log line.
 
 pub mod admin;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -7,7 +7,7 @@
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 use shared::metrics::{LATENCY_BUCKETS_SECONDS, names};
 
@@ -26,6 +26,10 @@ pub struct Metrics {
     duration: HistogramVec,
     upstream_requests: IntCounterVec,
     retries: IntCounterVec,
+    cache_requests: IntCounterVec,
+    cache_bytes: IntGauge,
+    cache_entries: IntGauge,
+    cache_evictions: IntCounter,
     /// Client connections open on the public listeners.
     pub open_connections: IntGauge,
 }
@@ -79,6 +83,25 @@ impl Metrics {
             ),
             &["upstream", "reason"],
         )?;
+        let cache_requests = IntCounterVec::new(
+            Opts::new(
+                names::PROXY_CACHE_REQUESTS_TOTAL,
+                "Requests on cache-enabled routes, by what the cache did (X-Cache).",
+            ),
+            &["result"],
+        )?;
+        let cache_bytes = IntGauge::new(
+            names::PROXY_CACHE_BYTES,
+            "Bytes held by the response cache.",
+        )?;
+        let cache_entries = IntGauge::new(
+            names::PROXY_CACHE_ENTRIES,
+            "Responses held by the response cache.",
+        )?;
+        let cache_evictions = IntCounter::new(
+            names::PROXY_CACHE_EVICTIONS_TOTAL,
+            "Responses evicted to keep the cache within its byte bound.",
+        )?;
         let open_connections = IntGauge::new(
             names::PROXY_OPEN_CONNECTIONS,
             "Client connections open on the public listeners.",
@@ -88,6 +111,10 @@ impl Metrics {
         registry.register(Box::new(upstream_requests.clone()))?;
         registry.register(Box::new(retries.clone()))?;
         registry.register(Box::new(open_connections.clone()))?;
+        registry.register(Box::new(cache_requests.clone()))?;
+        registry.register(Box::new(cache_bytes.clone()))?;
+        registry.register(Box::new(cache_entries.clone()))?;
+        registry.register(Box::new(cache_evictions.clone()))?;
         registry.register(Box::new(UpstreamCollector::new(live)?))?;
         Ok(Self {
             registry,
@@ -95,6 +122,10 @@ impl Metrics {
             duration,
             upstream_requests,
             retries,
+            cache_requests,
+            cache_bytes,
+            cache_entries,
+            cache_evictions,
             open_connections,
         })
     }
@@ -128,6 +159,22 @@ impl Metrics {
         self.upstream_requests
             .with_label_values(&[upstream, backend, outcome])
             .inc();
+    }
+
+    /// One request on a cache-enabled route, by its `X-Cache` value.
+    pub fn cache_request(&self, result: &str) {
+        self.cache_requests.with_label_values(&[result]).inc();
+    }
+
+    /// Copies the cache's size and eviction count into the gauges, before a scrape.
+    pub fn observe_cache(&self, state: &crate::cache::CacheState) {
+        self.cache_bytes
+            .set(i64::try_from(state.bytes).unwrap_or(i64::MAX));
+        self.cache_entries
+            .set(i64::try_from(state.entries).unwrap_or(i64::MAX));
+        let seen = self.cache_evictions.get();
+        self.cache_evictions
+            .inc_by(state.evictions.saturating_sub(seen));
     }
 
     /// One retry, and why.

@@ -31,6 +31,7 @@ struct Route {
     host: Option<String>,
     prefix: String,
     upstream: Option<Arc<Upstream>>,
+    cache: bool,
 }
 
 /// Where a request goes.
@@ -42,6 +43,8 @@ pub enum Resolution {
         route: Arc<str>,
         /// The group.
         upstream: Arc<Upstream>,
+        /// Whether the route lets the response cache answer and store.
+        cache: bool,
     },
     /// Answered 404 by a deny route or a denied internal path.
     Denied {
@@ -113,10 +116,12 @@ impl Live {
             Some(Route {
                 label,
                 upstream: Some(upstream),
+                cache,
                 ..
             }) => Resolution::Forward {
                 route: label.clone(),
                 upstream: upstream.clone(),
+                cache: *cache,
             },
             Some(route) => Resolution::Denied {
                 route: route.label.clone(),
@@ -132,6 +137,7 @@ impl Route {
             label: Arc::from(config.label()),
             host: config.host.clone(),
             prefix: config.path_prefix.clone(),
+            cache: config.cache,
             // Validation guarantees the name exists; a deny route has none.
             upstream: config
                 .upstream

@@ -18,6 +18,7 @@ use pingora::services::listening::Service;
 pub use control::Control;
 
 use crate::admin::Admin;
+use crate::cache::Cache;
 use crate::config::Config;
 use crate::error::StartError;
 use crate::gateway::{Front, Gateway, HeaderTracker};
@@ -82,7 +83,14 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     server.bootstrap();
 
     let tracker = Arc::new(HeaderTracker::default());
-    let gateway = Gateway::new(live.clone(), metrics.clone(), tracker.clone());
+    // Built once: a reload keeps the cache and its contents (its size is fixed at start).
+    let cache = Cache::from_config(&config.cache);
+    let gateway = Gateway::new(
+        live.clone(),
+        metrics.clone(),
+        tracker.clone(),
+        cache.clone(),
+    );
     let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
     let front = Front::new(
         proxy,
@@ -112,7 +120,12 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
 
     let mut admin = Service::new(
         "admin".to_owned(),
-        HttpServer::new_app(Admin::new(live.clone(), metrics.clone())),
+        HttpServer::new_app(Admin::new(
+            live.clone(),
+            metrics.clone(),
+            cache,
+            config.admin.purge_token.clone(),
+        )),
     );
     admin.threads = Some(1);
     admin.add_tcp(&config.admin.addr);

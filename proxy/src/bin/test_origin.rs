@@ -12,6 +12,12 @@
 //! - `/hang`: never answers;
 //! - `/slow`: answers after 50 ms, so a kill can land while a request is in progress;
 //! - `/metrics`: the app-style metrics endpoint the proxy must not expose;
+//! - `/cache/...`: a response shaped by its query: `cc` (Cache-Control), `etag`, `lm`
+//!   (Last-Modified), `vary`, `expires`, `cookie=1` (Set-Cookie), `size` (body bytes
+//!   beyond the header line), `delay_ms`, `status`; a matching `If-None-Match` gets a 304.
+//!   The body starts `PATH #N` where N counts requests to that path (in `/__stats` as
+//!   `paths`), so a test can tell which origin response it was served;
+//! - `POST /__fail`: from now on `/cache/...` answers 500 (an origin that is up but failing);
 //! - anything else: 200 with the instance name and the request body's length.
 
 use std::collections::BTreeMap;
@@ -32,6 +38,8 @@ use axum::routing::{any, get};
 struct Origin {
     id: String,
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    paths: Arc<Mutex<BTreeMap<String, u64>>>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
     log: Option<Arc<Mutex<std::fs::File>>>,
 }
 
@@ -51,6 +59,8 @@ async fn main() {
     let origin = Origin {
         id: value("--id").unwrap_or_else(|| listen.clone()),
         counts: Arc::default(),
+        paths: Arc::default(),
+        failing: Arc::default(),
         log: value("--log").map(|path| {
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -71,6 +81,8 @@ async fn main() {
         .route("/ws", get(ws))
         .route("/hang", any(hang))
         .route("/slow", any(slow))
+        .route("/cache/{*rest}", any(cacheable))
+        .route("/__fail", axum::routing::post(fail))
         .route("/metrics", get(|| async { "app_secret_metric 1\n" }))
         .fallback(any(plain))
         .layer(middleware::from_fn_with_state(
@@ -117,7 +129,8 @@ async fn count_and_tag(State(origin): State<Origin>, request: Request, next: Nex
 
 async fn stats(State(origin): State<Origin>) -> Response {
     let counts = origin.counts.lock().map(|c| c.clone()).unwrap_or_default();
-    axum::Json(serde_json::json!({ "requests": counts })).into_response()
+    let paths = origin.paths.lock().map(|c| c.clone()).unwrap_or_default();
+    axum::Json(serde_json::json!({ "requests": counts, "paths": paths })).into_response()
 }
 
 async fn echo(
@@ -195,4 +208,108 @@ async fn slow(state: State<Origin>, body: Bytes) -> Response {
 
 async fn plain(State(origin): State<Origin>, body: Bytes) -> Response {
     format!("{} {}\n", origin.id, body.len()).into_response()
+}
+
+async fn cacheable(State(origin): State<Origin>, uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path().to_owned();
+    let seen = match origin.paths.lock() {
+        Ok(mut paths) => {
+            let count = paths.entry(path.clone()).or_default();
+            *count += 1;
+            *count
+        }
+        Err(_) => 0,
+    };
+    let query: BTreeMap<String, String> = uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (k.to_owned(), percent_decode(v)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let get = |name: &str| query.get(name).map(String::as_str);
+    if origin.failing.load(std::sync::atomic::Ordering::Relaxed) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "failing\n").into_response();
+    }
+    if let Some(delay) = get("delay_ms").and_then(|d| d.parse::<u64>().ok()) {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let mut response = Response::builder();
+    for (name, key) in [
+        ("cache-control", "cc"),
+        ("etag", "etag"),
+        ("last-modified", "lm"),
+        ("vary", "vary"),
+        ("expires", "expires"),
+    ] {
+        if let Some(value) = get(key) {
+            response = response.header(name, value);
+        }
+    }
+    if get("cookie") == Some("1") {
+        response = response.header("set-cookie", format!("session={seen}"));
+    }
+    let matches = match (get("etag"), headers.get("if-none-match")) {
+        (Some(etag), Some(asked)) => asked.to_str().is_ok_and(|a| a.contains(etag)),
+        _ => false,
+    };
+    let status = if matches {
+        StatusCode::NOT_MODIFIED
+    } else {
+        get("status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .unwrap_or(StatusCode::OK)
+    };
+    let size = get("size")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(0);
+    let body = if matches {
+        String::new()
+    } else {
+        let user = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        format!("{path} #{seen} {user}\n{}", "x".repeat(size))
+    };
+    response
+        .status(status)
+        .body(Body::from(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `%XX` escapes and `+`, enough for test queries.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'%' if index + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(byte) => {
+                        out.push(byte);
+                        index += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            other => out.push(other),
+        }
+        index += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn fail(State(origin): State<Origin>) -> StatusCode {
+    origin
+        .failing
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    StatusCode::NO_CONTENT
 }

@@ -26,6 +26,13 @@ pub struct RouteConfig {
     /// Answer matching requests 404 instead of forwarding them.
     #[serde(default)]
     pub deny: bool,
+    /// With `[cache]` enabled: `false` keeps this route's responses out of the cache.
+    #[serde(default = "yes")]
+    pub cache: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn root() -> String {
@@ -41,6 +48,7 @@ impl RouteConfig {
             path_prefix: root(),
             upstream: Some(upstream.to_owned()),
             deny: false,
+            cache: true,
         }
     }
 

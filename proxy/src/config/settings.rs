@@ -102,12 +102,16 @@ pub struct TlsConfig {
 pub struct AdminConfig {
     /// `ip:port` serving `/metrics`, `/healthz`, `/status` and `/sd`.
     pub addr: String,
+    /// The bearer token `/cache/purge` requires; mandatory when the cache is on and
+    /// `addr` is not a loopback address, optional (but then enforced) on loopback.
+    pub purge_token: Option<String>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             addr: "127.0.0.1:8081".to_owned(),
+            purge_token: None,
         }
     }
 }

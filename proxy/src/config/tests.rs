@@ -14,8 +14,13 @@ fn from_toml(text: &str) -> Result<Config, String> {
 
 #[test]
 fn quick_mode_routes_everything_to_one_group() {
-    let config = Config::quick(addr("127.0.0.1:8080"), vec![addr("127.0.0.1:3001")], None)
-        .expect("valid quick config");
+    let config = Config::quick(
+        addr("127.0.0.1:8080"),
+        vec![addr("127.0.0.1:3001")],
+        None,
+        None,
+    )
+    .expect("valid quick config");
     assert_eq!(config.admin.addr, "127.0.0.1:8081");
     let routes = config.effective_routes();
     assert_eq!(routes.len(), 1);
@@ -24,7 +29,7 @@ fn quick_mode_routes_everything_to_one_group() {
 
 #[test]
 fn quick_mode_needs_a_backend() {
-    let error = Config::quick(addr("127.0.0.1:8080"), vec![], None).expect_err("no backends");
+    let error = Config::quick(addr("127.0.0.1:8080"), vec![], None, None).expect_err("no backends");
     assert!(error.to_string().contains("--backend"), "{error}");
 }
 
@@ -66,4 +71,24 @@ fn route_labels_prefer_the_name_then_host_and_prefix() {
     assert_eq!(route.label(), "api.example/");
     route.name = Some("api".into());
     assert_eq!(route.label(), "api");
+}
+
+#[test]
+fn cache_sizes_parse_with_units() {
+    use super::parse_size;
+    assert_eq!(parse_size("64MiB"), Ok(64 * 1024 * 1024));
+    assert_eq!(parse_size("512KiB"), Ok(512 * 1024));
+    assert_eq!(parse_size("1gib"), Ok(1 << 30));
+    assert_eq!(parse_size("4096"), Ok(4096));
+    assert!(parse_size("0").is_err());
+    assert!(parse_size("12 parsecs").is_err());
+    let quick = Config::quick(
+        addr("127.0.0.1:8080"),
+        vec![addr("127.0.0.1:3001")],
+        None,
+        Some(1 << 20),
+    )
+    .expect("quick config with a cache");
+    assert!(quick.cache.enabled);
+    assert_eq!(quick.cache.max_size_bytes, 1 << 20);
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::caching::CacheCtx;
 use crate::routing::Live;
 use crate::upstreams::{Outcome, Selection, Upstream};
 
@@ -42,6 +43,8 @@ pub struct RequestCtx {
     pub streaming: bool,
     /// The request carries a body, so it is never re-sent once a backend got it.
     pub has_body: bool,
+    /// What the response cache knows and did for this request.
+    pub cache: CacheCtx,
 }
 
 impl RequestCtx {
@@ -63,6 +66,7 @@ impl RequestCtx {
             body_bytes: 0,
             streaming: false,
             has_body: false,
+            cache: CacheCtx::default(),
         }
     }
 

@@ -69,6 +69,21 @@ fn bad_configs_name_the_key_and_the_reason() {
             "cannot read",
         ),
         ("[upstreams]\n".to_owned(), "upstreams", "at least one"),
+        (
+            format!("[cache]\nenabled = true\nmax_object_bytes = 0\n{BACKENDS}"),
+            "cache.max_object_bytes",
+            "above 0",
+        ),
+        (
+            format!("[cache]\nenabled = true\nmax_size_byte = 1\n{BACKENDS}"),
+            "cache",
+            "max_size_byte",
+        ),
+        (
+            format!("[admin]\naddr = \"0.0.0.0:8081\"\n[cache]\nenabled = true\n{BACKENDS}"),
+            "admin.purge_token",
+            "token",
+        ),
     ];
     for (text, key, reason) in cases {
         let (ok, output) = check(&text);

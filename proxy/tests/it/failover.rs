@@ -107,20 +107,33 @@ async fn a_killed_backend_costs_no_get() {
     assert_eq!(failed, 0, "{failed} of {} GETs failed", ok + failed);
     let text = proxy.metrics().await;
     let backend = a.addr.to_string();
-    let refused = metric(
-        &text,
-        "proxy_upstream_requests_total",
-        &[("backend", &backend), ("outcome", "connect_failed")],
-    );
-    let retried = metric(
-        &text,
-        "proxy_retries_total",
-        &[("upstream", "app"), ("reason", "connect")],
-    );
-    assert!(refused >= 1.0, "no connect failure recorded:\n{text}");
+    // Which failure the kill shows up as is a race: requests in flight at the kill break
+    // (and passively eject the backend at once), later ones are refused. Either way each
+    // failed attempt must have been recorded and retried elsewhere.
+    let failures = ["connect_failed", "broken"]
+        .iter()
+        .map(|outcome| {
+            metric(
+                &text,
+                "proxy_upstream_requests_total",
+                &[("backend", &backend), ("outcome", outcome)],
+            )
+        })
+        .sum::<f64>();
+    let retried = ["connect", "broken"]
+        .iter()
+        .map(|reason| {
+            metric(
+                &text,
+                "proxy_retries_total",
+                &[("upstream", "app"), ("reason", reason)],
+            )
+        })
+        .sum::<f64>();
+    assert!(failures >= 1.0, "no failed attempt recorded:\n{text}");
     assert!(
-        retried >= refused,
-        "{refused} connect failures but {retried} retries:\n{text}"
+        retried >= failures,
+        "{failures} failed attempts but {retried} retries:\n{text}"
     );
 }
 

@@ -89,6 +89,20 @@ impl Origin {
     }
 
     /// Requests of `method` the origin has counted.
+    /// Requests the origin's `/cache/...` handler served for `path`.
+    pub(crate) async fn path_count(&self, path: &str) -> u64 {
+        let url = format!("http://{}/__stats", self.addr);
+        let stats: serde_json::Value = client()
+            .get(url)
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats json");
+        stats["paths"][path].as_u64().unwrap_or(0)
+    }
+
     pub(crate) async fn count(&self, method: &str) -> u64 {
         self.counts().await.get(method).copied().unwrap_or(0)
     }

@@ -87,7 +87,7 @@ async fn run_serves_in_process_and_returns_on_its_shutdown_signal() {
     let origin = Origin::start("a").await;
     let public = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let config = Config::quick(public, vec![origin.addr], Some(admin)).expect("quick config");
+    let config = Config::quick(public, vec![origin.addr], Some(admin), None).expect("quick config");
     let stop = Arc::new(tokio::sync::Notify::new());
     let signal = StopOnNotify(stop.clone());
     let server = std::thread::spawn(move || {

@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod balancing;
+mod cache;
 mod config_check;
 mod failover;
 mod forwarding;

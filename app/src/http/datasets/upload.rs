@@ -5,8 +5,15 @@
 //! a bounded channel that this (async) side fills with body chunks. Nothing is buffered
 //! whole; the byte count is checked on every chunk, so an oversized upload stops at the limit
 //! rather than after it has been read.
+//!
+//! Refusing an upload with 413 while the client is still sending it needs care: closing a
+//! connection with unread bytes makes the kernel reset it, and the reset can destroy the
+//! 413 before the client reads it. So after deciding to refuse, the server reads and
+//! discards what is still arriving, for at most [`LINGER_BYTES`] and [`LINGER_TIME`]
+//! (nginx's "lingering close"), and then answers.
 
 use std::io::{self, Read};
+use std::time::Duration;
 
 use axum::extract::{FromRequest, Multipart, Request};
 use bytes::{Buf, Bytes};
@@ -27,6 +34,10 @@ const MAX_FORM_FIELD_BYTES: usize = 1024;
 const MAX_FORM_PARTS: usize = 16;
 /// Body chunks in flight between the network and the analysis.
 const CHANNEL_CHUNKS: usize = 8;
+/// Most bytes of a refused upload read and discarded before answering 413.
+const LINGER_BYTES: u64 = 16 * 1024 * 1024;
+/// Longest time spent discarding a refused upload before answering 413.
+const LINGER_TIME: Duration = Duration::from_secs(2);
 
 /// Form fields that came with a multipart upload.
 #[derive(Debug, Default)]
@@ -55,12 +66,21 @@ pub(super) async fn receive(request: Request, max_bytes: u64) -> Result<Received
     let essence = content_type_essence(request.headers());
     match essence.as_deref() {
         Some("text/csv") => {
-            reject_declared_length(request.headers(), max_bytes, max_bytes)?;
+            let declared = reject_declared_length(request.headers(), max_bytes, max_bytes);
             let mut chunks = request.into_body().into_data_stream();
+            if let Err(error) = declared {
+                linger(&mut chunks).await;
+                return Err(error);
+            }
             let mut feed = Feed::start(max_bytes);
             while let Some(chunk) = chunks.next().await {
                 match chunk {
-                    Ok(bytes) => feed.push(bytes).await?,
+                    Ok(bytes) => {
+                        if let Err(error) = feed.push(bytes).await {
+                            linger(&mut chunks).await;
+                            return Err(error);
+                        }
+                    }
                     Err(error) => {
                         feed.abort().await;
                         return Err(Error::BadRequest(format!(
@@ -77,11 +97,14 @@ pub(super) async fn receive(request: Request, max_bytes: u64) -> Result<Received
             })
         }
         Some("multipart/form-data") => {
-            reject_declared_length(
+            if let Err(error) = reject_declared_length(
                 request.headers(),
                 max_bytes.saturating_add(MULTIPART_OVERHEAD_BYTES),
                 max_bytes,
-            )?;
+            ) {
+                linger(&mut request.into_body().into_data_stream()).await;
+                return Err(error);
+            }
             receive_multipart(request, max_bytes).await
         }
         _ => Err(Error::UnsupportedMediaType(
@@ -110,7 +133,13 @@ async fn receive_multipart(request: Request, max_bytes: u64) -> Result<Received,
                 let mut feed = Feed::start(max_bytes);
                 loop {
                     match field.chunk().await {
-                        Ok(Some(bytes)) => feed.push(bytes).await?,
+                        Ok(Some(bytes)) => {
+                            if let Err(error) = feed.push(bytes).await {
+                                drop(field);
+                                linger_multipart(&mut multipart).await;
+                                return Err(error);
+                            }
+                        }
                         Ok(None) => break,
                         Err(error) => {
                             feed.abort().await;
@@ -135,6 +164,40 @@ async fn receive_multipart(request: Request, max_bytes: u64) -> Result<Received,
         size_bytes,
         form,
     })
+}
+
+/// Reads and discards what remains of a refused body, within the linger budget.
+async fn linger<S, E>(chunks: &mut S)
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut discarded = 0u64;
+    let drain = async {
+        while let Some(Ok(bytes)) = chunks.next().await {
+            discarded += bytes.len() as u64;
+            if discarded >= LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
+}
+
+/// [`linger`] for a multipart body: the rest of the current part is skipped by asking for
+/// the next one, and every later part is read and discarded.
+async fn linger_multipart(multipart: &mut Multipart) {
+    let mut discarded = 0u64;
+    let drain = async {
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            while let Ok(Some(bytes)) = field.chunk().await {
+                discarded += bytes.len() as u64;
+                if discarded >= LINGER_BYTES {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER_TIME, drain).await;
 }
 
 async fn small_text(mut field: axum::extract::multipart::Field<'_>) -> Result<String, Error> {

@@ -1,0 +1,247 @@
+//! RFC 9111 decisions that need no store: parsing `Cache-Control`, whether a response
+//! may be stored by a shared cache, how long it stays fresh, and what a request asks of
+//! the cache. Everything here is a pure function of headers and times, so it is tested
+//! without a network.
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, Method, StatusCode, header};
+
+/// The directives of one `Cache-Control` header set (request or response).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directives {
+    /// `no-store`.
+    pub no_store: bool,
+    /// `no-cache` (response: store, but revalidate before every use).
+    pub no_cache: bool,
+    /// `private`: never stored by a shared cache.
+    pub private: bool,
+    /// `public`: storable even for an authorised request.
+    pub public: bool,
+    /// `must-revalidate`: never served stale, not even on error.
+    pub must_revalidate: bool,
+    /// `proxy-revalidate`: `must-revalidate` for shared caches only.
+    pub proxy_revalidate: bool,
+    /// `only-if-cached` (request): answer from the cache or 504.
+    pub only_if_cached: bool,
+    /// `max-age=N`.
+    pub max_age: Option<u64>,
+    /// `s-maxage=N` (response): the shared cache's own lifetime.
+    pub s_maxage: Option<u64>,
+    /// `max-stale[=N]` (request); `Some(u64::MAX)` without a value.
+    pub max_stale: Option<u64>,
+    /// `min-fresh=N` (request).
+    pub min_fresh: Option<u64>,
+    /// `stale-while-revalidate=N`.
+    pub stale_while_revalidate: Option<u64>,
+    /// `stale-if-error=N`.
+    pub stale_if_error: Option<u64>,
+}
+
+impl Directives {
+    /// Parses every `Cache-Control` value in `headers`; unknown directives are ignored
+    /// and a malformed number is treated as absent (RFC 9111 §4.2.1 says such a
+    /// response is stale, which the caller gets by finding no lifetime).
+    pub fn parse(headers: &HeaderMap) -> Self {
+        let mut d = Self::default();
+        for value in headers.get_all(header::CACHE_CONTROL) {
+            let Ok(value) = value.to_str() else { continue };
+            for item in value.split(',') {
+                let (name, arg) = match item.split_once('=') {
+                    Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
+                    None => (item.trim(), None),
+                };
+                let seconds = arg.and_then(|a| a.parse::<u64>().ok());
+                match name.to_ascii_lowercase().as_str() {
+                    "no-store" => d.no_store = true,
+                    "no-cache" => d.no_cache = true,
+                    "private" => d.private = true,
+                    "public" => d.public = true,
+                    "must-revalidate" => d.must_revalidate = true,
+                    "proxy-revalidate" => d.proxy_revalidate = true,
+                    "only-if-cached" => d.only_if_cached = true,
+                    "max-age" => d.max_age = seconds.or(Some(0)),
+                    "s-maxage" => d.s_maxage = seconds.or(Some(0)),
+                    "max-stale" => d.max_stale = Some(seconds.unwrap_or(u64::MAX)),
+                    "min-fresh" => d.min_fresh = seconds,
+                    "stale-while-revalidate" => d.stale_while_revalidate = seconds,
+                    "stale-if-error" => d.stale_if_error = seconds,
+                    _ => {}
+                }
+            }
+        }
+        d
+    }
+
+    /// A shared cache must revalidate once stale (`must-revalidate`, `proxy-revalidate`,
+    /// and `s-maxage`, which implies it).
+    pub fn revalidate_when_stale(&self) -> bool {
+        self.must_revalidate || self.proxy_revalidate || self.s_maxage.is_some()
+    }
+}
+
+/// Statuses this cache stores: RFC 9110's heuristically cacheable ones, less 206
+/// (partial content would need range-aware storage, which this cache does not have).
+pub fn cacheable_status(status: StatusCode) -> bool {
+    matches!(
+        status.as_u16(),
+        200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
+    )
+}
+
+/// Why a response is not stored; `None` means it may be.
+pub fn not_storable(
+    method: &Method,
+    request: &HeaderMap,
+    status: StatusCode,
+    response: &HeaderMap,
+    directives: &Directives,
+) -> Option<&'static str> {
+    if method != Method::GET {
+        return Some("method");
+    }
+    if !cacheable_status(status) {
+        return Some("status");
+    }
+    if directives.no_store || Directives::parse(request).no_store {
+        return Some("no-store");
+    }
+    if directives.private {
+        return Some("private");
+    }
+    if response.contains_key(header::SET_COOKIE) {
+        return Some("set-cookie");
+    }
+    if vary_names(response).is_none() {
+        return Some("vary-star");
+    }
+    let explicit = directives.public || directives.s_maxage.is_some() || directives.must_revalidate;
+    if request.contains_key(header::AUTHORIZATION) && !explicit {
+        return Some("authorization");
+    }
+    None
+}
+
+/// The lowercase header names a response varies on; `None` for `Vary: *`.
+pub fn vary_names(response: &HeaderMap) -> Option<Vec<String>> {
+    let mut names = Vec::new();
+    for value in response.get_all(header::VARY) {
+        for name in value.to_str().unwrap_or("").split(',') {
+            let name = name.trim().to_ascii_lowercase();
+            if name == "*" {
+                return None;
+            }
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names.sort();
+    Some(names)
+}
+
+/// The response's freshness lifetime: `s-maxage`, else `max-age`, else `Expires - Date`,
+/// else (only when `heuristic` is on) 10% of `Date - Last-Modified`, capped at a day.
+pub fn freshness_lifetime(
+    response: &HeaderMap,
+    directives: &Directives,
+    heuristic: bool,
+) -> Duration {
+    if let Some(s) = directives.s_maxage.or(directives.max_age) {
+        return Duration::from_secs(s);
+    }
+    let date = http_date(response, header::DATE).unwrap_or_else(SystemTime::now);
+    if response.contains_key(header::EXPIRES) {
+        // An invalid `Expires` (such as `0`) means already expired.
+        return http_date(response, header::EXPIRES)
+            .and_then(|expires| expires.duration_since(date).ok())
+            .unwrap_or_default();
+    }
+    if heuristic {
+        if let Some(modified) = http_date(response, header::LAST_MODIFIED) {
+            let age = date.duration_since(modified).unwrap_or_default();
+            return (age / 10).min(Duration::from_secs(86_400));
+        }
+    }
+    Duration::ZERO
+}
+
+/// The `Age` the response arrived with, in seconds.
+pub fn initial_age(response: &HeaderMap) -> Duration {
+    let age = response
+        .get(header::AGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    Duration::from_secs(age)
+}
+
+/// A date header, parsed.
+pub fn http_date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+}
+
+/// Whether an entry of `age` with `lifetime` satisfies a request's directives as fresh;
+/// `max-stale` lets a stale one through, `min-fresh` and `max-age` tighten it.
+pub fn acceptable(age: Duration, lifetime: Duration, request: &Directives) -> bool {
+    if request.no_cache {
+        return false;
+    }
+    if let Some(max_age) = request.max_age {
+        if age.as_secs() > max_age || max_age == 0 {
+            return false;
+        }
+    }
+    let remaining = lifetime.saturating_sub(age).as_secs();
+    if let Some(min_fresh) = request.min_fresh {
+        if remaining < min_fresh {
+            return false;
+        }
+    }
+    if age < lifetime {
+        return true;
+    }
+    let stale_by = (age - lifetime).as_secs();
+    request.max_stale.is_some_and(|allowed| stale_by <= allowed)
+}
+
+/// True when a conditional request (`If-None-Match`, else `If-Modified-Since`) matches
+/// the stored response, so a 304 answers it.
+pub fn not_modified(request: &HeaderMap, stored: &HeaderMap) -> bool {
+    if let Some(inm) = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        let Some(etag) = stored.get(header::ETAG).and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let weak = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+        return inm
+            .split(',')
+            .any(|tag| tag.trim() == "*" || weak(tag) == weak(etag));
+    }
+    let Some(since) = http_date(request, header::IF_MODIFIED_SINCE) else {
+        return false;
+    };
+    let Some(modified) =
+        http_date(stored, header::LAST_MODIFIED).or_else(|| http_date(stored, header::DATE))
+    else {
+        return false;
+    };
+    modified <= since
+}
+
+/// Methods whose success invalidates what the cache holds for the URL.
+pub fn is_unsafe(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+#[cfg(test)]
+#[path = "policy/tests.rs"]
+mod tests;

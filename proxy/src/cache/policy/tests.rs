@@ -1,0 +1,180 @@
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+use super::*;
+
+fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(*name, HeaderValue::from_str(value).expect("valid header"));
+    }
+    map
+}
+
+fn storable(req: &[(&'static str, &str)], resp: &[(&'static str, &str)]) -> Option<&'static str> {
+    let resp = headers(resp);
+    let d = Directives::parse(&resp);
+    not_storable(&Method::GET, &headers(req), StatusCode::OK, &resp, &d)
+}
+
+#[test]
+fn directives_parse_case_and_arguments() {
+    let d = Directives::parse(&headers(&[
+        ("cache-control", "Public, MAX-AGE=60, s-maxage=\"30\""),
+        ("cache-control", "stale-if-error=5, max-stale"),
+    ]));
+    assert!(d.public);
+    assert_eq!(d.max_age, Some(60));
+    assert_eq!(d.s_maxage, Some(30));
+    assert_eq!(d.stale_if_error, Some(5));
+    assert_eq!(d.max_stale, Some(u64::MAX));
+}
+
+#[test]
+fn only_shared_safe_responses_are_storable() {
+    assert_eq!(storable(&[], &[("cache-control", "max-age=60")]), None);
+    assert_eq!(
+        storable(&[], &[("cache-control", "no-store")]),
+        Some("no-store")
+    );
+    assert_eq!(
+        storable(&[], &[("cache-control", "private, max-age=60")]),
+        Some("private")
+    );
+    assert_eq!(
+        storable(
+            &[],
+            &[("cache-control", "max-age=60"), ("set-cookie", "a=b")]
+        ),
+        Some("set-cookie")
+    );
+    assert_eq!(storable(&[], &[("vary", "*")]), Some("vary-star"));
+    let auth = [("authorization", "Bearer x")];
+    assert_eq!(
+        storable(&auth, &[("cache-control", "max-age=60")]),
+        Some("authorization")
+    );
+    assert_eq!(
+        storable(&auth, &[("cache-control", "public, max-age=60")]),
+        None
+    );
+    assert_eq!(storable(&auth, &[("cache-control", "s-maxage=60")]), None);
+    assert_eq!(
+        storable(&auth, &[("cache-control", "must-revalidate, max-age=9")]),
+        None
+    );
+    let resp = headers(&[("cache-control", "max-age=60")]);
+    let d = Directives::parse(&resp);
+    assert_eq!(
+        not_storable(&Method::POST, &HeaderMap::new(), StatusCode::OK, &resp, &d),
+        Some("method")
+    );
+    assert_eq!(
+        not_storable(
+            &Method::GET,
+            &HeaderMap::new(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &resp,
+            &d
+        ),
+        Some("status")
+    );
+}
+
+#[test]
+fn freshness_prefers_s_maxage_then_max_age_then_expires() {
+    let lifetime = |pairs: &[(&'static str, &str)], heuristic| {
+        let h = headers(pairs);
+        freshness_lifetime(&h, &Directives::parse(&h), heuristic)
+    };
+    let date = "Sat, 28 Nov 2026 12:00:00 GMT";
+    let expires = "Sat, 28 Nov 2026 12:01:40 GMT";
+    let both = [
+        ("cache-control", "max-age=10, s-maxage=20"),
+        ("date", date),
+        ("expires", expires),
+    ];
+    assert_eq!(lifetime(&both, false), Duration::from_secs(20));
+    let max_age = [
+        ("cache-control", "max-age=10"),
+        ("date", date),
+        ("expires", expires),
+    ];
+    assert_eq!(lifetime(&max_age, false), Duration::from_secs(10));
+    assert_eq!(
+        lifetime(&[("date", date), ("expires", expires)], false),
+        Duration::from_secs(100)
+    );
+    assert_eq!(
+        lifetime(&[("date", date), ("expires", "0")], false),
+        Duration::ZERO
+    );
+    let modified = [
+        ("date", date),
+        ("last-modified", "Sat, 28 Nov 2026 09:13:20 GMT"),
+    ];
+    assert_eq!(
+        lifetime(&modified, false),
+        Duration::ZERO,
+        "no heuristic unless configured"
+    );
+    assert_eq!(lifetime(&modified, true), Duration::from_secs(1000));
+}
+
+#[test]
+fn request_directives_narrow_or_widen_what_is_acceptable() {
+    let none = Directives::default();
+    let secs = Duration::from_secs;
+    assert!(acceptable(secs(5), secs(10), &none));
+    assert!(!acceptable(secs(15), secs(10), &none));
+    let parse = |v: &str| Directives::parse(&headers(&[("cache-control", v)]));
+    assert!(!acceptable(secs(5), secs(10), &parse("no-cache")));
+    assert!(!acceptable(secs(5), secs(10), &parse("max-age=0")));
+    assert!(!acceptable(secs(5), secs(10), &parse("max-age=3")));
+    assert!(!acceptable(secs(5), secs(10), &parse("min-fresh=6")));
+    assert!(acceptable(secs(5), secs(10), &parse("min-fresh=4")));
+    assert!(acceptable(secs(15), secs(10), &parse("max-stale=5")));
+    assert!(!acceptable(secs(16), secs(10), &parse("max-stale=5")));
+    assert!(acceptable(secs(1000), secs(10), &parse("max-stale")));
+}
+
+#[test]
+fn conditionals_match_etags_and_dates() {
+    let stored = headers(&[
+        ("etag", "\"v1\""),
+        ("last-modified", "Sat, 28 Nov 2026 12:00:00 GMT"),
+    ]);
+    assert!(not_modified(
+        &headers(&[("if-none-match", "\"v0\", W/\"v1\"")]),
+        &stored
+    ));
+    assert!(!not_modified(
+        &headers(&[("if-none-match", "\"v2\"")]),
+        &stored
+    ));
+    assert!(not_modified(
+        &headers(&[("if-modified-since", "Sat, 28 Nov 2026 12:00:00 GMT")]),
+        &stored
+    ));
+    assert!(!not_modified(
+        &headers(&[("if-modified-since", "Sat, 28 Nov 2026 11:00:00 GMT")]),
+        &stored
+    ));
+}
+
+#[test]
+fn vary_names_are_normalised_and_star_refuses() {
+    let vary = headers(&[
+        ("vary", "Accept-Encoding, accept-language"),
+        ("vary", "Accept-Encoding"),
+    ]);
+    assert_eq!(
+        vary_names(&vary),
+        Some(vec![
+            "accept-encoding".to_owned(),
+            "accept-language".to_owned()
+        ])
+    );
+    assert_eq!(vary_names(&headers(&[("vary", "accept, *")])), None);
+}

@@ -1,0 +1,110 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+use pingora::http::ResponseHeader;
+
+use super::*;
+
+fn response(cache_control: &str, extra: &[(&'static str, &str)]) -> ResponseHeader {
+    let mut header = ResponseHeader::build(200, None).expect("header");
+    header
+        .insert_header("cache-control", cache_control)
+        .expect("header");
+    for (name, value) in extra {
+        header.append_header(*name, *value).expect("header");
+    }
+    header
+}
+
+fn entry(cache_control: &str, extra: &[(&'static str, &str)], body: usize) -> Entry {
+    Entry::new(
+        response(cache_control, extra),
+        Bytes::from(vec![b'x'; body]),
+        false,
+        StaleDefaults::default(),
+    )
+}
+
+#[test]
+fn entries_age_from_their_initial_age_and_know_their_stale_windows() {
+    let e = entry(
+        "max-age=60, stale-if-error=30",
+        &[("age", "50"), ("transfer-encoding", "chunked")],
+        3,
+    );
+    assert!(e.is_fresh());
+    assert!(e.age() >= Duration::from_secs(50));
+    assert_eq!(e.stale_if_error, Duration::from_secs(30));
+    assert!(!e.header.headers.contains_key("transfer-encoding"));
+    assert_eq!(e.header.headers["content-length"], "3");
+    let strict = entry("max-age=60, must-revalidate, stale-if-error=30", &[], 3);
+    assert_eq!(
+        strict.stale_if_error,
+        Duration::ZERO,
+        "must-revalidate forbids stale"
+    );
+    assert!(!entry("no-cache, max-age=60", &[], 1).is_fresh());
+}
+
+#[tokio::test]
+async fn variants_follow_vary_and_purges_drop_them_all() {
+    let store = Store::new(1 << 20);
+    let mut english = HeaderMap::new();
+    english.insert("accept-language", HeaderValue::from_static("en"));
+    let mut french = HeaderMap::new();
+    french.insert("accept-language", HeaderValue::from_static("fr"));
+    let url = key::primary("http", "Example.com", "/a?b=1");
+    assert_eq!(url, "http://example.com/a?b=1");
+    store.insert(
+        &url,
+        &english,
+        entry("max-age=60", &[("vary", "Accept-Language")], 2),
+    );
+    assert!(store.get(&url, &english).is_some());
+    assert!(store.get(&url, &french).is_none(), "another variant");
+    store.insert(
+        &url,
+        &french,
+        entry("max-age=60", &[("vary", "Accept-Language")], 2),
+    );
+    store.insert(
+        "http://example.com/other",
+        &english,
+        entry("max-age=60", &[], 2),
+    );
+    assert_eq!(store.invalidate(&url), 2);
+    assert!(store.get(&url, &french).is_none());
+    assert_eq!(store.purge_prefix("http://example.com/"), 1);
+}
+
+#[tokio::test]
+async fn the_store_stays_within_its_byte_bound() {
+    let bound = 64 * 1024;
+    let store = Store::new(bound);
+    for index in 0..100 {
+        let url = format!("http://h/{index}");
+        store.insert(&url, &HeaderMap::new(), entry("max-age=60", &[], 4096));
+    }
+    assert!(store.bytes() <= bound);
+    assert!(store.evictions() > 0);
+}
+
+#[tokio::test]
+async fn coalesced_misses_wait_for_the_leader_then_time_out() {
+    let coalescer = Arc::new(Coalescer::default());
+    let Turn::Lead(leader) = coalescer.join("k") else {
+        panic!("the first miss leads");
+    };
+    let Turn::Follow(waiting) = coalescer.join("k") else {
+        panic!("the second miss follows");
+    };
+    assert!(!Coalescer::wait(waiting.clone(), Duration::from_millis(20)).await);
+    drop(leader);
+    assert!(Coalescer::wait(waiting, Duration::from_secs(1)).await);
+    assert!(
+        matches!(coalescer.join("k"), Turn::Lead(_)),
+        "the lock was released"
+    );
+}

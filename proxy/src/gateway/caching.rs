@@ -1,0 +1,388 @@
+//! The cache in the gateway's phases: look up in `request_filter`, decide and capture in
+//! the upstream response filters (storing at the body's last byte), release coalesced
+//! waiters of an abandoned fill in `logging`, and fall back to a stored copy in
+//! `fail_to_proxy`. Revalidation and stale-if-error on a 5xx end the upstream attempt
+//! with [`CACHE_ANSWER`], so `fail_to_proxy` writes the stored response whole. Within
+//! `stale-while-revalidate` the stale copy answers and [`Refresh`] runs in the background.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, StatusCode, header};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType, Result};
+
+use pingora::connectors::http::Connector;
+
+use super::ctx::RequestCtx;
+use super::forwarding::{REQUEST_ID, VIA};
+use super::refresh::Refresh;
+use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Leader, Turn, key, policy};
+
+/// The `X-Cache` response header.
+pub(super) const X_CACHE: &str = "x-cache";
+
+/// The error an upstream response filter returns when the cache answers instead.
+pub(super) const CACHE_ANSWER: ErrorType = ErrorType::Custom("cache answers");
+
+/// The cache's part of the per-request context.
+#[derive(Default)]
+pub struct CacheCtx {
+    /// The route has the cache on (so every response gets `X-Cache`).
+    pub enabled: bool,
+    /// What the cache did.
+    pub status: Option<CacheStatus>,
+    /// The URL key.
+    pub primary: Option<String>,
+    /// The stored copy found stale: for revalidation and stale-if-error.
+    pub stale: Option<Arc<Entry>>,
+    /// Validators from `stale` went upstream.
+    pub revalidating: bool,
+    /// The leader's lock for this key; dropped once the fill is stored or abandoned.
+    pub leader: Option<Leader>,
+    /// The response being captured for the store.
+    pub fill: Option<Fill>,
+    /// What `fail_to_proxy` writes instead of an error (status `Revalidated` or `Stale`).
+    pub answer: Option<Arc<Entry>>,
+    /// A successful unsafe request invalidates this URL.
+    pub invalidate: bool,
+}
+
+/// A response being captured.
+pub struct Fill {
+    header: ResponseHeader,
+    body: BytesMut,
+}
+
+impl std::fmt::Debug for CacheCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheCtx")
+            .field("status", &self.status)
+            .field("primary", &self.primary)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `request_filter`'s part: serve a usable stored copy (true), or prepare the miss.
+pub(super) async fn lookup(
+    cache: &Arc<Cache>,
+    connector: &Arc<Connector>,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> Result<bool> {
+    ctx.cache.enabled = true;
+    ctx.cache.status = Some(CacheStatus::Bypass);
+    let scheme = if super::forwarding::is_tls(session) {
+        "https"
+    } else {
+        "http"
+    };
+    let req = session.req_header();
+    let host = super::forwarding::client_host(req).unwrap_or("");
+    let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
+    let primary = key::primary(scheme, host, path);
+    let method = req.method.clone();
+    if policy::is_unsafe(&method) {
+        ctx.cache.invalidate = true;
+        ctx.cache.primary = Some(primary);
+        return Ok(false);
+    }
+    if (method != Method::GET && method != Method::HEAD) || ctx.streaming {
+        return Ok(false);
+    }
+    let asks = policy::Directives::parse(&req.headers);
+    let authorised = req.headers.contains_key(header::AUTHORIZATION);
+    let found = usable(cache.store.get(&primary, &req.headers), authorised);
+    ctx.cache.primary = Some(primary.clone());
+    if let Some(entry) = &found {
+        if policy::acceptable(entry.age(), entry.lifetime, &asks) && !entry.directives.no_cache {
+            serve(session, ctx, entry, CacheStatus::Hit).await?;
+            return Ok(true);
+        }
+        let while_revalidate = !entry.is_fresh()
+            && !entry.directives.no_cache
+            && !asks.no_cache
+            && asks.max_age != Some(0)
+            && !entry.stale_while_revalidate.is_zero()
+            && entry.staleness() <= entry.stale_while_revalidate;
+        if let (true, Some(upstream), Some(live)) =
+            (while_revalidate, ctx.upstream.clone(), ctx.live.clone())
+        {
+            Refresh {
+                cache: cache.clone(),
+                connector: connector.clone(),
+                upstream,
+                timeouts: live.timeouts.clone(),
+                request: session.req_header().clone(),
+                primary: primary.clone(),
+                stale: entry.clone(),
+            }
+            .spawn();
+            serve(session, ctx, entry, CacheStatus::Stale).await?;
+            return Ok(true);
+        }
+    }
+    if asks.only_if_cached {
+        super::respond::respond(session, ctx, 504, "not in the cache (only-if-cached)").await?;
+        return Ok(true);
+    }
+    ctx.cache.status = Some(CacheStatus::Miss);
+    if let Some(entry) = found {
+        ctx.cache.stale = Some(entry);
+        return Ok(false);
+    }
+    if method != Method::GET || authorised {
+        // Authorised responses may be per user: each goes upstream on its own.
+        return Ok(false);
+    }
+    match cache.coalescer.join(&primary) {
+        Turn::Lead(leader) => ctx.cache.leader = Some(leader),
+        Turn::Follow(waiting) => {
+            if Coalescer::wait(waiting, cache.lock_timeout).await {
+                let req = session.req_header();
+                if let Some(entry) = cache.store.get(&primary, &req.headers) {
+                    if policy::acceptable(entry.age(), entry.lifetime, &asks) {
+                        serve(session, ctx, &entry, CacheStatus::Hit).await?;
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// A stored copy may answer an authorised request only if its response said so.
+fn usable(entry: Option<Arc<Entry>>, authorised: bool) -> Option<Arc<Entry>> {
+    entry.filter(|e| {
+        !authorised
+            || e.directives.public
+            || e.directives.s_maxage.is_some()
+            || e.directives.must_revalidate
+    })
+}
+
+/// `upstream_request_filter`'s part: ask the origin whether the stale copy still holds.
+pub(super) fn add_validators(ctx: &mut RequestCtx, upstream_request: &mut RequestHeader) {
+    let Some(entry) = &ctx.cache.stale else {
+        return;
+    };
+    if upstream_request.method != Method::GET {
+        return;
+    }
+    let stored = &entry.header.headers;
+    let etag = stored.get(header::ETAG).cloned();
+    let modified = stored.get(header::LAST_MODIFIED).cloned();
+    if etag.is_none() && modified.is_none() {
+        return;
+    }
+    upstream_request.remove_header(&header::IF_NONE_MATCH);
+    upstream_request.remove_header(&header::IF_MODIFIED_SINCE);
+    if let Some(etag) = etag {
+        let _ = upstream_request.insert_header(header::IF_NONE_MATCH, etag);
+    }
+    if let Some(modified) = modified {
+        let _ = upstream_request.insert_header(header::IF_MODIFIED_SINCE, modified);
+    }
+    ctx.cache.revalidating = true;
+}
+
+/// `upstream_response_filter`'s part. An `Err` of [`CACHE_ANSWER`] means: stop, the
+/// stored copy in `ctx.cache.answer` is the response.
+pub(super) async fn on_response(
+    cache: &Cache,
+    session: &Session,
+    response: &ResponseHeader,
+    ctx: &mut RequestCtx,
+) -> Result<()> {
+    let status = response.status;
+    let req = session.req_header();
+    if ctx.cache.invalidate {
+        if status.is_success() || status.is_redirection() {
+            invalidate(cache, ctx, response).await;
+        }
+        return Ok(());
+    }
+    if let Some(stale) = ctx.cache.stale.clone() {
+        if ctx.cache.revalidating && status == StatusCode::NOT_MODIFIED {
+            let fresh = stale.refreshed(response, cache.heuristic, cache.stale);
+            let fresh = Arc::new(fresh);
+            if let Some(primary) = &ctx.cache.primary {
+                cache.store.insert_arc(primary, &req.headers, fresh.clone());
+            }
+            ctx.cache.status = Some(CacheStatus::Revalidated);
+            ctx.cache.answer = Some(fresh);
+            return Err(Error::explain(
+                CACHE_ANSWER,
+                "origin confirmed the stored copy",
+            ));
+        }
+        if status.is_server_error() && stale.serves_on_error() {
+            ctx.cache.status = Some(CacheStatus::Stale);
+            ctx.cache.answer = Some(stale);
+            return Err(Error::explain(CACHE_ANSWER, "stale-if-error"));
+        }
+    }
+    let directives = policy::Directives::parse(&response.headers);
+    let refused = policy::not_storable(
+        &req.method,
+        &req.headers,
+        status,
+        &response.headers,
+        &directives,
+    );
+    let declared = response
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let event_stream = response
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let too_big = declared.is_some_and(|len| len > cache.max_object_bytes);
+    if refused.is_none() && !too_big && !event_stream && status != StatusCode::SWITCHING_PROTOCOLS {
+        ctx.cache.fill = Some(Fill {
+            header: response.clone(),
+            body: BytesMut::new(),
+        });
+    } else {
+        // Nothing will be stored: let any waiters go upstream now.
+        ctx.cache.leader = None;
+    }
+    Ok(())
+}
+
+/// `upstream_response_body_filter`'s part: capture, give up past the size limit, and
+/// store at the last byte, before the client has it, so its next request finds it;
+/// then release the waiters.
+pub(super) fn on_body(
+    cache: &Cache,
+    session: &Session,
+    ctx: &mut RequestCtx,
+    body: Option<&Bytes>,
+    eos: bool,
+) {
+    let Some(fill) = ctx.cache.fill.as_mut() else {
+        return;
+    };
+    if let Some(chunk) = body {
+        if (fill.body.len() + chunk.len()) as u64 > cache.max_object_bytes {
+            ctx.cache.fill = None;
+            ctx.cache.leader = None;
+            return;
+        }
+        fill.body.extend_from_slice(chunk);
+    }
+    if eos {
+        if let (Some(fill), Some(primary)) = (ctx.cache.fill.take(), ctx.cache.primary.as_ref()) {
+            let entry = cache.entry(fill.header, fill.body.freeze());
+            cache
+                .store
+                .insert(primary, &session.req_header().headers, entry);
+        }
+        ctx.cache.leader = None;
+    }
+}
+
+/// `logging`'s part: release the waiters of a fill that never completed.
+pub(super) fn finish(ctx: &mut RequestCtx) {
+    ctx.cache.fill = None;
+    ctx.cache.leader = None;
+}
+
+/// `fail_to_proxy`'s part: the stored answer, or a stale copy when upstreams failed.
+pub(super) async fn fallback(session: &mut Session, ctx: &mut RequestCtx) -> Option<u16> {
+    let entry = match ctx.cache.answer.take() {
+        Some(entry) => entry,
+        None => {
+            let stale = ctx.cache.stale.clone()?;
+            if !stale.serves_on_error() {
+                return None;
+            }
+            ctx.cache.status = Some(CacheStatus::Stale);
+            stale
+        }
+    };
+    let status = ctx.cache.status.unwrap_or(CacheStatus::Stale);
+    match serve(session, ctx, &entry, status).await {
+        Ok(()) => session.response_written().map(|r| r.status.as_u16()),
+        Err(error) => {
+            tracing::debug!(%error, "could not send the cached response");
+            None
+        }
+    }
+}
+
+/// Writes a stored response (or a 304 for a matching conditional request).
+async fn serve(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    entry: &Entry,
+    status: CacheStatus,
+) -> Result<()> {
+    ctx.cache.status = Some(status);
+    let req = session.req_header();
+    let head = req.method == Method::HEAD;
+    let conditional = req.headers.contains_key(header::IF_NONE_MATCH)
+        || req.headers.contains_key(header::IF_MODIFIED_SINCE);
+    let mut header = entry.header.clone();
+    let not_modified = conditional
+        && entry.header.status == StatusCode::OK
+        && policy::not_modified(&req.headers, &entry.header.headers);
+    if not_modified {
+        header.set_status(StatusCode::NOT_MODIFIED)?;
+        header.remove_header(&header::CONTENT_LENGTH);
+    }
+    header.insert_header(header::AGE, entry.age().as_secs().to_string())?;
+    header.insert_header(X_CACHE, status.as_str())?;
+    header.insert_header(REQUEST_ID, ctx.request_id.as_str())?;
+    header.append_header(header::VIA, VIA)?;
+    ctx.local_status = Some(header.status.as_u16());
+    let bodiless = head || not_modified || entry.body.is_empty();
+    session
+        .write_response_header(Box::new(header), bodiless)
+        .await?;
+    if !bodiless {
+        session
+            .write_response_body(Some(entry.body.clone()), true)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops the URL, and same-origin `Location` / `Content-Location` targets.
+async fn invalidate(cache: &Cache, ctx: &RequestCtx, response: &ResponseHeader) {
+    let Some(primary) = &ctx.cache.primary else {
+        return;
+    };
+    cache.store.invalidate(primary);
+    let origin = key::primary_of(primary)
+        .splitn(4, '/')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/");
+    for name in [header::LOCATION, header::CONTENT_LOCATION] {
+        if let Some(target) = same_origin(&origin, &response.headers, name) {
+            cache.store.invalidate(&target);
+        }
+    }
+}
+
+/// The key for a header's URL if it points at `origin` (`scheme://host`).
+fn same_origin(origin: &str, headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    let value = headers.get(name)?.to_str().ok()?;
+    if value.starts_with('/') {
+        return Some(format!("{origin}{value}"));
+    }
+    let lower = value.to_ascii_lowercase();
+    lower
+        .starts_with(&format!("{origin}/"))
+        .then(|| format!("{origin}{}", &value[origin.len()..]))
+}
+
+#[cfg(test)]
+#[path = "caching/tests.rs"]
+mod tests;

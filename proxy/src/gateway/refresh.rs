@@ -1,0 +1,133 @@
+//! `stale-while-revalidate`: the client gets the stale copy at once, and a background
+//! task asks one backend for a fresh one (with the stored validators) and stores it.
+//! Only one refresh per URL runs at a time; it shares the coalescing lock with misses.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use http::{Method, StatusCode, header};
+use pingora::connectors::http::Connector;
+use pingora::http::RequestHeader;
+use pingora::upstreams::peer::HttpPeer;
+
+use crate::cache::{Cache, Entry, Turn, policy};
+use crate::config::Timeouts;
+use crate::upstreams::{Outcome, Upstream};
+
+/// What a background refresh needs, captured from the request that found a stale copy.
+pub(super) struct Refresh {
+    pub(super) cache: Arc<Cache>,
+    pub(super) connector: Arc<Connector>,
+    pub(super) upstream: Arc<Upstream>,
+    pub(super) timeouts: Timeouts,
+    pub(super) request: RequestHeader,
+    pub(super) primary: String,
+    pub(super) stale: Arc<Entry>,
+}
+
+impl Refresh {
+    /// Starts the refresh unless one (or a miss's fill) is already running for the URL.
+    pub(super) fn spawn(self) {
+        let Turn::Lead(leader) = self.cache.coalescer.join(&self.primary) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let deadline = self.timeouts.connect() + self.timeouts.response_header();
+            if tokio::time::timeout(deadline, self.run()).await.is_err() {
+                tracing::debug!("background cache refresh timed out");
+            }
+            drop(leader);
+        });
+    }
+
+    async fn run(&self) {
+        let Some(selection) = self.upstream.select(None, &[]) else {
+            return;
+        };
+        let outcome = self.fetch(selection.addr()).await;
+        selection.finish(outcome);
+    }
+
+    async fn fetch(&self, addr: std::net::SocketAddr) -> Outcome {
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(self.timeouts.connect());
+        peer.options.read_timeout = Some(self.timeouts.response_header());
+        let Ok((mut session, _reused)) = self.connector.get_http_session(&peer).await else {
+            return Outcome::ConnectFailed;
+        };
+        let mut request = self.request.clone();
+        request.set_method(Method::GET);
+        for name in [
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::CONNECTION,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+            header::UPGRADE,
+        ] {
+            request.remove_header(&name);
+        }
+        let stored = &self.stale.header.headers;
+        if let Some(etag) = stored.get(header::ETAG).cloned() {
+            let _ = request.insert_header(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(modified) = stored.get(header::LAST_MODIFIED).cloned() {
+            let _ = request.insert_header(header::IF_MODIFIED_SINCE, modified);
+        }
+        if session
+            .write_request_header(Box::new(request))
+            .await
+            .is_err()
+            || session.finish_request_body().await.is_err()
+            || session.read_response_header().await.is_err()
+        {
+            return Outcome::Broken;
+        }
+        let Some(response) = session.response_header().cloned() else {
+            return Outcome::Broken;
+        };
+        let headers = &self.request.headers;
+        if response.status == StatusCode::NOT_MODIFIED {
+            let fresh = self
+                .stale
+                .refreshed(&response, self.cache.heuristic, self.cache.stale);
+            self.cache.store.insert(&self.primary, headers, fresh);
+            return Outcome::Success;
+        }
+        let directives = policy::Directives::parse(&response.headers);
+        let refused = policy::not_storable(
+            &Method::GET,
+            headers,
+            response.status,
+            &response.headers,
+            &directives,
+        );
+        if refused.is_some() {
+            return status_outcome(response.status);
+        }
+        let mut body = BytesMut::new();
+        loop {
+            match session.read_response_body().await {
+                Ok(Some(chunk)) => {
+                    if (body.len() + chunk.len()) as u64 > self.cache.max_object_bytes {
+                        return Outcome::Success;
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(_) => return Outcome::Broken,
+            }
+        }
+        let entry = self.cache.entry(response, body.freeze());
+        self.cache.store.insert(&self.primary, headers, entry);
+        Outcome::Success
+    }
+}
+
+fn status_outcome(status: StatusCode) -> Outcome {
+    if status.is_server_error() {
+        Outcome::Status(status.as_u16())
+    } else {
+        Outcome::Success
+    }
+}
