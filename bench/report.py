@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""Turns a bench/run.sh results directory into the Markdown report.
+
+Reads meta.txt, results.jsonl, the raw wrk outputs and the loadgen JSON summaries. Every
+ratio is computed per round (Flotilla and nginx measured minutes apart in the same run) and
+then the median over rounds is reported, with the range. Standard library only.
+"""
+
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+PROXIES = ["nginx", "haproxy", "flotilla"]
+TARGETS = ["direct"] + PROXIES
+TICK_US = 10_000  # /proc/<pid>/stat counts CPU in 1/100 s
+# A loadgen run whose own dispatcher fell this far behind schedule measured a starved
+# machine, not the target: its latencies are left out (its CPU per request is kept).
+LAG_LIMIT_MS = 20.0
+
+
+def unit_ms(value, unit):
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}[unit]
+
+
+def parse_wrk(path):
+    text = path.read_text()
+    out = {"socket_errors": 0, "non_2xx": 0}
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+)", text)
+    out["requests"] = int(m.group(1))
+    out["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+    for q in ("50", "99"):
+        m = re.search(rf"^\s+{q}%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
+        out[f"p{q}_ms"] = unit_ms(m.group(1), m.group(2))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        out["socket_errors"] = sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        out["non_2xx"] = int(m.group(1))
+    return out
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, digits=2):
+    if value is None:
+        return "–"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def spread(values, digits=2):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return fmt(values[0], digits)
+    return f"{fmt(med(values), digits)} [{fmt(min(values), digits)}–{fmt(max(values), digits)}]"
+
+
+def per_round(rows, key):
+    """{target: {round: value}}"""
+    table = {}
+    for row in rows:
+        table.setdefault(row["target"], {})[row["round"]] = row.get(key)
+    return table
+
+
+def ratios(table, num, den):
+    out = []
+    for rnd, value in table.get(num, {}).items():
+        ref = table.get(den, {}).get(rnd)
+        if value is not None and ref:
+            out.append(value / ref)
+    return out
+
+
+def probes(rows):
+    counted = [r["probe_failed"] for r in rows if "probe_failed" in r]
+    return f"{sum(counted)} of {5 * len(counted)}" if counted else "–"
+
+
+def recovery(timeline, fault_ms, bucket_ms=250, steady_ms=1000):
+    """Milliseconds from the fault until the client sees normal service for 1 s straight.
+
+    Normal means no failure and a bucket p99 within 2× (and at least 20 ms) of the
+    pre-fault p99. Returns 'never' when that does not happen within the run.
+    """
+    before = [b["p99_ms"] for b in timeline if b["t_ms"] + bucket_ms <= fault_ms]
+    baseline = med(before) or 0.0
+    limit = max(2 * baseline, baseline + 20.0)
+    after = [b for b in timeline if b["t_ms"] + bucket_ms > fault_ms]
+    need = steady_ms // bucket_ms
+    for i in range(len(after) - need + 1):
+        if all(b["failed"] == 0 and b["p99_ms"] <= limit for b in after[i:i + need]):
+            return fmt(max(0.0, after[i]["t_ms"] - fault_ms), 0) if i else "0 (no impact)"
+    return "never"
+
+
+def main(out_dir):
+    out = Path(out_dir)
+    meta = dict(
+        line.split("=", 1) for line in (out / "meta.txt").read_text().splitlines() if "=" in line
+    )
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line]
+    duration = float(meta["duration"]) if "duration" in meta else None
+    lines = []
+    say = lines.append
+    say(f"Run {meta.get('date', '?')} on {meta.get('cpus', '?')} × {meta.get('cpu', '?')} "
+        f"(kernel {meta.get('kernel', '?')}); nginx {meta.get('nginx', '?')}, HAProxy "
+        f"{meta.get('haproxy', '?')}, wrk {meta.get('wrk', '?')}, Flotilla {meta.get('flotilla_commit', '?')}.")
+    say(f"Settings: {meta.get('settings', '?')}. Load average at start "
+        f"{meta.get('loadavg_start', '?')}, at end {meta.get('loadavg_end', '?')}.")
+    say("")
+    targets = {}
+
+    sat = [r for r in rows if r["scenario"] == "saturation"]
+    if sat:
+        for row in sat:
+            row.update(parse_wrk(out / row["wrk"]))
+            row["cpu_us"] = row["cpu_ticks"] * TICK_US / row["requests"] if row["requests"] else None
+            row["busy_pct"] = row["cpu_ticks"] / duration if duration else None
+        say("### Saturation (wrk, closed loop, fixed connections)")
+        say("")
+        say("| target | requests/s | p50 ms | p99 ms | CPU µs/request | CPU busy % | errors | probes failed right after wrk closed |")
+        say("|---|---|---|---|---|---|---|---|")
+        for t in TARGETS:
+            mine = [r for r in sat if r["target"] == t]
+            if not mine:
+                continue
+            say(f"| {t} | {spread([r['rps'] for r in mine], 0)} | {spread([r['p50_ms'] for r in mine])} "
+                f"| {spread([r['p99_ms'] for r in mine])} | {spread([r['cpu_us'] for r in mine], 1)} "
+                f"| {spread([r['busy_pct'] for r in mine], 0)} "
+                f"| {sum(r['socket_errors'] + r['non_2xx'] for r in mine)} "
+                f"| {probes(mine)} |")
+        say("")
+        say("`direct` is one origin with no proxy; its CPU column is that origin's (on the load "
+            "generator's core), not a proxy's. Values are median [min–max] over rounds. The probes "
+            "are 5 plain GETs sent the moment wrk has exited, which closes its connections with "
+            "requests in flight; any non-200 among them is counted.")
+        say("")
+        for key in ("rps", "p99_ms", "cpu_us"):
+            table = per_round(sat, key)
+            for ref in ("nginx", "haproxy", "direct"):
+                targets[f"sat_{key}_vs_{ref}"] = ratios(table, "flotilla", ref)
+
+    rate = [r for r in rows if r["scenario"] == "fixed_rate"]
+    if rate:
+        for row in rate:
+            summary = json.loads((out / row["loadgen"]).read_text())
+            done = summary["ok"] + summary["non_2xx"]
+            row.update(
+                rps=summary["rps"], p50_ms=summary["latency_ms"]["p50"], p99_ms=summary["latency_ms"]["p99"],
+                p999_ms=summary["latency_ms"]["p999"], failed=summary["failed"],
+                lag_ms=summary["max_dispatch_lag_ms"],
+                cpu_us=row["cpu_ticks"] * TICK_US / done if done else None,
+            )
+        say("### Fixed rate (loadgen, open loop; latency includes any wait for a connection)")
+        say("")
+        say("| target | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/request | failed | rounds with valid latency |")
+        say("|---|---|---|---|---|---|---|---|")
+        for row in rate:
+            if row["lag_ms"] > LAG_LIMIT_MS:
+                for key in ("p50_ms", "p99_ms", "p999_ms"):
+                    row[key] = None
+        for t in TARGETS:
+            mine = [r for r in rate if r["target"] == t]
+            if not mine:
+                continue
+            valid = sum(1 for r in mine if r["p50_ms"] is not None)
+            say(f"| {t} | {spread([r['rps'] for r in mine], 0)} | {spread([r['p50_ms'] for r in mine])} "
+                f"| {spread([r['p99_ms'] for r in mine])} | {spread([r['p999_ms'] for r in mine])} "
+                f"| {spread([r['cpu_us'] for r in mine], 1)} | {sum(r['failed'] for r in mine)} "
+                f"| {valid} of {len(mine)} |")
+        say("")
+        say(f"A round's latencies are left out when the generator itself ran more than "
+            f"{fmt(LAG_LIMIT_MS, 0)} ms behind its schedule (a starved machine, not a slow target); "
+            f"the largest lag was {fmt(max(r['lag_ms'] for r in rate))} ms. CPU per request is kept "
+            "for every round.")
+        say("")
+        for key in ("p50_ms", "p99_ms", "cpu_us"):
+            table = per_round(rate, key)
+            for ref in ("nginx", "haproxy"):
+                targets[f"rate_{key}_vs_{ref}"] = ratios(table, "flotilla", ref)
+
+    failovers = [r for r in rows if r["scenario"] in ("kill", "hang")]
+    failed = {}
+    recovered = {}
+    if failovers:
+        say("### Failover (origin 2 of 3 gets SIGKILL or SIGSTOP mid-run, open loop)")
+        say("")
+        say("| fault | proxy | sent | failed | failure kinds | failures from / to, ms after fault "
+            "| p99 ms | max ms | recovered after, ms | answers by origin (whole run) |")
+        say("|---|---|---|---|---|---|---|---|---|---|")
+        for row in failovers:
+            summary = json.loads((out / row["loadgen"]).read_text())
+            fault = row["fault_at_ms"]
+            kinds = dict(summary["error_kinds"])
+            for code, n in summary["status"].items():
+                if not 200 <= int(code) < 300:
+                    kinds[f"HTTP {code}"] = n
+            kinds_text = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none"
+            if summary.get("first_failure_ms") is not None:
+                when = f"{fmt(summary['first_failure_ms'] - fault, 0)} / {fmt(summary['last_failure_ms'] - fault, 0)}"
+            else:
+                when = "–"
+            failed[(row["scenario"], row["target"])] = summary["failed"]
+            recovered[(row["scenario"], row["target"])] = recovery(summary["timeline"], fault)
+            if summary["max_dispatch_lag_ms"] > LAG_LIMIT_MS:
+                kinds_text += f" (generator {fmt(summary['max_dispatch_lag_ms'], 0)} ms behind: machine starved)"
+            instances = ", ".join(f"{k} {v}" for k, v in summary["instances"].items())
+            say(f"| {row['scenario']} | {row['target']} | {summary['sent']} | **{summary['failed']}** "
+                f"| {kinds_text} | {when} | {fmt(summary['latency_ms']['p99'])} "
+                f"| {fmt(summary['latency_ms']['max'])} | {recovered[(row['scenario'], row['target'])]} | {instances} |")
+        say("")
+        say("`recovered after`: from the fault to the start of the first second in which every 250 ms "
+            "bucket has no failure and a p99 within 2× (and at least 20 ms) of the pre-fault p99; "
+            "`never` means not within the run. Failure times are when the failed requests were sent. "
+            "The faulted origin is o2.")
+        say("")
+
+    say("### Flotilla against the targets (ratios: median over rounds of Flotilla ÷ reference)")
+    say("")
+    say("| measure | vs nginx | vs HAProxy | target | verdict |")
+    say("|---|---|---|---|---|")
+
+    def verdict(values, ok):
+        value = med(values)
+        return "not measured" if value is None else ("**met**" if ok(value) else "**not met**")
+
+    def row(label, key, target_text, ok):
+        n, h = targets.get(f"{key}_vs_nginx", []), targets.get(f"{key}_vs_haproxy", [])
+        if not n and not h:
+            return
+        say(f"| {label} | {spread(n)} | {spread(h)} | {target_text} | {verdict(n, ok) if ok else 'info'} |")
+
+    row(f"CPU per request at a fixed rate", "rate_cpu_us", "≤ 0.6× nginx", lambda v: v <= 0.6)
+    row("CPU per request at saturation", "sat_cpu_us", "≤ 0.6× nginx", lambda v: v <= 0.6)
+    row("p99 at a fixed rate (open loop)", "rate_p99_ms", "≤ 1.0× nginx", lambda v: v <= 1.0)
+    row("p99 at saturation (wrk; each proxy at its own rate, so not the verdict)", "sat_p99_ms", "–", None)
+    row("p50 at a fixed rate", "rate_p50_ms", "–", None)
+    row("requests/s at saturation", "sat_rps", "–", None)
+    for scenario in ("kill", "hang"):
+        if (scenario, "flotilla") in failed:
+            n = failed[(scenario, "flotilla")]
+            ref = ", ".join(f"{p} {failed.get((scenario, p), '–')}" for p in ("nginx", "haproxy"))
+            say(f"| failed requests, origin {'SIGKILLed' if scenario == 'kill' else 'hung (SIGSTOP)'} "
+                f"| {n} (others: {ref}) | | 0 | {'**met**' if n == 0 else '**not met**'} |")
+            ref = ", ".join(f"{p} {recovered.get((scenario, p), '–')}" for p in ("nginx", "haproxy"))
+            say(f"| recovered after (ms), origin {'SIGKILLed' if scenario == 'kill' else 'hung'} "
+                f"| {recovered[(scenario, 'flotilla')]} (others: {ref}) | | – | info |")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

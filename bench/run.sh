@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Flotilla's side-by-side benchmark: the same three origins on loopback behind Flotilla,
+# nginx and HAProxy, each proxy alone on CPU 1, load generator and origins on CPU 0.
+# Prints a Markdown report (also written to $OUT/report.md). See docs/benchmarks.md.
+#
+# Knobs (environment): ROUNDS (5), DURATION (10 s per measurement), CONNS (32 wrk
+# connections), RATE (5000 req/s for the fixed-rate run), FO_RATE (2000 req/s),
+# FO_SECS (12), FO_AT (4 s into the failover run), FO_CONNS (1000 client connections at
+# most; a request waits for a free one, and one unanswered after 5 s counts as failed), SCENARIOS (all four, see below),
+# BASE_PORT (18400), OUT (results directory; default a fresh temporary directory), NICE
+# (0; on a shared machine a negative value, as root, shields every benchmark process alike
+# from other work).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-32}
+RATE=${RATE:-5000}
+FO_RATE=${FO_RATE:-2000}
+FO_SECS=${FO_SECS:-12}
+FO_AT=${FO_AT:-4}
+FO_CONNS=${FO_CONNS:-1000}
+SCENARIOS=${SCENARIOS:-"saturation fixed_rate kill hang"}
+BASE_PORT=${BASE_PORT:-18400}
+LOAD_CPU=${LOAD_CPU:-0}
+PROXY_CPU=${PROXY_CPU:-1}
+
+NICE=${NICE:-0}
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# Everything this script starts inherits the priority, proxies, origins and generators alike.
+if [ "$NICE" != 0 ]; then renice -n "$NICE" -p $$ >/dev/null; fi
+for tool in wrk nginx haproxy taskset python3 curl; do
+    command -v "$tool" >/dev/null || { echo "missing: $tool (see docs/benchmarks.md)" >&2; exit 1; }
+done
+
+# --- build -------------------------------------------------------------------------------
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+(cd "$ROOT" && cargo build --release --quiet -p proxy --bins -p loadgen)
+BIN=$TARGET_DIR/release
+
+RUN=$(mktemp -d -t flotilla-bench.XXXXXX)
+OUT=${OUT:-$RUN/out}
+mkdir -p "$OUT" "$RUN/nginx-tmp"
+echo "run directory: $RUN; results: $OUT" >&2
+
+ORIGIN_PORTS=($((BASE_PORT + 1)) $((BASE_PORT + 2)) $((BASE_PORT + 3)))
+FLOTILLA_PORT=$((BASE_PORT + 10))
+FLOTILLA_ADMIN_PORT=$((BASE_PORT + 11))
+NGINX_PORT=$((BASE_PORT + 20))
+HAPROXY_PORT=$((BASE_PORT + 30))
+
+declare -A PID PORT
+ORIGIN_PIDS=()
+
+cleanup() {
+    set +e
+    for pid in "${ORIGIN_PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null; done
+    for pid in "${ORIGIN_PIDS[@]}" "${PID[@]}"; do kill "$pid" 2>/dev/null; done
+    wait 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "[$(date +%T)] $*" >&2; }
+
+# Polls until something accepts on 127.0.0.1:$1, for at most 10 s.
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listening on port $1 after 10 s" >&2
+    return 1
+}
+
+# CPU ticks (1/100 s) used so far by a process and its children (nginx's worker).
+cpu_ticks() {
+    local total=0 pid
+    for pid in $1 $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+        total=$((total + $(sed 's/^.*) //' /proc/"$pid"/stat | awk '{print $12 + $13}')))
+    done
+    echo "$total"
+}
+
+render() {
+    sed -e "s|@RUN@|$RUN|g" \
+        -e "s|@ORIGIN1_PORT@|${ORIGIN_PORTS[0]}|g" \
+        -e "s|@ORIGIN2_PORT@|${ORIGIN_PORTS[1]}|g" \
+        -e "s|@ORIGIN3_PORT@|${ORIGIN_PORTS[2]}|g" \
+        -e "s|@FLOTILLA_PORT@|$FLOTILLA_PORT|g" \
+        -e "s|@FLOTILLA_ADMIN_PORT@|$FLOTILLA_ADMIN_PORT|g" \
+        -e "s|@NGINX_PORT@|$NGINX_PORT|g" \
+        -e "s|@HAPROXY_PORT@|$HAPROXY_PORT|g" \
+        "$ROOT/bench/templates/$1" >"$RUN/$1"
+}
+
+start_origin() { # index (0-based)
+    local i=$1
+    taskset -c "$LOAD_CPU" "$BIN/proxy-test-origin" --listen "127.0.0.1:${ORIGIN_PORTS[$i]}" \
+        --id "o$((i + 1))" >>"$RUN/origin$((i + 1)).log" 2>&1 &
+    ORIGIN_PIDS[$i]=$!
+    wait_port "${ORIGIN_PORTS[$i]}"
+}
+
+# --- start everything --------------------------------------------------------------------
+for i in 0 1 2; do start_origin "$i"; done
+render flotilla.toml
+render nginx.conf
+render haproxy.cfg
+"$BIN/proxy" check --config "$RUN/flotilla.toml" >&2
+haproxy -c -q -f "$RUN/haproxy.cfg"
+nginx -t -q -p "$RUN" -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log"
+
+# Access logs are off for all three (nginx access_log off, no HAProxy log target); health
+# changes still go to each proxy's log.
+RUST_LOG=${FLOTILLA_LOG:-info,proxy::access=off} taskset -c "$PROXY_CPU" \
+    "$BIN/proxy" --config "$RUN/flotilla.toml" >"$RUN/flotilla.log" 2>&1 &
+PID[flotilla]=$!
+taskset -c "$PROXY_CPU" nginx -p "$RUN" -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log" &
+PID[nginx]=$!
+taskset -c "$PROXY_CPU" haproxy -db -f "$RUN/haproxy.cfg" >"$RUN/haproxy.log" 2>&1 &
+PID[haproxy]=$!
+PID[direct]=${ORIGIN_PIDS[0]}
+PORT=([direct]=${ORIGIN_PORTS[0]} [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [flotilla]=$FLOTILLA_PORT)
+for t in nginx haproxy flotilla; do wait_port "${PORT[$t]}"; done
+# Every proxy must see every origin healthy (Flotilla and HAProxy need `rise` checks).
+sleep 3
+for t in direct nginx haproxy flotilla; do
+    curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$t]}/" || { echo "$t does not answer" >&2; exit 1; }
+done
+
+# Machine and noise context for the report.
+{
+    echo "date=$(date -u +%FT%TZ)"
+    echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+    echo "cpus=$(nproc)"
+    echo "kernel=$(uname -r)"
+    echo "nginx=$(nginx -v 2>&1 | cut -d/ -f2)"
+    echo "haproxy=$(haproxy -v | head -1 | awk '{print $3}')"
+    echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+    echo "rounds=$ROUNDS"
+    echo "duration=$DURATION"
+    echo "settings=nice $NICE, rounds $ROUNDS, $DURATION s per measurement, wrk -t1 -c$CONNS, fixed rate $RATE/s, failover at $FO_RATE/s for $FO_SECS s (at most $FO_CONNS connections, 5 s client timeout) with the fault at $FO_AT s"
+    echo "flotilla_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/meta.txt"
+
+# Appends one JSON line describing a measurement to results.jsonl.
+record() { echo "$1" >>"$OUT/results.jsonl"; }
+
+# --- scenarios ---------------------------------------------------------------------------
+# Each scenario is a function; add one (e.g. a cache-hit run) and name it in SCENARIOS.
+
+# Closed-loop saturation with wrk: requests/s, p50, p99 and CPU per request.
+scenario_saturation() {
+    log "warm-up"
+    for t in direct nginx haproxy flotilla; do
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:${PORT[$t]}/" >/dev/null
+    done
+    for r in $(seq "$ROUNDS"); do
+        for t in direct nginx haproxy flotilla; do
+            log "saturation round $r: $t"
+            local file="$OUT/sat_${t}_$r.txt" c0 c1 load
+            c0=$(cpu_ticks "${PID[$t]}")
+            taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
+                "http://127.0.0.1:${PORT[$t]}/" >"$file"
+            c1=$(cpu_ticks "${PID[$t]}")
+            load=$(cut -d' ' -f1 /proc/loadavg)
+            # wrk stops by closing its connections with requests in flight, as impatient
+            # clients do. A proxy must not blame its backends for that: probe it at once.
+            local probe_failed
+            probe_failed=$(for _ in 1 2 3 4 5; do
+                curl -s -o /dev/null -m 2 -w '%{http_code}\n' "http://127.0.0.1:${PORT[$t]}/"
+            done | grep -vc '^200$' || true)
+            record "{\"scenario\":\"saturation\",\"round\":$r,\"target\":\"$t\",\"wrk\":\"$(basename "$file")\",\"cpu_ticks\":$((c1 - c0)),\"loadavg\":$load,\"probe_failed\":$probe_failed}"
+        done
+    done
+}
+
+# Open loop at the same fixed rate for everyone: CO-corrected p50/p99, and CPU per request
+# compared at equal load (CPU per request falls as load rises, so only this is fair).
+scenario_fixed_rate() {
+    for r in $(seq "$ROUNDS"); do
+        for t in direct nginx haproxy flotilla; do
+            log "fixed rate $RATE/s round $r: $t"
+            local file="$OUT/rate_${t}_$r.json" c0 c1 load
+            c0=$(cpu_ticks "${PID[$t]}")
+            taskset -c "$LOAD_CPU" "$BIN/loadgen" --url "http://127.0.0.1:${PORT[$t]}/" \
+                --rate "$RATE" --duration-secs "$DURATION" >"$file"
+            c1=$(cpu_ticks "${PID[$t]}")
+            load=$(cut -d' ' -f1 /proc/loadavg)
+            record "{\"scenario\":\"fixed_rate\",\"round\":$r,\"target\":\"$t\",\"loadgen\":\"$(basename "$file")\",\"cpu_ticks\":$((c1 - c0)),\"loadavg\":$load}"
+        done
+    done
+}
+
+# Failover: origin 2 gets $1 (KILL or STOP) FO_AT seconds into an open-loop run at FO_RATE.
+failover() {
+    local signal=$1 name=$2 t file t0 t1
+    for t in nginx haproxy flotilla; do
+        log "failover ($name): $t"
+        file="$OUT/${name}_${t}.json"
+        t0=$(date +%s.%N)
+        taskset -c "$LOAD_CPU" "$BIN/loadgen" --url "http://127.0.0.1:${PORT[$t]}/" \
+            --rate "$FO_RATE" --duration-secs "$FO_SECS" --connections "$FO_CONNS" \
+            --timeout-ms 5000 --bucket-ms 250 >"$file" &
+        local gen=$!
+        sleep "$FO_AT"
+        kill -"$signal" "${ORIGIN_PIDS[1]}"
+        t1=$(date +%s.%N)
+        wait "$gen"
+        if [ "$t" = flotilla ]; then
+            # What Flotilla itself thought of its backends just before the fault was undone.
+            curl -s "http://127.0.0.1:$FLOTILLA_ADMIN_PORT/status" >"$OUT/${name}_flotilla_status.json" || true
+        fi
+        record "{\"scenario\":\"$name\",\"target\":\"$t\",\"loadgen\":\"$(basename "$file")\",\"fault_at_ms\":$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')}"
+        # Bring origin 2 back, then give every proxy time to readmit it (rise 2 × 1 s for the
+        # health-checked ones, fail_timeout 2 s for nginx).
+        if [ "$signal" = STOP ]; then
+            kill -CONT "${ORIGIN_PIDS[1]}"
+        else
+            wait "${ORIGIN_PIDS[1]}" 2>/dev/null || true
+            start_origin 1
+        fi
+        sleep 4
+    done
+}
+scenario_kill() { failover KILL kill; }
+scenario_hang() { failover STOP hang; }
+
+for s in $SCENARIOS; do "scenario_$s"; done
+echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.txt"
+for t in nginx haproxy flotilla; do cp "$RUN/$t"*.log "$OUT/" 2>/dev/null || true; done
+cp "$RUN/nginx-error.log" "$OUT/" 2>/dev/null || true
+
+python3 "$ROOT/bench/report.py" "$OUT" | tee "$OUT/report.md"
