@@ -12,7 +12,7 @@ import statistics
 import sys
 from pathlib import Path
 
-PROXIES = ["nginx", "haproxy", "flotilla"]
+PROXIES = ["nginx", "haproxy", "pingora", "flotilla"]
 TARGETS = ["direct"] + PROXIES
 TICK_US = 10_000  # /proc/<pid>/stat counts CPU in 1/100 s
 # A loadgen run whose own dispatcher fell this far behind schedule measured a starved
@@ -141,13 +141,15 @@ def main(out_dir):
                 f"| {probes(mine)} |")
         say("")
         say("`direct` is one origin with no proxy; its CPU column is that origin's (on the load "
-            "generator's core), not a proxy's. Values are median [min–max] over rounds. The probes "
+            "generator's core), not a proxy's. `pingora` is the floor: a bare Pingora proxy doing "
+            "round robin and nothing else (bench/pingora-floor), so the gap between it and "
+            "Flotilla is Flotilla's own work. Values are median [min–max] over rounds. The probes "
             "are 5 plain GETs sent the moment wrk has exited, which closes its connections with "
             "requests in flight; any non-200 among them is counted.")
         say("")
         for key in ("rps", "p99_ms", "cpu_us"):
             table = per_round(sat, key)
-            for ref in ("nginx", "haproxy", "direct"):
+            for ref in ("nginx", "haproxy", "pingora", "direct"):
                 targets[f"sat_{key}_vs_{ref}"] = ratios(table, "flotilla", ref)
 
     rate = [r for r in rows if r["scenario"] == "fixed_rate"]
@@ -186,8 +188,51 @@ def main(out_dir):
         say("")
         for key in ("p50_ms", "p99_ms", "cpu_us"):
             table = per_round(rate, key)
-            for ref in ("nginx", "haproxy"):
+            for ref in ("nginx", "haproxy", "pingora"):
                 targets[f"rate_{key}_vs_{ref}"] = ratios(table, "flotilla", ref)
+
+    cache_sat = [r for r in rows if r["scenario"] == "cache_saturation"]
+    cache_rate = [r for r in rows if r["scenario"] == "cache_rate"]
+    if cache_sat or cache_rate:
+        for row in cache_sat:
+            row.update(parse_wrk(out / row["wrk"]))
+            row["cpu_us"] = row["cpu_ticks"] * TICK_US / row["requests"] if row["requests"] else None
+            row["busy_pct"] = row["cpu_ticks"] / duration if duration else None
+        for row in cache_rate:
+            summary = json.loads((out / row["loadgen"]).read_text())
+            done = summary["ok"] + summary["non_2xx"]
+            row.update(rps=summary["rps"], failed=summary["failed"],
+                       cpu_us=row["cpu_ticks"] * TICK_US / done if done else None)
+        say("### Cache hits (one stored response, requested over and over)")
+        say("")
+        say("| target | hits/s (wrk) | p50 ms | p99 ms | CPU µs/hit at saturation | CPU busy % "
+            "| CPU µs/hit at a fixed rate | errors | origin requests during the runs |")
+        say("|---|---|---|---|---|---|---|---|---|")
+        for t in TARGETS:
+            sat_mine = [r for r in cache_sat if r["target"] == t]
+            rate_mine = [r for r in cache_rate if r["target"] == t]
+            if not sat_mine and not rate_mine:
+                continue
+            errors = sum(r["socket_errors"] + r["non_2xx"] for r in sat_mine) + sum(r["failed"] for r in rate_mine)
+            origin = sum(r["origin_requests"] for r in sat_mine + rate_mine)
+            say(f"| {t} | {spread([r['rps'] for r in sat_mine], 0)} | {spread([r['p50_ms'] for r in sat_mine])} "
+                f"| {spread([r['p99_ms'] for r in sat_mine])} | {spread([r['cpu_us'] for r in sat_mine], 1)} "
+                f"| {spread([r['busy_pct'] for r in sat_mine], 0)} | {spread([r['cpu_us'] for r in rate_mine], 1)} "
+                f"| {errors} | {origin} |")
+        say("")
+        say("`direct` is the origin computing every response itself (no cache), for scale; its "
+            "origin-request count is every request it answered. `pingora` is the floor: bare "
+            "Pingora writing a fixed body of the same size from memory, with no cache logic. For "
+            "a proxy, 0 origin requests means every measured request was answered from memory. "
+            "The fixed rate is the same as the fixed-rate scenario's.")
+        say("")
+        for key in ("rps", "cpu_us"):
+            table = per_round(cache_sat, key)
+            for ref in ("nginx", "haproxy", "pingora"):
+                targets[f"cache_sat_{key}_vs_{ref}"] = ratios(table, "flotilla", ref)
+        table = per_round(cache_rate, "cpu_us")
+        for ref in ("nginx", "haproxy", "pingora"):
+            targets[f"cache_rate_cpu_us_vs_{ref}"] = ratios(table, "flotilla", ref)
 
     failovers = [r for r in rows if r["scenario"] in ("kill", "hang")]
     failed = {}
@@ -227,8 +272,8 @@ def main(out_dir):
 
     say("### Flotilla against the targets (ratios: median over rounds of Flotilla ÷ reference)")
     say("")
-    say("| measure | vs nginx | vs HAProxy | target | verdict |")
-    say("|---|---|---|---|---|")
+    say("| measure | vs nginx | vs HAProxy | vs bare Pingora | target | verdict |")
+    say("|---|---|---|---|---|---|")
 
     def verdict(values, ok):
         value = med(values)
@@ -236,9 +281,11 @@ def main(out_dir):
 
     def row(label, key, target_text, ok):
         n, h = targets.get(f"{key}_vs_nginx", []), targets.get(f"{key}_vs_haproxy", [])
+        f = targets.get(f"{key}_vs_pingora", [])
         if not n and not h:
             return
-        say(f"| {label} | {spread(n)} | {spread(h)} | {target_text} | {verdict(n, ok) if ok else 'info'} |")
+        say(f"| {label} | {spread(n)} | {spread(h)} | {spread(f)} | {target_text} "
+            f"| {verdict(n, ok) if ok else 'info'} |")
 
     row(f"CPU per request at a fixed rate", "rate_cpu_us", "≤ 0.6× nginx", lambda v: v <= 0.6)
     row("CPU per request at saturation", "sat_cpu_us", "≤ 0.6× nginx", lambda v: v <= 0.6)
@@ -246,15 +293,18 @@ def main(out_dir):
     row("p99 at saturation (wrk; each proxy at its own rate, so not the verdict)", "sat_p99_ms", "–", None)
     row("p50 at a fixed rate", "rate_p50_ms", "–", None)
     row("requests/s at saturation", "sat_rps", "–", None)
+    row("CPU per cache hit at a fixed rate", "cache_rate_cpu_us", "≤ 0.5× nginx", lambda v: v <= 0.5)
+    row("CPU per cache hit at saturation", "cache_sat_cpu_us", "≤ 0.5× nginx", lambda v: v <= 0.5)
+    row("cache hits/s at saturation", "cache_sat_rps", "–", None)
     for scenario in ("kill", "hang"):
         if (scenario, "flotilla") in failed:
             n = failed[(scenario, "flotilla")]
             ref = ", ".join(f"{p} {failed.get((scenario, p), '–')}" for p in ("nginx", "haproxy"))
             say(f"| failed requests, origin {'SIGKILLed' if scenario == 'kill' else 'hung (SIGSTOP)'} "
-                f"| {n} (others: {ref}) | | 0 | {'**met**' if n == 0 else '**not met**'} |")
+                f"| {n} (others: {ref}) | | | 0 | {'**met**' if n == 0 else '**not met**'} |")
             ref = ", ".join(f"{p} {recovered.get((scenario, p), '–')}" for p in ("nginx", "haproxy"))
             say(f"| recovered after (ms), origin {'SIGKILLed' if scenario == 'kill' else 'hung'} "
-                f"| {recovered[(scenario, 'flotilla')]} (others: {ref}) | | – | info |")
+                f"| {recovered[(scenario, 'flotilla')]} (others: {ref}) | | | – | info |")
     print("\n".join(lines))
 
 

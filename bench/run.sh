@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Flotilla's side-by-side benchmark: the same three origins on loopback behind Flotilla,
-# nginx and HAProxy, each proxy alone on CPU 1, load generator and origins on CPU 0.
+# nginx, HAProxy and a bare Pingora proxy (the floor), each proxy alone on CPU 1, load
+# generator and origins on CPU 0.
 # Prints a Markdown report (also written to $OUT/report.md). See docs/benchmarks.md.
 #
 # Knobs (environment): ROUNDS (5), DURATION (10 s per measurement), CONNS (32 wrk
 # connections), RATE (5000 req/s for the fixed-rate run), FO_RATE (2000 req/s),
 # FO_SECS (12), FO_AT (4 s into the failover run), FO_CONNS (1000 client connections at
-# most; a request waits for a free one, and one unanswered after 5 s counts as failed), SCENARIOS (all four, see below),
+# most; a request waits for a free one, and one unanswered after 5 s counts as failed), SCENARIOS (all five, see below),
 # BASE_PORT (18400), OUT (results directory; default a fresh temporary directory), NICE
 # (0; on a shared machine a negative value, as root, shields every benchmark process alike
-# from other work).
+# from other work), CACHE_BYTES (1024: the cached response's body size for `cache`).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +22,8 @@ FO_RATE=${FO_RATE:-2000}
 FO_SECS=${FO_SECS:-12}
 FO_AT=${FO_AT:-4}
 FO_CONNS=${FO_CONNS:-1000}
-SCENARIOS=${SCENARIOS:-"saturation fixed_rate kill hang"}
+SCENARIOS=${SCENARIOS:-"saturation fixed_rate cache kill hang"}
+CACHE_BYTES=${CACHE_BYTES:-1024}
 BASE_PORT=${BASE_PORT:-18400}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
@@ -36,10 +38,13 @@ done
 
 # --- build -------------------------------------------------------------------------------
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-(cd "$ROOT" && cargo build --release --quiet -p proxy --bins -p loadgen)
+(cd "$ROOT" && cargo build --release --quiet -p proxy --bins -p loadgen -p pingora-floor)
 BIN=$TARGET_DIR/release
 
 RUN=$(mktemp -d -t flotilla-bench.XXXXXX)
+# nginx's cache directory lives in memory, as Flotilla's and HAProxy's caches do.
+SHM=$(mktemp -d -p /dev/shm flotilla-bench.XXXXXX)
+chmod 711 "$SHM" # nginx's worker runs as an unprivileged user
 OUT=${OUT:-$RUN/out}
 mkdir -p "$OUT" "$RUN/nginx-tmp"
 echo "run directory: $RUN; results: $OUT" >&2
@@ -49,6 +54,7 @@ FLOTILLA_PORT=$((BASE_PORT + 10))
 FLOTILLA_ADMIN_PORT=$((BASE_PORT + 11))
 NGINX_PORT=$((BASE_PORT + 20))
 HAPROXY_PORT=$((BASE_PORT + 30))
+FLOOR_PORT=$((BASE_PORT + 40))
 
 declare -A PID PORT
 ORIGIN_PIDS=()
@@ -58,6 +64,7 @@ cleanup() {
     for pid in "${ORIGIN_PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null; done
     for pid in "${ORIGIN_PIDS[@]}" "${PID[@]}"; do kill "$pid" 2>/dev/null; done
     wait 2>/dev/null
+    rm -rf "$SHM"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -85,6 +92,7 @@ cpu_ticks() {
 
 render() {
     sed -e "s|@RUN@|$RUN|g" \
+        -e "s|@SHM@|$SHM|g" \
         -e "s|@ORIGIN1_PORT@|${ORIGIN_PORTS[0]}|g" \
         -e "s|@ORIGIN2_PORT@|${ORIGIN_PORTS[1]}|g" \
         -e "s|@ORIGIN3_PORT@|${ORIGIN_PORTS[2]}|g" \
@@ -121,12 +129,20 @@ taskset -c "$PROXY_CPU" nginx -p "$RUN" -c "$RUN/nginx.conf" -e "$RUN/nginx-erro
 PID[nginx]=$!
 taskset -c "$PROXY_CPU" haproxy -db -f "$RUN/haproxy.cfg" >"$RUN/haproxy.log" 2>&1 &
 PID[haproxy]=$!
+# The floor: bare Pingora forwarding round robin, to tell Pingora's own cost from Flotilla's.
+taskset -c "$PROXY_CPU" "$BIN/pingora-floor" --listen "127.0.0.1:$FLOOR_PORT" \
+    --backend "127.0.0.1:${ORIGIN_PORTS[0]}" --backend "127.0.0.1:${ORIGIN_PORTS[1]}" \
+    --backend "127.0.0.1:${ORIGIN_PORTS[2]}" --answer-bytes "$CACHE_BYTES" >"$RUN/pingora.log" 2>&1 &
+PID[pingora]=$!
 PID[direct]=${ORIGIN_PIDS[0]}
-PORT=([direct]=${ORIGIN_PORTS[0]} [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [flotilla]=$FLOTILLA_PORT)
-for t in nginx haproxy flotilla; do wait_port "${PORT[$t]}"; done
+PORT=([direct]=${ORIGIN_PORTS[0]} [nginx]=$NGINX_PORT [haproxy]=$HAPROXY_PORT [pingora]=$FLOOR_PORT [flotilla]=$FLOTILLA_PORT)
+# Pass-through targets. The floor has no health checks or retries, so it sits out the
+# failover scenarios; in the cache scenario it answers from memory, a cache hit's floor.
+PASS_TARGETS="direct nginx haproxy pingora flotilla"
+for t in nginx haproxy pingora flotilla; do wait_port "${PORT[$t]}"; done
 # Every proxy must see every origin healthy (Flotilla and HAProxy need `rise` checks).
 sleep 3
-for t in direct nginx haproxy flotilla; do
+for t in $PASS_TARGETS; do
     curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$t]}/" || { echo "$t does not answer" >&2; exit 1; }
 done
 
@@ -141,7 +157,7 @@ done
     echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
     echo "rounds=$ROUNDS"
     echo "duration=$DURATION"
-    echo "settings=nice $NICE, rounds $ROUNDS, $DURATION s per measurement, wrk -t1 -c$CONNS, fixed rate $RATE/s, failover at $FO_RATE/s for $FO_SECS s (at most $FO_CONNS connections, 5 s client timeout) with the fault at $FO_AT s"
+    echo "settings=nice $NICE, rounds $ROUNDS, $DURATION s per measurement, wrk -t1 -c$CONNS, fixed rate $RATE/s, cached body $CACHE_BYTES B, failover at $FO_RATE/s for $FO_SECS s (at most $FO_CONNS connections, 5 s client timeout) with the fault at $FO_AT s"
     echo "flotilla_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/meta.txt"
@@ -150,16 +166,16 @@ done
 record() { echo "$1" >>"$OUT/results.jsonl"; }
 
 # --- scenarios ---------------------------------------------------------------------------
-# Each scenario is a function; add one (e.g. a cache-hit run) and name it in SCENARIOS.
+# Each scenario is a function; add one and name it in SCENARIOS.
 
 # Closed-loop saturation with wrk: requests/s, p50, p99 and CPU per request.
 scenario_saturation() {
     log "warm-up"
-    for t in direct nginx haproxy flotilla; do
+    for t in $PASS_TARGETS; do
         taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:${PORT[$t]}/" >/dev/null
     done
     for r in $(seq "$ROUNDS"); do
-        for t in direct nginx haproxy flotilla; do
+        for t in $PASS_TARGETS; do
             log "saturation round $r: $t"
             local file="$OUT/sat_${t}_$r.txt" c0 c1 load
             c0=$(cpu_ticks "${PID[$t]}")
@@ -182,7 +198,7 @@ scenario_saturation() {
 # compared at equal load (CPU per request falls as load rises, so only this is fair).
 scenario_fixed_rate() {
     for r in $(seq "$ROUNDS"); do
-        for t in direct nginx haproxy flotilla; do
+        for t in $PASS_TARGETS; do
             log "fixed rate $RATE/s round $r: $t"
             local file="$OUT/rate_${t}_$r.json" c0 c1 load
             c0=$(cpu_ticks "${PID[$t]}")
@@ -226,12 +242,61 @@ failover() {
         sleep 4
     done
 }
+# Requests the origins have answered for the cache scenario's path, all three summed.
+origin_cache_hits() {
+    local port
+    for port in "${ORIGIN_PORTS[@]}"; do
+        curl -fsS "http://127.0.0.1:$port/__stats"
+        echo
+    done | python3 -c 'import json, sys
+print(sum(json.loads(l)["paths"].get("/cache/bench", 0) for l in sys.stdin if l.strip()))'
+}
+
+# Cache hits: a response every proxy may store for an hour, requested over and over.
+# `direct` is the origin answering each request itself, for scale; `pingora` answers
+# from memory with no cache logic at all, the floor for a hit on Pingora. The origins
+# count every request they answer, so the report can show that every proxy served its
+# runs from memory (0 origin requests).
+scenario_cache() {
+    local path="/cache/bench?cc=public%2Cmax-age%3D3600&size=$CACHE_BYTES" t
+    for t in $PASS_TARGETS; do
+        curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$t]}$path"
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:${PORT[$t]}$path" >/dev/null
+    done
+    curl -fsS -D - -o /dev/null "http://127.0.0.1:${PORT[flotilla]}$path" | grep -qi '^x-cache: HIT' \
+        || { echo "Flotilla does not answer the cache path from its cache" >&2; exit 1; }
+    curl -fsS -D - -o /dev/null "http://127.0.0.1:${PORT[nginx]}$path" | grep -qi '^x-cache: HIT' \
+        || { echo "nginx does not answer the cache path from its cache" >&2; exit 1; }
+    for r in $(seq "$ROUNDS"); do
+        for t in $PASS_TARGETS; do
+            local url="http://127.0.0.1:${PORT[$t]}$path" file c0 c1 h0 h1
+            log "cache hits round $r: $t"
+            file="$OUT/cache_sat_${t}_$r.txt"
+            h0=$(origin_cache_hits)
+            c0=$(cpu_ticks "${PID[$t]}")
+            taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$file"
+            c1=$(cpu_ticks "${PID[$t]}")
+            h1=$(origin_cache_hits)
+            record "{\"scenario\":\"cache_saturation\",\"round\":$r,\"target\":\"$t\",\"wrk\":\"$(basename "$file")\",\"cpu_ticks\":$((c1 - c0)),\"origin_requests\":$((h1 - h0))}"
+
+            file="$OUT/cache_rate_${t}_$r.json"
+            h0=$(origin_cache_hits)
+            c0=$(cpu_ticks "${PID[$t]}")
+            taskset -c "$LOAD_CPU" "$BIN/loadgen" --url "$url" --rate "$RATE" \
+                --duration-secs "$DURATION" >"$file"
+            c1=$(cpu_ticks "${PID[$t]}")
+            h1=$(origin_cache_hits)
+            record "{\"scenario\":\"cache_rate\",\"round\":$r,\"target\":\"$t\",\"loadgen\":\"$(basename "$file")\",\"cpu_ticks\":$((c1 - c0)),\"origin_requests\":$((h1 - h0))}"
+        done
+    done
+}
+
 scenario_kill() { failover KILL kill; }
 scenario_hang() { failover STOP hang; }
 
 for s in $SCENARIOS; do "scenario_$s"; done
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.txt"
-for t in nginx haproxy flotilla; do cp "$RUN/$t"*.log "$OUT/" 2>/dev/null || true; done
+for t in nginx haproxy pingora flotilla; do cp "$RUN/$t"*.log "$OUT/" 2>/dev/null || true; done
 cp "$RUN/nginx-error.log" "$OUT/" 2>/dev/null || true
 
 python3 "$ROOT/bench/report.py" "$OUT" | tee "$OUT/report.md"

@@ -1,7 +1,7 @@
-//! What the gateway adds to and strips from messages as they pass: `X-Forwarded-*`,
-//! `X-Request-Id`, `Via`, and hop-by-hop headers.
+//! What the gateway adds to messages as they pass: `X-Forwarded-*`, `X-Request-Id` and
+//! `Via` both ways, and the hop-by-hop headers it strips from responses.
 
-use http::header::{self, HeaderName};
+use http::header;
 use pingora::Result;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
@@ -10,17 +10,9 @@ use pingora::proxy::Session;
 pub(super) const VIA: &str = "1.1 flotilla";
 /// The request-id header, kept from the client or generated.
 pub(super) const REQUEST_ID: &str = "x-request-id";
-
-/// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1), besides
-/// `Connection` and `Upgrade`, which Pingora's upstream policy normalises for WebSocket.
-const HOP_BY_HOP: &[&str] = &[
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-];
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+const X_FORWARDED_HOST: &str = "x-forwarded-host";
 
 /// The client's request id when it is a sane token, else a fresh UUID.
 pub(super) fn request_id(req: &RequestHeader) -> String {
@@ -47,38 +39,32 @@ pub(super) fn is_tls(session: &Session) -> bool {
 }
 
 /// Prepares the request for the backend.
+///
+/// Pingora's standard upstream request policy has already run: hop-by-hop fields and the
+/// fields `Connection` nominates are gone (a WebSocket upgrade keeps its pair), and an
+/// HTTP/2 request's authority is its `Host`, which is otherwise kept as the client sent it.
 pub(super) fn upstream_request(
     session: &Session,
     req: &mut RequestHeader,
     request_id: &str,
 ) -> Result<()> {
-    strip_hop_by_hop_request(req)?;
-
-    let client_ip = session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_string());
-    if let Some(ip) = client_ip {
+    if let Some(client) = session.client_addr().and_then(|a| a.as_inet()) {
+        let ip = client.ip();
         let forwarded_for = match req
             .headers
-            .get("x-forwarded-for")
+            .get(X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
         {
             Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
-            _ => ip,
+            _ => ip.to_string(),
         };
-        req.insert_header("x-forwarded-for", forwarded_for)?;
+        req.insert_header(X_FORWARDED_FOR, forwarded_for)?;
     }
     let proto = if is_tls(session) { "https" } else { "http" };
-    req.insert_header("x-forwarded-proto", proto)?;
-    let host = client_host(req).map(str::to_owned);
-    if let Some(host) = host {
-        if !req.headers.contains_key("x-forwarded-host") {
-            req.insert_header("x-forwarded-host", host.as_str())?;
-        }
-        // Host is preserved; HTTP/2 clients carry it as the authority only.
-        if !req.headers.contains_key(header::HOST) {
-            req.insert_header(header::HOST, host)?;
+    req.insert_header(X_FORWARDED_PROTO, proto)?;
+    if !req.headers.contains_key(X_FORWARDED_HOST) {
+        if let Some(host) = client_host(req).map(str::to_owned) {
+            req.insert_header(X_FORWARDED_HOST, host)?;
         }
     }
     req.insert_header(REQUEST_ID, request_id)?;
@@ -108,34 +94,4 @@ fn append_via(
         Some(prior) => set(format!("{prior}, {VIA}")),
         None => set(VIA.to_owned()),
     }
-}
-
-fn strip_hop_by_hop_request(req: &mut RequestHeader) -> Result<()> {
-    // Headers the client nominated in `Connection` are hop-by-hop too, except the
-    // WebSocket `Upgrade` pair, which Pingora forwards for a valid upgrade.
-    let nominated: Vec<HeaderName> = req
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|token| token.trim().to_ascii_lowercase())
-        .filter(|token| !matches!(token.as_str(), "upgrade" | "keep-alive" | "close" | ""))
-        .filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok())
-        .collect();
-    for name in nominated {
-        req.remove_header(&name);
-    }
-    let trailers_only = req
-        .headers
-        .get(header::TE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("trailers"));
-    for name in HOP_BY_HOP {
-        if *name == "te" && trailers_only {
-            continue;
-        }
-        req.remove_header(*name);
-    }
-    Ok(())
 }
