@@ -282,7 +282,11 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        forwarding::upstream_request(session, upstream_request, &ctx.request_id)?;
+        forwarding::upstream_request(
+            forwarding::Client::of(session),
+            upstream_request,
+            &ctx.request_id,
+        )?;
         if self.cache_for(ctx).is_some() {
             caching::add_validators(ctx, upstream_request);
         }

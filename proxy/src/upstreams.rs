@@ -90,7 +90,8 @@ struct Members {
 /// One attempt's backend. Holding it counts as one request in flight on that backend.
 pub struct Selection {
     backend: Arc<Backend>,
-    config: Arc<UpstreamConfig>,
+    /// The membership it was chosen from, for the ejection cap.
+    members: Arc<Members>,
     upstream: Arc<str>,
 }
 
@@ -99,7 +100,7 @@ pub struct Selection {
 pub enum Outcome {
     /// A response that is not a 5xx.
     Success,
-    /// The connection could not be made (refused, unreachable, connect timeout).
+    /// The connection could not be made (refused, unreachable).
     ConnectFailed,
     /// The backend did not answer in time.
     Timeout,
@@ -107,6 +108,13 @@ pub enum Outcome {
     Broken,
     /// A response status; a 5xx counts as a failure when `eject_on_5xx`.
     Status(u16),
+}
+
+impl Outcome {
+    /// A failure that may be the proxy's or the load's fault as much as the backend's.
+    fn is_ambiguous(self) -> bool {
+        matches!(self, Self::Timeout | Self::Broken | Self::Status(_))
+    }
 }
 
 /// A backend as `/status`, `/sd` and the metrics report it.
@@ -201,7 +209,7 @@ impl Upstream {
         if tried.is_empty() {
             self.budget.record_request(now);
         }
-        let members = self.members.load();
+        let members = self.members.load_full();
         let candidates = members.candidates(tried, now);
         if candidates.is_empty() {
             return None;
@@ -213,7 +221,7 @@ impl Upstream {
         backend.begin_request();
         Some(Selection {
             backend,
-            config: members.config.clone(),
+            members,
             upstream: self.name.clone(),
         })
     }
@@ -345,6 +353,16 @@ impl Members {
         }
     }
 
+    /// Whether one more member may be ejected on an ambiguous failure: at least half of
+    /// the group must stay eligible. A timeout, a broken connection or a 5xx can come from
+    /// the proxy's side (a stalled machine times out every backend at once) or from
+    /// overload, and ejecting every member on such evidence would turn a blip into 503s
+    /// for everyone. A refused connection is unambiguous and is never capped.
+    fn can_spare_one(&self, now: Instant) -> bool {
+        let eligible = self.candidates(&[], now).len();
+        eligible.saturating_sub(1) * 2 >= self.backends.len()
+    }
+
     /// The eligible members not in `tried`, with their slow-start factors.
     fn candidates(&self, tried: &[SocketAddr], now: Instant) -> Vec<Candidate> {
         let checks_on = self.config.health.enabled;
@@ -375,9 +393,11 @@ impl Selection {
     }
 
     fn finish_at(self, outcome: Outcome, now: Instant) {
-        if let Some(length) = self
-            .backend
-            .record_outcome(outcome, now, &self.config.passive)
+        // Asked before the backend's own state is locked: it reads every member's.
+        let may_eject = !outcome.is_ambiguous() || self.members.can_spare_one(now);
+        if let Some(length) =
+            self.backend
+                .record_outcome(outcome, now, &self.members.config.passive, may_eject)
         {
             tracing::info!(upstream = %self.upstream, backend = %self.backend.addr,
                 reason = ?outcome, ejection_ms = length.as_millis() as u64, "backend ejected");

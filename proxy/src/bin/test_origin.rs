@@ -14,9 +14,11 @@
 //! - `/metrics`: the app-style metrics endpoint the proxy must not expose;
 //! - `/cache/...`: a response shaped by its query: `cc` (Cache-Control), `etag`, `lm`
 //!   (Last-Modified), `vary`, `expires`, `cookie=1` (Set-Cookie), `size` (body bytes
-//!   beyond the header line), `delay_ms`, `status`; a matching `If-None-Match` gets a 304.
-//!   The body starts `PATH #N` where N counts requests to that path (in `/__stats` as
-//!   `paths`), so a test can tell which origin response it was served;
+//!   beyond the header line), `delay_ms`, `status`, `show` (request header names, comma
+//!   separated, whose values the body's first line ends with as `name=value`); a matching
+//!   `If-None-Match` gets a 304. The body starts `PATH #N AUTHORIZATION` where N counts
+//!   requests to that path (in `/__stats` as `paths`), so a test can tell which origin
+//!   response it was served;
 //! - `POST /__fail`: from now on `/cache/...` answers 500 (an origin that is up but failing);
 //! - anything else: 200 with the instance name and the request body's length.
 
@@ -273,7 +275,19 @@ async fn cacheable(State(origin): State<Origin>, uri: Uri, headers: HeaderMap) -
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
-        format!("{path} #{seen} {user}\n{}", "x".repeat(size))
+        let shown: String = get("show")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                let value = headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                format!(" {name}={value}")
+            })
+            .collect();
+        format!("{path} #{seen} {user}{shown}\n{}", "x".repeat(size))
     };
     response
         .status(status)

@@ -1,6 +1,7 @@
 //! Cache keys. The primary key is the URL (scheme, host, path and query); a response
-//! with `Vary` is stored under the primary key plus the values of the varying request
-//! headers, and the primary key remembers which names vary.
+//! with `Vary` is stored under the primary key plus the generation of the URL's Vary
+//! index and the values of the varying request headers. Lines separate the parts; a URL
+//! has no line breaks, so the first line is always the primary key.
 
 use http::HeaderMap;
 
@@ -9,12 +10,10 @@ pub fn primary(scheme: &str, host: &str, path_and_query: &str) -> String {
     format!("{scheme}://{}{path_and_query}", host.to_ascii_lowercase())
 }
 
-/// The key of one variant: the primary key plus each varying header's value.
-pub fn variant(primary: &str, vary: &[String], request: &HeaderMap) -> String {
-    if vary.is_empty() {
-        return primary.to_owned();
-    }
-    let mut key = String::from(primary);
+/// The key of one variant: the primary key, the Vary index's generation, and each
+/// varying header's value.
+pub fn variant(primary: &str, generation: u64, vary: &[String], request: &HeaderMap) -> String {
+    let mut key = format!("{primary}\n#{generation}");
     for name in vary {
         key.push('\n');
         key.push_str(name);

@@ -14,13 +14,27 @@ use moka::sync::Cache;
 use super::entry::Entry;
 use super::key;
 
-/// Entries by variant key, and the varying header names by primary key.
+/// Responses by key, and the Vary index: which request headers each varying URL's
+/// responses vary on. Both are weighed in bytes and share the configured bound.
 #[derive(Clone)]
 pub struct Store {
     entries: Cache<String, Arc<Entry>>,
-    vary: Cache<String, Arc<Vec<String>>>,
+    vary: Cache<String, Arc<VaryIndex>>,
+    /// Numbers each new Vary index, so variants stored under an index that has since been
+    /// evicted or replaced can never be found again (they expire on their own).
+    generations: Arc<AtomicU64>,
     evictions: Arc<AtomicU64>,
 }
+
+/// What a varying URL's responses vary on.
+#[derive(Debug)]
+struct VaryIndex {
+    names: Vec<String>,
+    generation: u64,
+}
+
+/// The Vary index gets this share of the byte bound; responses get the rest.
+const VARY_INDEX_SHARE: u64 = 16;
 
 struct KeepFor;
 
@@ -46,13 +60,17 @@ impl Expiry<String, Arc<Entry>> for KeepFor {
 }
 
 impl Store {
-    /// A store holding at most `max_bytes` of responses.
+    /// A store holding at most `max_bytes` of responses and Vary index together.
     pub fn new(max_bytes: u64) -> Self {
         let evictions = Arc::new(AtomicU64::new(0));
         let counter = evictions.clone();
+        let index_bytes = max_bytes / VARY_INDEX_SHARE;
         let entries = Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|_key: &String, entry: &Arc<Entry>| entry.weight())
+            .max_capacity(max_bytes - index_bytes)
+            .weigher(|key: &String, entry: &Arc<Entry>| {
+                let key = u32::try_from(key.len()).unwrap_or(u32::MAX);
+                entry.weight().saturating_add(key)
+            })
             .expire_after(KeepFor)
             .eviction_listener(move |_key, _value, cause| {
                 if cause == RemovalCause::Size {
@@ -60,18 +78,34 @@ impl Store {
                 }
             })
             .build();
-        let vary = Cache::builder().max_capacity(100_000).build();
+        let vary = Cache::builder()
+            .max_capacity(index_bytes)
+            .weigher(|key: &String, index: &Arc<VaryIndex>| {
+                let names: usize = index.names.iter().map(|n| n.len() + 24).sum();
+                u32::try_from(key.len() + names + 64).unwrap_or(u32::MAX)
+            })
+            .build();
         Self {
             entries,
             vary,
+            generations: Arc::default(),
             evictions,
         }
     }
 
-    /// The stored variant matching `request` for the URL `primary`.
+    /// The stored response for the URL `primary` that matches `request`. A URL without
+    /// `Vary` is one lookup; a varying one reads the index first.
     pub fn get(&self, primary: &str, request: &http::HeaderMap) -> Option<Arc<Entry>> {
-        let names = self.vary.get(primary).unwrap_or_default();
-        self.entries.get(&key::variant(primary, &names, request))
+        if let Some(entry) = self.entries.get(primary) {
+            return Some(entry);
+        }
+        let index = self.vary.get(primary)?;
+        self.entries.get(&key::variant(
+            primary,
+            index.generation,
+            &index.names,
+            request,
+        ))
     }
 
     /// Stores `entry` for the URL `primary`, under the variant `request` selects.
@@ -81,26 +115,49 @@ impl Store {
 
     /// [`Store::insert`] for an entry that is also being served.
     pub fn insert_arc(&self, primary: &str, request: &http::HeaderMap, entry: Arc<Entry>) {
-        let key = key::variant(primary, &entry.vary, request);
-        self.vary
-            .insert(primary.to_owned(), Arc::new(entry.vary.clone()));
+        if entry.vary.is_empty() {
+            // Found first by `get`, so a Vary index left from earlier responses is moot.
+            self.entries.insert(primary.to_owned(), entry);
+            return;
+        }
+        // A response without Vary stored earlier would shadow every variant.
+        self.entries.invalidate(primary);
+        let index = match self.vary.get(primary) {
+            Some(index) if index.names == entry.vary => index,
+            _ => {
+                let index = Arc::new(VaryIndex {
+                    names: entry.vary.clone(),
+                    generation: self.generations.fetch_add(1, Ordering::Relaxed),
+                });
+                self.vary.insert(primary.to_owned(), index.clone());
+                index
+            }
+        };
+        let key = key::variant(primary, index.generation, &index.names, request);
         self.entries.insert(key, entry);
     }
 
-    /// Drops every variant of the URL `primary`. Without `Vary` that is one key; with
-    /// it, the variants' keys are found by a scan.
+    /// Drops every stored response for the URL `primary`: the plain one, or every
+    /// variant, found by a scan, and the URL's Vary index.
     pub fn invalidate(&self, primary: &str) -> u64 {
-        match self.vary.get(primary) {
-            Some(names) if !names.is_empty() => self.purge(|key| key::primary_of(key) == primary),
-            _ => match self.entries.remove(primary) {
-                Some(_) => 1,
-                None => 0,
-            },
+        let plain = u64::from(self.entries.remove(primary).is_some());
+        if self.vary.remove(primary).is_none() {
+            return plain;
         }
+        plain + self.purge(|key| key::primary_of(key) == primary)
     }
 
-    /// Drops every entry whose URL starts with `prefix`.
+    /// Drops every response whose URL starts with `prefix`, and those URLs' Vary indexes.
     pub fn purge_prefix(&self, prefix: &str) -> u64 {
+        let indexes: Vec<Arc<String>> = self
+            .vary
+            .iter()
+            .filter(|(key, _)| key.starts_with(prefix))
+            .map(|(key, _)| key)
+            .collect();
+        for key in &indexes {
+            self.vary.invalidate(key.as_str());
+        }
         self.purge(|key| key::primary_of(key).starts_with(prefix))
     }
 
@@ -118,10 +175,11 @@ impl Store {
         doomed.len() as u64
     }
 
-    /// Weighted bytes held (after pending maintenance).
+    /// Weighted bytes held, responses and Vary index (after pending maintenance).
     pub fn bytes(&self) -> u64 {
         self.entries.run_pending_tasks();
-        self.entries.weighted_size()
+        self.vary.run_pending_tasks();
+        self.entries.weighted_size() + self.vary.weighted_size()
     }
 
     /// Entries held.

@@ -80,6 +80,74 @@ async fn variants_follow_vary_and_purges_drop_them_all() {
 }
 
 #[tokio::test]
+async fn a_response_gaining_or_losing_vary_replaces_what_was_stored() {
+    let store = Store::new(1 << 20);
+    let url = "http://h/switch";
+    let mut english = HeaderMap::new();
+    english.insert("accept-language", HeaderValue::from_static("en"));
+    let body = |entry: Option<Arc<Entry>>| entry.map(|e| e.body.len());
+
+    store.insert(url, &english, entry("max-age=60", &[], 1));
+    store.insert(
+        url,
+        &english,
+        entry("max-age=60", &[("vary", "Accept-Language")], 2),
+    );
+    assert_eq!(
+        body(store.get(url, &english)),
+        Some(2),
+        "the variant, not the plain one"
+    );
+    assert_eq!(body(store.get(url, &HeaderMap::new())), None);
+
+    // New varying names start a new index generation: the old variants are unreachable.
+    let mut gzip = english.clone();
+    gzip.insert("accept-encoding", HeaderValue::from_static("gzip"));
+    store.insert(
+        url,
+        &gzip,
+        entry("max-age=60", &[("vary", "Accept-Encoding")], 3),
+    );
+    assert_eq!(body(store.get(url, &gzip)), Some(3));
+    assert_eq!(
+        body(store.get(url, &english)),
+        None,
+        "no accept-encoding: another variant"
+    );
+
+    store.insert(url, &english, entry("max-age=60", &[], 4));
+    assert_eq!(
+        body(store.get(url, &gzip)),
+        Some(4),
+        "no Vary any more: one response for all"
+    );
+    assert_eq!(
+        store.invalidate(url),
+        3,
+        "the plain response and both unreachable variants are dropped"
+    );
+    assert_eq!(body(store.get(url, &gzip)), None);
+}
+
+#[tokio::test]
+async fn the_vary_index_counts_against_the_byte_bound() {
+    let bound = 256 * 1024;
+    let store = Store::new(bound);
+    let mut english = HeaderMap::new();
+    english.insert("accept-language", HeaderValue::from_static("en"));
+    let long_path = "p".repeat(4000);
+    for index in 0..400 {
+        let url = format!("http://h/{index}/{long_path}");
+        store.insert(
+            &url,
+            &english,
+            entry("max-age=60", &[("vary", "Accept-Language")], 1),
+        );
+    }
+    assert!(store.bytes() <= bound, "{} > {bound}", store.bytes());
+}
+
+#[tokio::test]
 async fn the_store_stays_within_its_byte_bound() {
     let bound = 64 * 1024;
     let store = Store::new(bound);

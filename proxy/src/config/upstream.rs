@@ -216,7 +216,9 @@ impl ExpectedStatus {
 #[serde(deny_unknown_fields, default)]
 pub struct PassiveConfig {
     /// Consecutive failed attempts (connect refused, reset, timeout, or 5xx when
-    /// `eject_on_5xx`) that eject a backend; 0 turns passive ejection off.
+    /// `eject_on_5xx`) that eject a backend; 0 turns passive ejection off. A refused
+    /// connection always ejects; the other failures eject only while at least half of the
+    /// group stays eligible.
     pub failures_to_eject: u32,
     /// Whether a 5xx answer counts as a failure.
     pub eject_on_5xx: bool,

@@ -16,7 +16,7 @@ use pingora::{Error, ErrorType, Result};
 use pingora::connectors::http::Connector;
 
 use super::ctx::RequestCtx;
-use super::forwarding::{REQUEST_ID, VIA};
+use super::forwarding::{Client, REQUEST_ID, VIA};
 use super::refresh::Refresh;
 use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Leader, Turn, key, policy};
 
@@ -73,15 +73,11 @@ pub(super) async fn lookup(
 ) -> Result<bool> {
     ctx.cache.enabled = true;
     ctx.cache.status = Some(CacheStatus::Bypass);
-    let scheme = if super::forwarding::is_tls(session) {
-        "https"
-    } else {
-        "http"
-    };
+    let client = Client::of(session);
     let req = session.req_header();
     let host = super::forwarding::client_host(req).unwrap_or("");
     let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
-    let primary = key::primary(scheme, host, path);
+    let primary = key::primary(client.scheme(), host, path);
     let method = req.method.clone();
     if policy::is_unsafe(&method) {
         ctx.cache.invalidate = true;
@@ -115,6 +111,8 @@ pub(super) async fn lookup(
                 upstream,
                 timeouts: live.timeouts.clone(),
                 request: session.req_header().clone(),
+                client,
+                request_id: ctx.request_id.clone(),
                 primary: primary.clone(),
                 stale: entry.clone(),
             }

@@ -1,7 +1,9 @@
 //! What the gateway adds to messages as they pass: `X-Forwarded-*`, `X-Request-Id` and
-//! `Via` both ways, and the hop-by-hop headers it strips from responses.
+//! `Via`, and the hop-by-hop headers it strips where Pingora does not.
 
-use http::header;
+use std::net::IpAddr;
+
+use http::header::{self, HeaderName};
 use pingora::Result;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
@@ -31,25 +33,49 @@ pub(super) fn client_host(req: &RequestHeader) -> Option<&str> {
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
 }
 
-/// Whether the client reached us over TLS.
-pub(super) fn is_tls(session: &Session) -> bool {
-    session
-        .digest()
-        .is_some_and(|digest| digest.ssl_digest.is_some())
+/// What the forwarding headers say about the client, captured from its session so a
+/// request made later on its behalf (a background cache refresh) says the same.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Client {
+    /// The address the request came from.
+    pub(super) ip: Option<IpAddr>,
+    /// It reached us over TLS.
+    pub(super) tls: bool,
 }
 
-/// Prepares the request for the backend.
+impl Client {
+    pub(super) fn of(session: &Session) -> Self {
+        Self {
+            ip: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+            tls: session
+                .digest()
+                .is_some_and(|digest| digest.ssl_digest.is_some()),
+        }
+    }
+
+    /// The scheme the client used.
+    pub(super) fn scheme(self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+}
+
+/// Prepares the request for the backend: `X-Forwarded-For` (appended to), `-Proto` and
+/// `-Host` (kept when the client sent one), `X-Request-Id` and `Via`.
 ///
-/// Pingora's standard upstream request policy has already run: hop-by-hop fields and the
-/// fields `Connection` nominates are gone (a WebSocket upgrade keeps its pair), and an
-/// HTTP/2 request's authority is its `Host`, which is otherwise kept as the client sent it.
+/// On the proxy path Pingora's standard upstream request policy has already run:
+/// hop-by-hop fields and the fields `Connection` nominates are gone (a WebSocket upgrade
+/// keeps its pair), and an HTTP/2 request's authority is its `Host`, which is otherwise
+/// kept as the client sent it. A request built outside that path strips them with
+/// [`strip_hop_by_hop`] first.
 pub(super) fn upstream_request(
-    session: &Session,
+    client: Client,
     req: &mut RequestHeader,
     request_id: &str,
 ) -> Result<()> {
-    if let Some(client) = session.client_addr().and_then(|a| a.as_inet()) {
-        let ip = client.ip();
+    if let Some(ip) = client.ip {
         let forwarded_for = match req
             .headers
             .get(X_FORWARDED_FOR)
@@ -60,8 +86,7 @@ pub(super) fn upstream_request(
         };
         req.insert_header(X_FORWARDED_FOR, forwarded_for)?;
     }
-    let proto = if is_tls(session) { "https" } else { "http" };
-    req.insert_header(X_FORWARDED_PROTO, proto)?;
+    req.insert_header(X_FORWARDED_PROTO, client.scheme())?;
     if !req.headers.contains_key(X_FORWARDED_HOST) {
         if let Some(host) = client_host(req).map(str::to_owned) {
             req.insert_header(X_FORWARDED_HOST, host)?;
@@ -72,6 +97,37 @@ pub(super) fn upstream_request(
         req.insert_header(header::VIA, v)
     })?;
     Ok(())
+}
+
+/// Removes what describes the client's hop alone (RFC 9110 §7.6.1): the fields its
+/// `Connection` header nominates, then the standard hop-by-hop fields. Only for requests
+/// the gateway sends itself; Pingora does this for every request it proxies.
+pub(super) fn strip_hop_by_hop(req: &mut RequestHeader) {
+    let nominated: Vec<HeaderName> = req
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in &nominated {
+        req.remove_header(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+    ] {
+        req.remove_header(&name);
+    }
+    for name in ["keep-alive", "proxy-connection"] {
+        req.remove_header(name);
+    }
 }
 
 /// Prepares the backend's response for the client.

@@ -1,6 +1,8 @@
 //! `stale-while-revalidate`: the client gets the stale copy at once, and a background
 //! task asks one backend for a fresh one (with the stored validators) and stores it.
 //! Only one refresh per URL runs at a time; it shares the coalescing lock with misses.
+//! The origin sees it as it would see the client's request forwarded: hop-by-hop fields
+//! stripped, `X-Forwarded-*`, `Via`, and the asking request's `X-Request-Id`.
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
 
+use super::forwarding::{self, Client};
 use crate::cache::{Cache, Entry, Turn, policy};
 use crate::config::Timeouts;
 use crate::upstreams::{Outcome, Upstream};
@@ -20,7 +23,12 @@ pub(super) struct Refresh {
     pub(super) connector: Arc<Connector>,
     pub(super) upstream: Arc<Upstream>,
     pub(super) timeouts: Timeouts,
+    /// The client's request as it arrived: its headers select the stored variant.
     pub(super) request: RequestHeader,
+    /// Who asked, for the forwarding headers.
+    pub(super) client: Client,
+    /// The asking request's id: the refresh is its work, so the origin sees that id.
+    pub(super) request_id: String,
     pub(super) primary: String,
     pub(super) stale: Arc<Entry>,
 }
@@ -41,39 +49,57 @@ impl Refresh {
     }
 
     async fn run(&self) {
+        let request = match self.origin_request() {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::debug!(%error, "cannot build the background cache refresh");
+                return;
+            }
+        };
         let Some(selection) = self.upstream.select(None, &[]) else {
             return;
         };
-        let outcome = self.fetch(selection.addr()).await;
+        let outcome = self.fetch(selection.addr(), request).await;
         selection.finish(outcome);
     }
 
-    async fn fetch(&self, addr: std::net::SocketAddr) -> Outcome {
+    /// The client's request as a conditional GET with the stored validators, forwarded.
+    fn origin_request(&self) -> pingora::Result<RequestHeader> {
+        let mut request = self.request.clone();
+        request.set_method(Method::GET);
+        // The backends speak HTTP/1.1; an HTTP/2 client's authority becomes the Host.
+        request.set_version(http::Version::HTTP_11);
+        if !request.headers.contains_key(header::HOST) {
+            if let Some(authority) = request.uri.authority().map(|a| a.as_str().to_owned()) {
+                request.insert_header(header::HOST, authority)?;
+            }
+        }
+        forwarding::strip_hop_by_hop(&mut request);
+        for name in [
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+            header::CONTENT_LENGTH,
+        ] {
+            request.remove_header(&name);
+        }
+        let stored = &self.stale.header.headers;
+        if let Some(etag) = stored.get(header::ETAG).cloned() {
+            request.insert_header(header::IF_NONE_MATCH, etag)?;
+        }
+        if let Some(modified) = stored.get(header::LAST_MODIFIED).cloned() {
+            request.insert_header(header::IF_MODIFIED_SINCE, modified)?;
+        }
+        forwarding::upstream_request(self.client, &mut request, &self.request_id)?;
+        Ok(request)
+    }
+
+    async fn fetch(&self, addr: std::net::SocketAddr, request: RequestHeader) -> Outcome {
         let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.connection_timeout = Some(self.timeouts.connect());
         peer.options.read_timeout = Some(self.timeouts.response_header());
         let Ok((mut session, _reused)) = self.connector.get_http_session(&peer).await else {
             return Outcome::ConnectFailed;
         };
-        let mut request = self.request.clone();
-        request.set_method(Method::GET);
-        for name in [
-            header::IF_NONE_MATCH,
-            header::IF_MODIFIED_SINCE,
-            header::CONNECTION,
-            header::CONTENT_LENGTH,
-            header::TRANSFER_ENCODING,
-            header::UPGRADE,
-        ] {
-            request.remove_header(&name);
-        }
-        let stored = &self.stale.header.headers;
-        if let Some(etag) = stored.get(header::ETAG).cloned() {
-            let _ = request.insert_header(header::IF_NONE_MATCH, etag);
-        }
-        if let Some(modified) = stored.get(header::LAST_MODIFIED).cloned() {
-            let _ = request.insert_header(header::IF_MODIFIED_SINCE, modified);
-        }
         if session
             .write_request_header(Box::new(request))
             .await

@@ -130,12 +130,14 @@ impl Backend {
     }
 
     /// Feeds one live attempt's outcome to passive ejection. Returns the ejection's length
-    /// when this outcome ejected the member.
+    /// when this outcome ejected the member; with `may_eject` false a failure that would
+    /// eject leaves the member in (the group cannot spare it).
     pub(crate) fn record_outcome(
         &self,
         outcome: Outcome,
         now: Instant,
         config: &PassiveConfig,
+        may_eject: bool,
     ) -> Option<Duration> {
         let failed = match outcome {
             Outcome::Success => false,
@@ -151,7 +153,7 @@ impl Backend {
             return None;
         }
         state.live_failures += 1;
-        if state.live_failures < config.failures_to_eject {
+        if state.live_failures < config.failures_to_eject || !may_eject {
             return None;
         }
         state.live_failures = 0;

@@ -79,6 +79,43 @@ fn a_connect_failure_ejects_at_once_and_selection_avoids_it() {
     assert_eq!(counts(&upstream, 20, &[])[&addr(2)], 20);
 }
 
+/// One attempt on `target` that ends with `outcome`.
+fn attempt(upstream: &Upstream, target: SocketAddr, outcome: Outcome) {
+    let others: Vec<SocketAddr> = upstream
+        .snapshot()
+        .iter()
+        .map(|s| s.addr)
+        .filter(|a| *a != target)
+        .collect();
+    let selection = upstream.select(None, &others).expect("target eligible");
+    selection.finish(outcome);
+}
+
+#[test]
+fn ambiguous_failures_never_eject_more_than_half_the_group() {
+    let upstream = Upstream::new("app", &group(&[1, 2, 3]));
+    attempt(&upstream, addr(2), Outcome::Timeout);
+    assert_eq!(upstream.eligible_count(), 2, "the first timeout ejects");
+    // A stalled proxy times out every backend at once; the rest of the group stays in.
+    attempt(&upstream, addr(1), Outcome::Timeout);
+    attempt(&upstream, addr(3), Outcome::Broken);
+    attempt(&upstream, addr(3), Outcome::Status(503));
+    assert_eq!(upstream.eligible_count(), 2);
+    assert_eq!(upstream.snapshot()[0].ejections_total, 0);
+    // A refused connection is the backend's own word: it ejects past the cap.
+    attempt(&upstream, addr(1), Outcome::ConnectFailed);
+    attempt(&upstream, addr(3), Outcome::ConnectFailed);
+    assert_eq!(upstream.eligible_count(), 0);
+
+    let single = Upstream::new("one", &group(&[1]));
+    attempt(&single, addr(1), Outcome::Timeout);
+    assert_eq!(
+        single.eligible_count(),
+        1,
+        "a lone backend is never ejected on a timeout"
+    );
+}
+
 #[test]
 fn with_every_backend_ineligible_select_answers_none_at_once() {
     let upstream = Upstream::new("app", &group(&[1, 2]));

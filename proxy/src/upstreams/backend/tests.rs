@@ -28,7 +28,7 @@ fn one_connect_failure_ejects_at_once_for_the_base_time() {
     let b = backend();
     let t0 = Instant::now();
     assert_eq!(
-        b.record_outcome(Outcome::ConnectFailed, t0, &passive(1)),
+        b.record_outcome(Outcome::ConnectFailed, t0, &passive(1), true),
         Some(ms(1000))
     );
     assert_eq!(b.eligibility(t0, true, OFF), None);
@@ -48,7 +48,7 @@ fn repeated_ejections_double_up_to_the_cap_and_start_over_after_a_quiet_period()
     let mut lengths = Vec::new();
     for _ in 0..6 {
         let length = b
-            .record_outcome(Outcome::Timeout, now, &config)
+            .record_outcome(Outcome::Timeout, now, &config, true)
             .expect("ejected");
         lengths.push(length.as_millis());
         now += length; // readmitted; fails again at once
@@ -57,7 +57,7 @@ fn repeated_ejections_double_up_to_the_cap_and_start_over_after_a_quiet_period()
     // Un-ejected for max_ejection_ms after the last ejection ended: the streak starts over.
     now += ms(8000);
     assert_eq!(
-        b.record_outcome(Outcome::Broken, now, &config),
+        b.record_outcome(Outcome::Broken, now, &config, true),
         Some(ms(1000))
     );
 }
@@ -66,9 +66,9 @@ fn repeated_ejections_double_up_to_the_cap_and_start_over_after_a_quiet_period()
 fn failures_while_ejected_do_not_extend_the_ejection() {
     let b = backend();
     let t0 = Instant::now();
-    b.record_outcome(Outcome::ConnectFailed, t0, &passive(1));
+    b.record_outcome(Outcome::ConnectFailed, t0, &passive(1), true);
     assert_eq!(
-        b.record_outcome(Outcome::ConnectFailed, t0 + ms(10), &passive(1)),
+        b.record_outcome(Outcome::ConnectFailed, t0 + ms(10), &passive(1), true),
         None
     );
     assert_eq!(b.eligibility(t0 + ms(1000), true, OFF), Some(1.0));
@@ -81,12 +81,13 @@ fn a_success_resets_the_consecutive_failure_count() {
     let config = passive(3);
     let now = Instant::now();
     for outcome in [Outcome::Timeout, Outcome::Timeout, Outcome::Success] {
-        assert_eq!(b.record_outcome(outcome, now, &config), None);
+        assert_eq!(b.record_outcome(outcome, now, &config, true), None);
     }
-    assert_eq!(b.record_outcome(Outcome::Timeout, now, &config), None);
-    assert_eq!(b.record_outcome(Outcome::Timeout, now, &config), None);
+    assert_eq!(b.record_outcome(Outcome::Timeout, now, &config, true), None);
+    assert_eq!(b.record_outcome(Outcome::Timeout, now, &config, true), None);
     assert!(
-        b.record_outcome(Outcome::Timeout, now, &config).is_some(),
+        b.record_outcome(Outcome::Timeout, now, &config, true)
+            .is_some(),
         "third in a row"
     );
 }
@@ -97,12 +98,18 @@ fn a_5xx_ejects_only_when_eject_on_5xx() {
     let b = backend();
     let mut config = passive(1);
     config.eject_on_5xx = false;
-    assert_eq!(b.record_outcome(Outcome::Status(502), now, &config), None);
+    assert_eq!(
+        b.record_outcome(Outcome::Status(502), now, &config, true),
+        None
+    );
     assert_eq!(b.eligibility(now, true, OFF), Some(1.0));
     config.eject_on_5xx = true;
-    assert_eq!(b.record_outcome(Outcome::Status(404), now, &config), None);
+    assert_eq!(
+        b.record_outcome(Outcome::Status(404), now, &config, true),
+        None
+    );
     assert!(
-        b.record_outcome(Outcome::Status(503), now, &config)
+        b.record_outcome(Outcome::Status(503), now, &config, true)
             .is_some()
     );
     assert_eq!(b.eligibility(now, true, OFF), None);
@@ -114,7 +121,7 @@ fn zero_failures_to_eject_turns_passive_ejection_off() {
     let now = Instant::now();
     for _ in 0..10 {
         assert_eq!(
-            b.record_outcome(Outcome::ConnectFailed, now, &passive(0)),
+            b.record_outcome(Outcome::ConnectFailed, now, &passive(0), true),
             None
         );
     }
@@ -163,7 +170,7 @@ fn slow_start_ramps_from_a_tenth_to_full_after_readmission() {
         Some(1.0),
         "initial members are not ramped"
     );
-    b.record_outcome(Outcome::ConnectFailed, t0, &passive(1));
+    b.record_outcome(Outcome::ConnectFailed, t0, &passive(1), true);
     let back = t0 + ms(1000);
     assert_eq!(b.eligibility(back, true, slow), Some(0.1));
     let half = b

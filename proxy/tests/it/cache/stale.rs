@@ -69,6 +69,63 @@ async fn stale_while_revalidate_answers_at_once_and_refreshes_behind() {
 }
 
 #[tokio::test]
+async fn a_background_refresh_is_forwarded_like_the_request_it_serves() {
+    let origin = Origin::start("a").await;
+    let proxy = start(&origin).await;
+    let path = "/cache/forwarded?cc=max-age%3D0%2C%20stale-while-revalidate%3D60\
+                &show=x-forwarded-for,x-forwarded-proto,x-forwarded-host,via,x-request-id,x-secret";
+    // `x-secret` is nominated by `Connection`, so it must never reach the origin.
+    let asked = [
+        ("x-request-id", "refresh-trigger"),
+        ("connection", "x-secret"),
+        ("x-secret", "hop-only"),
+    ];
+    let (_, first, forwarded, _) = get(&proxy, path, &asked).await;
+    assert_eq!(first, "MISS");
+    let seen_by_origin = |body: &str| {
+        body.lines()
+            .next()
+            .and_then(|line| line.split_once(" - "))
+            .map(|(_, headers)| headers.to_owned())
+            .unwrap_or_default()
+    };
+    let expected = format!(
+        "x-forwarded-for=127.0.0.1 x-forwarded-proto=http x-forwarded-host={} \
+         via=1.1 flotilla x-request-id=refresh-trigger x-secret=-",
+        proxy
+            .url("")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+    );
+    assert_eq!(
+        seen_by_origin(&forwarded),
+        expected,
+        "a plain miss: {forwarded}"
+    );
+
+    let (_, cache, ..) = get(&proxy, path, &asked).await;
+    assert_eq!(
+        cache, "STALE",
+        "the stale copy answers and a refresh starts"
+    );
+    let refreshed = shared::testing::wait_until(
+        "the background refresh is stored",
+        std::time::Duration::from_secs(5),
+        || async {
+            let (_, _, body, _) = get(&proxy, path, &asked).await;
+            body.starts_with("/cache/forwarded #2 ").then_some(body)
+        },
+    )
+    .await
+    .expect("refreshed copy served");
+    assert_eq!(
+        seen_by_origin(&refreshed),
+        expected,
+        "the refresh carried the same forwarding headers: {refreshed}"
+    );
+}
+
+#[tokio::test]
 async fn stale_if_error_from_config_covers_an_origin_answering_5xx() {
     let origin = Origin::start("a").await;
     let proxy = Proxy::start(&format!(
