@@ -29,6 +29,11 @@ fn counts(upstream: &Upstream, picks: usize, tried: &[SocketAddr]) -> HashMap<So
 }
 
 fn eject(upstream: &Upstream, target: SocketAddr) {
+    attempt(upstream, target, Outcome::ConnectFailed);
+}
+
+/// One attempt on `target` that ends with `outcome`.
+fn attempt(upstream: &Upstream, target: SocketAddr, outcome: Outcome) {
     let others: Vec<SocketAddr> = upstream
         .snapshot()
         .iter()
@@ -37,7 +42,7 @@ fn eject(upstream: &Upstream, target: SocketAddr) {
         .collect();
     let selection = upstream.select(None, &others).expect("target eligible");
     assert_eq!(selection.addr(), target);
-    selection.finish(Outcome::ConnectFailed);
+    selection.finish(outcome);
 }
 
 #[test]
@@ -77,18 +82,6 @@ fn a_connect_failure_ejects_at_once_and_selection_avoids_it() {
     assert_eq!(status.ejections_total, 1);
     assert_eq!(upstream.eligible_count(), 1);
     assert_eq!(counts(&upstream, 20, &[])[&addr(2)], 20);
-}
-
-/// One attempt on `target` that ends with `outcome`.
-fn attempt(upstream: &Upstream, target: SocketAddr, outcome: Outcome) {
-    let others: Vec<SocketAddr> = upstream
-        .snapshot()
-        .iter()
-        .map(|s| s.addr)
-        .filter(|a| *a != target)
-        .collect();
-    let selection = upstream.select(None, &others).expect("target eligible");
-    selection.finish(outcome);
 }
 
 #[test]
