@@ -8,7 +8,7 @@ use crate::upstreams::HashKey;
 
 /// The request line plus headers, as sent on the wire.
 pub(super) fn header_bytes(req: &RequestHeader) -> usize {
-    let line = req.method.as_str().len() + req.uri.to_string().len() + 12;
+    let line = req.method.as_str().len() + req.raw_path().len() + 12;
     req.headers
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
