@@ -2,7 +2,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -18,11 +18,20 @@ pub(crate) struct TestStack {
     pub(crate) admin: SocketAddr,
     lines: Arc<Mutex<Vec<String>>>,
     _data: TempDir,
+    /// This stack's turn; dropped last, after its processes are gone.
+    _turn: MutexGuard<'static, ()>,
 }
+
+/// Stacks run one at a time. Each picks free ports and binds them later, so two stacks
+/// starting together can pick the same port, and a stack's processes would then fail for
+/// reasons no user sees.
+static STACK_TURN: Mutex<()> = Mutex::new(());
 
 impl TestStack {
     /// Starts a stack of `instances` app processes on free loopback ports.
     pub(crate) fn start(instances: u16, extra: &[&str]) -> Self {
+        // A test that failed while holding the turn poisoned nothing this one relies on.
+        let turn = STACK_TURN.lock().unwrap_or_else(PoisonError::into_inner);
         let data = TempDir::new();
         let (public, admin) = (free_port(), free_port());
         let first = consecutive_free_ports(instances);
@@ -72,6 +81,7 @@ impl TestStack {
             admin: loopback(admin),
             lines,
             _data: data,
+            _turn: turn,
         }
     }
 
