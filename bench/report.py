@@ -42,6 +42,25 @@ def parse_wrk(path):
     return out
 
 
+def add_wrk(row, out, duration):
+    """A wrk measurement's figures, with the target's CPU per request and busy share."""
+    row.update(parse_wrk(out / row["wrk"]))
+    row["cpu_us"] = row["cpu_ticks"] * TICK_US / row["requests"] if row["requests"] else None
+    row["busy_pct"] = row["cpu_ticks"] / duration if duration else None
+
+
+def add_loadgen(row, out):
+    """A loadgen measurement's figures, with the target's CPU per completed request."""
+    summary = json.loads((out / row["loadgen"]).read_text())
+    done = summary["ok"] + summary["non_2xx"]
+    row.update(
+        rps=summary["rps"], p50_ms=summary["latency_ms"]["p50"], p99_ms=summary["latency_ms"]["p99"],
+        p999_ms=summary["latency_ms"]["p999"], failed=summary["failed"],
+        lag_ms=summary["max_dispatch_lag_ms"],
+        cpu_us=row["cpu_ticks"] * TICK_US / done if done else None,
+    )
+
+
 def med(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -123,9 +142,7 @@ def main(out_dir):
     sat = [r for r in rows if r["scenario"] == "saturation"]
     if sat:
         for row in sat:
-            row.update(parse_wrk(out / row["wrk"]))
-            row["cpu_us"] = row["cpu_ticks"] * TICK_US / row["requests"] if row["requests"] else None
-            row["busy_pct"] = row["cpu_ticks"] / duration if duration else None
+            add_wrk(row, out, duration)
         say("### Saturation (wrk, closed loop, fixed connections)")
         say("")
         say("| target | requests/s | p50 ms | p99 ms | CPU µs/request | CPU busy % | errors | probes failed right after wrk closed |")
@@ -155,14 +172,7 @@ def main(out_dir):
     rate = [r for r in rows if r["scenario"] == "fixed_rate"]
     if rate:
         for row in rate:
-            summary = json.loads((out / row["loadgen"]).read_text())
-            done = summary["ok"] + summary["non_2xx"]
-            row.update(
-                rps=summary["rps"], p50_ms=summary["latency_ms"]["p50"], p99_ms=summary["latency_ms"]["p99"],
-                p999_ms=summary["latency_ms"]["p999"], failed=summary["failed"],
-                lag_ms=summary["max_dispatch_lag_ms"],
-                cpu_us=row["cpu_ticks"] * TICK_US / done if done else None,
-            )
+            add_loadgen(row, out)
         say("### Fixed rate (loadgen, open loop; latency includes any wait for a connection)")
         say("")
         say("| target | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/request | failed | rounds with valid latency |")
@@ -195,14 +205,9 @@ def main(out_dir):
     cache_rate = [r for r in rows if r["scenario"] == "cache_rate"]
     if cache_sat or cache_rate:
         for row in cache_sat:
-            row.update(parse_wrk(out / row["wrk"]))
-            row["cpu_us"] = row["cpu_ticks"] * TICK_US / row["requests"] if row["requests"] else None
-            row["busy_pct"] = row["cpu_ticks"] / duration if duration else None
+            add_wrk(row, out, duration)
         for row in cache_rate:
-            summary = json.loads((out / row["loadgen"]).read_text())
-            done = summary["ok"] + summary["non_2xx"]
-            row.update(rps=summary["rps"], failed=summary["failed"],
-                       cpu_us=row["cpu_ticks"] * TICK_US / done if done else None)
+            add_loadgen(row, out)
         say("### Cache hits (one stored response, requested over and over)")
         say("")
         say("| target | hits/s (wrk) | p50 ms | p99 ms | CPU µs/hit at saturation | CPU busy % "

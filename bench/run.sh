@@ -263,10 +263,11 @@ scenario_cache() {
         curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$t]}$path"
         taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:${PORT[$t]}$path" >/dev/null
     done
-    curl -fsS -D - -o /dev/null "http://127.0.0.1:${PORT[flotilla]}$path" | grep -qi '^x-cache: HIT' \
-        || { echo "Flotilla does not answer the cache path from its cache" >&2; exit 1; }
-    curl -fsS -D - -o /dev/null "http://127.0.0.1:${PORT[nginx]}$path" | grep -qi '^x-cache: HIT' \
-        || { echo "nginx does not answer the cache path from its cache" >&2; exit 1; }
+    # Both say so in X-Cache; HAProxy does not, and the origin counts below cover it.
+    for t in nginx flotilla; do
+        curl -fsS -D - -o /dev/null "http://127.0.0.1:${PORT[$t]}$path" | grep -qi '^x-cache: HIT' \
+            || { echo "$t does not answer the cache path from its cache" >&2; exit 1; }
+    done
     for r in $(seq "$ROUNDS"); do
         for t in $PASS_TARGETS; do
             local url="http://127.0.0.1:${PORT[$t]}$path" file c0 c1 h0 h1

@@ -113,7 +113,11 @@ pub enum Outcome {
 impl Outcome {
     /// A failure that may be the proxy's or the load's fault as much as the backend's.
     fn is_ambiguous(self) -> bool {
-        matches!(self, Self::Timeout | Self::Broken | Self::Status(_))
+        match self {
+            Self::Timeout | Self::Broken => true,
+            Self::Status(status) => status >= 500,
+            Self::Success | Self::ConnectFailed => false,
+        }
     }
 }
 

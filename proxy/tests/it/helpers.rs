@@ -74,37 +74,31 @@ impl Origin {
         self.child = None;
     }
 
-    /// Requests per method the origin has counted (health checks and stats excluded).
-    pub(crate) async fn counts(&self) -> BTreeMap<String, u64> {
-        let url = format!("http://{}/__stats", self.addr);
-        let stats: serde_json::Value = client()
-            .get(url)
+    /// The origin's `/__stats` document.
+    async fn stats(&self) -> serde_json::Value {
+        client()
+            .get(format!("http://{}/__stats", self.addr))
             .send()
             .await
             .expect("stats")
             .json()
             .await
-            .expect("stats json");
-        serde_json::from_value(stats["requests"].clone()).expect("counts map")
+            .expect("stats json")
+    }
+
+    /// Requests per method the origin has counted (health checks and stats excluded).
+    pub(crate) async fn counts(&self) -> BTreeMap<String, u64> {
+        serde_json::from_value(self.stats().await["requests"].clone()).expect("counts map")
     }
 
     /// Requests of `method` the origin has counted.
-    /// Requests the origin's `/cache/...` handler served for `path`.
-    pub(crate) async fn path_count(&self, path: &str) -> u64 {
-        let url = format!("http://{}/__stats", self.addr);
-        let stats: serde_json::Value = client()
-            .get(url)
-            .send()
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("stats json");
-        stats["paths"][path].as_u64().unwrap_or(0)
-    }
-
     pub(crate) async fn count(&self, method: &str) -> u64 {
         self.counts().await.get(method).copied().unwrap_or(0)
+    }
+
+    /// Requests the origin's `/cache/...` handler served for `path`.
+    pub(crate) async fn path_count(&self, path: &str) -> u64 {
+        self.stats().await["paths"][path].as_u64().unwrap_or(0)
     }
 }
 
