@@ -73,6 +73,9 @@ pub struct Config {
     pub login_window_secs: u64,
     /// Largest number of database connections this instance holds.
     pub db_max_connections: u32,
+    /// How often an idle live stream gets a heartbeat (SSE comment or WebSocket ping), in
+    /// milliseconds; below the idle timeouts of proxies in between.
+    pub heartbeat_interval_ms: u64,
     /// `human` or `json` log lines.
     pub log_format: LogFormat,
 }
@@ -91,6 +94,7 @@ impl Default for Config {
             login_max_failures_per_ip: 20,
             login_window_secs: 15 * 60,
             db_max_connections: 10,
+            heartbeat_interval_ms: 15_000,
             log_format: LogFormat::Human,
         }
     }
@@ -190,7 +194,18 @@ impl Config {
                 "must be above 0",
             ));
         }
+        if self.heartbeat_interval_ms == 0 {
+            return Err(ConfigError::invalid(
+                "heartbeat_interval_ms",
+                "must be above 0",
+            ));
+        }
         Ok(())
+    }
+
+    /// How often an idle live stream gets a heartbeat.
+    pub fn heartbeat_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.heartbeat_interval_ms)
     }
 
     /// The configured instance id, or `HOSTNAME-PID`.

@@ -9,7 +9,8 @@
 //! - [`metrics`]: the metric-name contract and a registry with the process collector.
 //! - [`shutdown`]: a future that resolves on SIGTERM or Ctrl-C.
 //! - `testing` (feature `test-util`): port-0 listeners, readiness polling with a deadline,
-//!   and child processes that cannot outlive the test.
+//!   child processes that cannot outlive the test, and the `FLOTILLA_REQUIRE` switch that
+//!   turns a missing external component from a skip into a failure.
 #![warn(missing_docs)]
 
 pub mod config;

@@ -74,6 +74,63 @@ where
     }
 }
 
+/// The environment variable that turns a missing component from a skip into a failure.
+///
+/// It holds a comma-separated list of [`Component`] names (`postgres,chromium,prometheus`).
+/// CI sets it, so a machine that lost a component cannot pass by skipping the tests that
+/// need it; a developer's machine without it leaves it unset and sees the skips.
+pub const REQUIRE_VAR: &str = "FLOTILLA_REQUIRE";
+
+/// Something outside the workspace that some tests need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// A PostgreSQL server at `TEST_DATABASE_URL`.
+    Postgres,
+    /// Headless Chromium and its chromedriver.
+    Chromium,
+    /// The `prometheus` server binary.
+    Prometheus,
+    /// Node.js, for the real test peers it serves.
+    Node,
+}
+
+impl Component {
+    /// The name [`REQUIRE_VAR`] lists it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Chromium => "chromium",
+            Self::Prometheus => "prometheus",
+            Self::Node => "node",
+        }
+    }
+
+    /// Whether [`REQUIRE_VAR`] names this component.
+    pub fn is_required(self) -> bool {
+        std::env::var(REQUIRE_VAR).is_ok_and(|list| self.is_listed_in(&list))
+    }
+
+    /// Whether a comma-separated `list` of names includes this component's.
+    fn is_listed_in(self, list: &str) -> bool {
+        list.split(',')
+            .any(|name| name.trim().eq_ignore_ascii_case(self.name()))
+    }
+}
+
+/// Reports that `test` did not run because `component` is missing, and why.
+///
+/// # Panics
+///
+/// When [`REQUIRE_VAR`] names the component: there a skip would be a silent pass.
+pub fn skip(component: Component, test: &str, why: &str) {
+    assert!(
+        !component.is_required(),
+        "{test} needs {component}, which {REQUIRE_VAR} requires, but {why}",
+        component = component.name(),
+    );
+    eprintln!("skipped {test}: {why}");
+}
+
 /// Waits until something accepts TCP connections at `addr`.
 ///
 /// # Errors
@@ -239,5 +296,14 @@ mod tests {
                 .await;
         });
         assert_eq!(get_status(addr, "/").await.expect("status"), 204);
+    }
+
+    #[test]
+    fn a_component_is_required_only_when_listed_by_name() {
+        assert!(Component::Postgres.is_listed_in("postgres"));
+        assert!(Component::Chromium.is_listed_in("postgres, Chromium ,prometheus"));
+        assert!(!Component::Prometheus.is_listed_in("postgres,chromium"));
+        assert!(!Component::Postgres.is_listed_in(""));
+        assert!(!Component::Node.is_listed_in("nodejs"));
     }
 }

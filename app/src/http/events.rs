@@ -2,7 +2,7 @@
 //!
 //! Both carry the same JSON per event (see [`realtime::event_json`]). SSE frames carry the
 //! event's `seq` as `id:` and its kind as `event:`, start with a `retry:` hint, and get a
-//! `: ping` comment every [`HEARTBEAT`] so idle connections stay open through proxies. A
+//! `: ping` comment every `heartbeat_interval_ms` so idle connections stay open through proxies. A
 //! client resumes with `Last-Event-ID` (SSE) or `?since=` (either transport); without one
 //! it starts from now. Anonymous streams carry public datasets' events; a bearer token adds
 //! the caller's private ones. When the instance drains, streams end and new ones get 503,
@@ -26,8 +26,6 @@ use super::{Error, Result};
 use crate::realtime::{self, Subscription, Transport};
 use crate::state::AppState;
 
-/// How often an idle stream gets a heartbeat (SSE comment or WebSocket ping).
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// The reconnection delay suggested to SSE clients.
 const RETRY_HINT: Duration = Duration::from_secs(2);
 /// WebSocket close code 1001: the server is going away.
@@ -59,7 +57,11 @@ async fn sse(
     };
     let subscription = subscribe(&state, user, after, Transport::Sse)?;
     let mut response = Sse::new(sse_stream(subscription))
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("ping"))
+        .keep_alive(
+            KeepAlive::new()
+                .interval(state.config.heartbeat_interval())
+                .text("ping"),
+        )
         .into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -76,7 +78,8 @@ async fn websocket(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response> {
     let subscription = subscribe(&state, user, resume.since, Transport::WebSocket)?;
-    Ok(upgrade.on_upgrade(move |socket| pump(socket, subscription)))
+    let heartbeat = state.config.heartbeat_interval();
+    Ok(upgrade.on_upgrade(move |socket| pump(socket, subscription, heartbeat)))
 }
 
 fn subscribe(
@@ -140,8 +143,8 @@ fn sse_stream(
 use futures::StreamExt as _;
 
 /// Sends events as text messages and pings while idle, until either side ends it.
-async fn pump(mut socket: WebSocket, mut subscription: Subscription) {
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+async fn pump(mut socket: WebSocket, mut subscription: Subscription, heartbeat: Duration) {
+    let mut heartbeat = tokio::time::interval(heartbeat);
     heartbeat.tick().await;
     loop {
         tokio::select! {

@@ -75,8 +75,10 @@ db_test!(changes_are_recorded_as_events_in_order);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_notifies_each_event_with_its_seq() {
     let Some(db) = TestDb::postgres().await else {
-        eprintln!(
-            "skipped postgres_notifies_each_event_with_its_seq: TEST_DATABASE_URL is not set"
+        shared::testing::skip(
+            shared::testing::Component::Postgres,
+            "postgres_notifies_each_event_with_its_seq",
+            "TEST_DATABASE_URL is not set",
         );
         return;
     };

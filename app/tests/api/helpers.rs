@@ -33,9 +33,10 @@ macro_rules! db_test {
             async fn postgres() {
                 match crate::helpers::TestDb::postgres().await {
                     Some(db) => super::$name(&db).await,
-                    None => eprintln!(
-                        "skipped the Postgres run of {}: TEST_DATABASE_URL is not set",
-                        stringify!($name)
+                    None => shared::testing::skip(
+                        shared::testing::Component::Postgres,
+                        concat!("the Postgres run of ", stringify!($name)),
+                        "TEST_DATABASE_URL is not set",
                     ),
                 }
             }

@@ -282,7 +282,7 @@ db_test!(draining_ends_streams_and_sends_new_ones_elsewhere);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_stream_gets_a_heartbeat_comment() {
     let db = TestDb::sqlite();
-    let app = TestApp::spawn(&db).await;
+    let app = TestApp::spawn_with(&db, |config| config.heartbeat_interval_ms = 1_000).await;
     let mut stream = SseClient::open(&app, None, None).await;
     let started = std::time::Instant::now();
     loop {
@@ -293,7 +293,7 @@ async fn an_idle_stream_gets_a_heartbeat_comment() {
     }
     let waited = started.elapsed();
     assert!(
-        waited >= Duration::from_secs(14) && waited <= Duration::from_secs(20),
+        waited >= Duration::from_millis(900) && waited <= Duration::from_secs(5),
         "heartbeat after {waited:?}"
     );
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use shared::testing::{ChildGuard, free_port, wait_until};
+use shared::testing::{ChildGuard, Component, free_port, skip, wait_until};
 
 use crate::helpers::{START_DEADLINE, TempDir, TestStack, client};
 
@@ -38,7 +38,11 @@ const RETRIES: [&str; 3] = [
 #[tokio::test]
 async fn prometheus_scrapes_every_target_evaluates_every_expression_and_alerts() {
     let Some(prometheus_bin) = on_path("prometheus") else {
-        println!("monitoring test skipped: prometheus not installed");
+        skip(
+            Component::Prometheus,
+            "the monitoring test",
+            "prometheus is not on PATH",
+        );
         return;
     };
 

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
-use shared::testing::{ChildGuard, READY_DEADLINE, free_port, wait_for_status, wait_until};
+use shared::testing::{
+    ChildGuard, Component, READY_DEADLINE, free_port, skip, wait_for_status, wait_until,
+};
 
 use crate::helpers::{START_DEADLINE, TempDir, TestStack};
 
@@ -55,7 +57,11 @@ impl Chromedriver {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEBIAN_CHROMEDRIVER));
         if !path.is_file() {
-            println!("browser tests skipped: chromedriver not found");
+            skip(
+                Component::Chromium,
+                "the browser tests",
+                &format!("chromedriver is not at {}", path.display()),
+            );
             return None;
         }
         let port = free_port();
