@@ -2,7 +2,10 @@
 //!
 //! Each process has its own supervisor task: spawn, wait, and unless the stack is
 //! stopping, restart after a back-off that doubles on each quick death (0.5 s up to 10 s)
-//! and resets once a process has stayed up for 30 s. Stopping sends SIGTERM to every
+//! and resets once a process has stayed up for 30 s. A process that fails at start the same
+//! way [`GIVE_UP_AFTER`] times in a row (the same exit code, each time within
+//! [`STABLE_AFTER`] of its start: a bad database URL, a bad setting) will not get better by
+//! restarting, so the stack stops with that error instead. Stopping sends SIGTERM to every
 //! process at once, waits for them to drain and exit, and SIGKILLs whatever is still
 //! running after [`STOP_DEADLINE`], so nothing outlives the stack.
 
@@ -31,6 +34,8 @@ pub const STOP_DEADLINE: Duration = Duration::from_secs(20);
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// Identical failures at start after which a process is not restarted again.
+pub const GIVE_UP_AFTER: u32 = 3;
 const READY_DEADLINE: Duration = Duration::from_secs(60);
 
 /// What a supervisor reports to the launcher.
@@ -46,6 +51,39 @@ enum Report {
         status: ExitStatus,
         restarting_in: Option<Duration>,
     },
+    /// The process failed at start the same way [`GIVE_UP_AFTER`] times in a row.
+    GaveUp { name: String, status: ExitStatus },
+}
+
+/// Counts a process's consecutive identical failures at start.
+#[derive(Debug, Default)]
+struct StartFailures {
+    /// The exit code of the latest failure at start, while the streak lasts.
+    code: Option<i32>,
+    /// How many failures in a row exited with `code`.
+    count: u32,
+}
+
+impl StartFailures {
+    /// Records one exit; true once the same failure at start has repeated often enough.
+    fn record(&mut self, status: ExitStatus, ran_for: Duration) -> bool {
+        // A signal (a kill by an operator or a test) or a clean exit is no failure at start.
+        let code = status.code().filter(|code| *code != 0);
+        match code {
+            Some(code) if ran_for < STABLE_AFTER => {
+                if self.code == Some(code) {
+                    self.count += 1;
+                } else {
+                    *self = Self {
+                        code: Some(code),
+                        count: 1,
+                    };
+                }
+            }
+            _ => *self = Self::default(),
+        }
+        self.count >= GIVE_UP_AFTER
+    }
 }
 
 /// Starts the plan's processes, prints where they are, and supervises them until Ctrl-C or
@@ -53,8 +91,8 @@ enum Report {
 ///
 /// # Errors
 ///
-/// When this binary's path is unknown, the data directory cannot be made, or a process
-/// cannot be spawned at all.
+/// When this binary's path is unknown, the data directory cannot be made, a process
+/// cannot be spawned at all, or one keeps failing at start.
 pub async fn run(plan: Plan) -> anyhow::Result<()> {
     let program = std::env::current_exe().context("cannot find the stack's own binary")?;
     if let Some(dir) = &plan.data_dir {
@@ -98,6 +136,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
     let ready = wait_ready(&plan);
     tokio::pin!(ready);
     let mut announced = false;
+    let mut gave_up = None;
     loop {
         tokio::select! {
             signal = shared::shutdown::signal() => {
@@ -112,6 +151,14 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
                 }
             }
             report = reported.recv() => match report {
+                Some(Report::GaveUp { name, status }) => {
+                    println!(
+                        "stack: {name} failed at start {GIVE_UP_AFTER} times in a row ({status}); \
+                         stopping every process (its own message is above)"
+                    );
+                    gave_up = Some((name, status));
+                    break;
+                }
                 Some(report) => log_report(report),
                 None => break,
             },
@@ -124,7 +171,12 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         log_report(report);
     }
     println!("stack: stopped");
-    Ok(())
+    match gave_up {
+        Some((name, status)) => {
+            anyhow::bail!("{name} failed at start {GIVE_UP_AFTER} times in a row ({status})")
+        }
+        None => Ok(()),
+    }
 }
 
 fn print_banner(plan: &Plan, pids: &[(String, u32)]) {
@@ -168,6 +220,7 @@ fn log_report(report: Report) {
             Some(delay) => println!("stack: {name} exited ({status}); restarting in {delay:?}"),
             None => println!("stack: {name} exited ({status})"),
         },
+        Report::GaveUp { name, status } => println!("stack: {name} gave up ({status})"),
     }
 }
 
@@ -231,6 +284,7 @@ async fn supervise(
     reports: mpsc::UnboundedSender<Report>,
 ) {
     let mut backoff = FIRST_BACKOFF;
+    let mut failures = StartFailures::default();
     loop {
         let started = Instant::now();
         let status = tokio::select! {
@@ -243,8 +297,17 @@ async fn supervise(
         let Ok(status) = status else {
             return;
         };
-        if started.elapsed() >= STABLE_AFTER {
+        let ran_for = started.elapsed();
+        if ran_for >= STABLE_AFTER {
             backoff = FIRST_BACKOFF;
+        }
+        if restart && failures.record(status, ran_for) {
+            let _ = reports.send(Report::GaveUp {
+                name: spec.name.clone(),
+                status,
+            });
+            stop.cancelled().await;
+            return;
         }
         let restarting_in = restart.then_some(backoff);
         let _ = reports.send(Report::Exited {
@@ -287,5 +350,50 @@ async fn terminate(name: &str, child: &mut Child) {
     if timeout(STOP_DEADLINE, child.wait()).await.is_err() {
         println!("stack: {name} did not stop within {STOP_DEADLINE:?}; killing it");
         let _ = child.kill().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    fn exit_code(code: i32) -> ExitStatus {
+        ExitStatus::from_raw(code << 8)
+    }
+
+    fn killed(signal: i32) -> ExitStatus {
+        ExitStatus::from_raw(signal)
+    }
+
+    #[test]
+    fn the_same_failure_at_start_repeated_gives_up() {
+        let mut failures = StartFailures::default();
+        let quick = Duration::from_millis(200);
+        assert!(!failures.record(exit_code(2), quick));
+        assert!(!failures.record(exit_code(2), quick));
+        assert!(failures.record(exit_code(2), quick));
+    }
+
+    #[test]
+    fn kills_long_runs_and_changing_failures_keep_restarting() {
+        let mut failures = StartFailures::default();
+        let quick = Duration::from_millis(200);
+        for _ in 0..10 {
+            assert!(
+                !failures.record(killed(9), quick),
+                "a kill is not a failure at start"
+            );
+        }
+        assert!(!failures.record(exit_code(1), quick));
+        assert!(!failures.record(exit_code(2), quick));
+        assert!(!failures.record(exit_code(1), quick));
+        assert!(
+            !failures.record(exit_code(1), STABLE_AFTER),
+            "it ran long enough"
+        );
+        assert!(!failures.record(exit_code(1), quick));
+        assert!(!failures.record(exit_code(0), quick));
     }
 }

@@ -22,6 +22,9 @@ pub static X_INSTANCE: HeaderName = HeaderName::from_static("x-instance");
 
 /// The route label for requests that matched no route.
 const UNMATCHED: &str = "unmatched";
+/// Routes the proxy's health checks poll every second; their access lines are DEBUG, or
+/// they would bury everything else an operator reads.
+const HEALTH_ROUTES: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Wraps every request; see the module docs.
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
@@ -67,17 +70,27 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .with_label_values(&[method.as_str(), route.as_str()])
         .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
-        tracing::info!(
-            target: "app::access",
-            %method,
-            %route,
-            %path,
-            status = status.as_u16(),
-            duration_ms = %format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
-            request_id = %id_text,
-            instance = state.instance.to_str().unwrap_or_default(),
-            "served"
-        );
+        macro_rules! access_line {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "app::access",
+                    $level,
+                    %method,
+                    %route,
+                    %path,
+                    status = status.as_u16(),
+                    duration_ms = %format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
+                    request_id = %id_text,
+                    instance = state.instance.to_str().unwrap_or_default(),
+                    "served"
+                )
+            };
+        }
+        if HEALTH_ROUTES.contains(&route.as_str()) {
+            access_line!(tracing::Level::DEBUG);
+        } else {
+            access_line!(tracing::Level::INFO);
+        }
     });
     response
 }

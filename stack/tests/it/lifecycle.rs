@@ -193,3 +193,49 @@ async fn the_proxy_caches_public_dataset_details_and_never_private_ones() {
     let anonymous = http.get(&private).send().await.expect("anonymous read");
     assert_eq!(anonymous.status(), 404);
 }
+
+#[tokio::test]
+async fn an_instance_that_keeps_failing_at_start_stops_the_stack_with_its_error() {
+    // No directory can be made under /proc, so every instance fails the same way at start.
+    let mut stack = TestStack::start(1, &["--database-url", "sqlite:///proc/flotilla/app.db"]);
+    let status = stack
+        .child
+        .wait_exit(START_DEADLINE)
+        .await
+        .expect("the stack gives up by itself");
+
+    assert!(!status.success());
+    let output = stack.output();
+    assert!(
+        output.contains("app-1 failed at start 3 times in a row"),
+        "{output}"
+    );
+    assert_eq!(
+        output.matches("app-1 restarted").count(),
+        2,
+        "two restarts, then no more: {output}"
+    );
+}
+
+#[tokio::test]
+async fn health_checks_leave_no_access_lines_at_the_default_level() {
+    let stack = TestStack::start(1, &[]);
+    stack.wait_for_line("ready at", START_DEADLINE).await;
+    let response = client()
+        .get(format!("http://{}/api/datasets", stack.public))
+        .header("cache-control", "no-cache")
+        .send()
+        .await
+        .expect("request through the proxy");
+    assert_eq!(response.status(), 200);
+    // By the time this request's access line is out, the proxy has polled the instance's
+    // `/healthz` at least once (it was admitted).
+    stack.wait_for_line("/api/datasets", START_DEADLINE).await;
+
+    let output = stack.output();
+    let health_lines: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("served") && line.contains("/healthz"))
+        .collect();
+    assert!(health_lines.is_empty(), "{health_lines:#?}");
+}
