@@ -171,14 +171,13 @@ pub struct Forwarding {
 pub fn forward(trusted: &TrustedProxies, hop: Hop<'_>, headers: &HeaderMap) -> Forwarding {
     let peer = hop.peer.map(|ip| ip.to_canonical());
     let element = forwarded_element(peer, hop.scheme, hop.host);
-    let own = Forwarding {
-        x_forwarded_for: peer.map(|ip| ip.to_string()),
-        x_forwarded_proto: hop.scheme.to_owned(),
-        x_forwarded_host: hop.host.map(str::to_owned),
-        forwarded: element.clone(),
-    };
-    let Some(peer) = peer.filter(|ip| trusted.contains(*ip)) else {
-        return own;
+    let Some(trusted_peer) = peer.filter(|ip| trusted.contains(*ip)) else {
+        return Forwarding {
+            x_forwarded_for: peer.map(|ip| ip.to_string()),
+            x_forwarded_proto: hop.scheme.to_owned(),
+            x_forwarded_host: hop.host.map(str::to_owned),
+            forwarded: element,
+        };
     };
     let first = |name: &str| {
         headers
@@ -193,9 +192,12 @@ pub fn forward(trusted: &TrustedProxies, hop: Hop<'_>, headers: &HeaderMap) -> F
         None => own,
     };
     Forwarding {
-        x_forwarded_for: Some(append(joined(headers, X_FORWARDED_FOR), peer.to_string())),
-        x_forwarded_proto: first(X_FORWARDED_PROTO).unwrap_or(own.x_forwarded_proto),
-        x_forwarded_host: first(X_FORWARDED_HOST).or(own.x_forwarded_host),
+        x_forwarded_for: Some(append(
+            joined(headers, X_FORWARDED_FOR),
+            trusted_peer.to_string(),
+        )),
+        x_forwarded_proto: first(X_FORWARDED_PROTO).unwrap_or_else(|| hop.scheme.to_owned()),
+        x_forwarded_host: first(X_FORWARDED_HOST).or_else(|| hop.host.map(str::to_owned)),
         forwarded: append(joined(headers, FORWARDED), element),
     }
 }
