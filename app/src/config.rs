@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use shared::config::{ConfigError, Sources};
+use shared::forwarding::TrustedProxies;
 use shared::telemetry::LogFormat;
 
 /// The shortest JWT secret the app accepts, in bytes.
@@ -78,6 +79,12 @@ pub struct Config {
     pub heartbeat_interval_ms: u64,
     /// `human` or `json` log lines.
     pub log_format: LogFormat,
+    /// Peers (CIDR blocks or addresses) whose `X-Forwarded-For` is believed: the proxies in
+    /// front of the app. The client's address, which the login limits and the access log
+    /// use, is the right-most hop not in this list; a peer outside it is the client.
+    /// Default: loopback and private networks (127.0.0.0/8, ::1, 10.0.0.0/8,
+    /// 172.16.0.0/12, 192.168.0.0/16, fc00::/7).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for Config {
@@ -96,6 +103,7 @@ impl Default for Config {
             db_max_connections: 10,
             heartbeat_interval_ms: 15_000,
             log_format: LogFormat::Human,
+            trusted_proxies: TrustedProxies::local_and_private(),
         }
     }
 }
@@ -109,6 +117,7 @@ impl fmt::Debug for Config {
             .field("instance_id", &self.instance_id)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("drain_secs", &self.drain_secs)
+            .field("trusted_proxies", &self.trusted_proxies.to_string())
             .finish_non_exhaustive()
     }
 }
@@ -318,6 +327,36 @@ mod tests {
             error.to_string().contains("max_upload_megabytes"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_local_networks_and_a_bad_entry_is_named() {
+        let config = Config::new("sqlite://x.db", "x".repeat(40));
+        assert_eq!(config.trusted_proxies, TrustedProxies::local_and_private());
+
+        let path = write_file("trusted_proxies = [\"10.0.0.0/8\", \"203.0.113.9\"]\n");
+        let flags = Flags {
+            config: Some(path.clone()),
+            jwt_secret: Some("x".repeat(40)),
+            ..Flags::default()
+        };
+        let loaded = Config::load(&flags).expect("valid list");
+        let _ = std::fs::remove_file(path);
+        assert_eq!(
+            loaded.trusted_proxies.to_string(),
+            "10.0.0.0/8, 203.0.113.9/32"
+        );
+
+        let path = write_file("trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n");
+        let flags = Flags {
+            config: Some(path.clone()),
+            jwt_secret: Some("x".repeat(40)),
+            ..Flags::default()
+        };
+        let error = Config::load(&flags).expect_err("bad entry").to_string();
+        let _ = std::fs::remove_file(path);
+        assert!(error.contains("trusted_proxies"), "{error}");
+        assert!(error.contains("`10.0.0.0/99`"), "{error}");
     }
 
     #[test]

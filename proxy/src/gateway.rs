@@ -282,7 +282,14 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // Without the routing state (never, past `early_request_filter`) nobody is trusted.
+        let nobody = shared::forwarding::TrustedProxies::none();
+        let trusted = ctx
+            .live
+            .as_ref()
+            .map_or(&nobody, |live| &live.trusted_proxies);
         forwarding::upstream_request(
+            trusted,
             forwarding::Client::of(session),
             upstream_request,
             &ctx.request_id,

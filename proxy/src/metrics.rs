@@ -13,11 +13,6 @@ use shared::metrics::{LATENCY_BUCKETS_SECONDS, names};
 
 use crate::routing::SharedLive;
 
-/// Methods that get their own label value; anything else is `OTHER`, keeping labels bounded.
-const KNOWN_METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
-];
-
 /// The series the gateway records into.
 #[derive(Debug)]
 pub struct Metrics {
@@ -137,11 +132,7 @@ impl Metrics {
 
     /// One finished client request.
     pub fn request(&self, route: &str, upstream: &str, method: &str, status: u16, seconds: f64) {
-        let method = KNOWN_METHODS
-            .iter()
-            .find(|known| **known == method)
-            .copied()
-            .unwrap_or("OTHER");
+        let method = shared::metrics::method_label(method);
         let code = match status {
             100..=599 => ["1xx", "2xx", "3xx", "4xx", "5xx"][usize::from(status / 100 - 1)],
             _ => "none",

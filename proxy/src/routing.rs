@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use shared::forwarding::TrustedProxies;
 
 use crate::config::{Config, Limits, RouteConfig, Timeouts};
 use crate::upstreams::Upstream;
@@ -23,6 +24,9 @@ pub struct Live {
     pub timeouts: Timeouts,
     /// Size limits for requests that start under this version.
     pub limits: Limits,
+    /// Peers whose forwarding headers are appended to rather than replaced
+    /// (`[server] trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug)]
@@ -84,6 +88,7 @@ impl Live {
             deny_paths: config.public.deny_paths.clone(),
             timeouts: config.timeouts.clone(),
             limits: config.limits.clone(),
+            trusted_proxies: config.server.trusted_proxies.clone(),
         }
     }
 

@@ -1,12 +1,16 @@
 //! What every Flotilla binary needs and none of them should own: layered configuration,
-//! telemetry, the Prometheus process collector and metric names, the shutdown signal, and
-//! (behind the `test-util` feature) the harness integration tests use to start real servers.
+//! the forwarding contract, telemetry, the Prometheus process collector and metric names,
+//! the shutdown signal, and (behind the `test-util` feature) the harness integration
+//! tests use to start real servers.
 //!
 //! # Layout
 //!
 //! - [`config`]: file, then environment, then flags, into one typed and validated struct.
+//! - [`forwarding`]: the forwarding contract of proxy and app: header names, trusted-proxy
+//!   CIDR lists, the client-address and replace-or-append rules, the request-id rule.
 //! - [`telemetry`]: `tracing` set-up, human-readable or JSON; silent in tests unless `TEST_LOG`.
-//! - [`metrics`]: the metric-name contract and a registry with the process collector.
+//! - [`metrics`]: the metric-name contract, bounded label values, and a registry with the
+//!   process collector.
 //! - [`shutdown`]: a future that resolves on SIGTERM or Ctrl-C.
 //! - `testing` (feature `test-util`): port-0 listeners, readiness polling with a deadline,
 //!   child processes that cannot outlive the test, and the `FLOTILLA_REQUIRE` switch that
@@ -14,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod forwarding;
 pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;

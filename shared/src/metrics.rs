@@ -58,6 +58,22 @@ pub mod names {
     pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
 }
 
+/// HTTP methods that get their own `method` label value (RFC 9110's, plus `PATCH`).
+pub const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// The `method` label value for a request method: the method itself when it is one of
+/// [`KNOWN_METHODS`], else `OTHER`. A client can invent any number of methods; labelled as
+/// sent, each would add series until `/metrics` is megabytes long.
+pub fn method_label(method: &str) -> &'static str {
+    KNOWN_METHODS
+        .iter()
+        .find(|known| **known == method)
+        .copied()
+        .unwrap_or("OTHER")
+}
+
 /// Histogram buckets for request latency, in seconds: 1 ms to 10 s.
 pub const LATENCY_BUCKETS_SECONDS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -91,6 +107,16 @@ pub fn encode(registry: &Registry) -> (&'static str, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        for known in KNOWN_METHODS {
+            assert_eq!(method_label(known), known);
+        }
+        for invented in ["FOO", "get", "PROPFIND", "", "GETS", &"X".repeat(10_000)] {
+            assert_eq!(method_label(invented), "OTHER", "{invented}");
+        }
+    }
 
     #[cfg(target_os = "linux")]
     #[test]

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use http::header;
 use http::request::Parts;
+use shared::forwarding::TrustedProxies;
 
 use super::Error;
 use crate::state::AppState;
@@ -81,67 +82,37 @@ impl FromRequestParts<AppState> for MaybeAuthUser {
     }
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the peer
-/// is on loopback or a private network, where the balancer runs (next to the instances, or
-/// on the same Compose or cluster network). A public peer is never believed.
+/// The client's address by the forwarding rule shared with the proxy
+/// ([`shared::forwarding::client_address`]): the socket peer when it is not in
+/// `trusted_proxies`, else the right-most `X-Forwarded-For` hop that is not. Hops a client
+/// wrote itself, left of that, are never believed, so nobody picks the address a limit
+/// counts them under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Error> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            .ok_or_else(|| anyhow::anyhow!("no peer address: serve with connect info"))?;
-        if !is_trusted_peer(peer) {
-            return Ok(Self(peer));
-        }
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|list| list.split(',').next())
-            .and_then(|first| first.trim().parse::<IpAddr>().ok());
-        Ok(Self(forwarded.unwrap_or(peer)))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        client_ip(
+            &parts.extensions,
+            &parts.headers,
+            &state.config.trusted_proxies,
+        )
+        .map(Self)
+        .ok_or_else(|| anyhow::anyhow!("no peer address: serve with connect info").into())
     }
 }
 
-/// Loopback, RFC 1918 and IPv6 unique-local peers: where a balancer in front of us lives.
-fn is_trusted_peer(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.is_loopback() || v4.is_private(),
-            None => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_trusted_peer;
-
-    #[test]
-    fn only_local_and_private_peers_may_forward_the_client_address() {
-        for trusted in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.17.0.2",
-            "192.168.1.1",
-            "::1",
-            "fd00::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(is_trusted_peer(trusted.parse().expect("ip")), "{trusted}");
-        }
-        for untrusted in ["8.8.8.8", "2001:db8::1", "::ffff:8.8.8.8"] {
-            assert!(
-                !is_trusted_peer(untrusted.parse().expect("ip")),
-                "{untrusted}"
-            );
-        }
-    }
+/// The client's address for a request with these extensions and headers; `None` when the
+/// server was not started with connect info.
+pub fn client_ip(
+    extensions: &http::Extensions,
+    headers: &http::HeaderMap,
+    trusted: &TrustedProxies,
+) -> Option<IpAddr> {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())?;
+    Some(shared::forwarding::client_address(trusted, peer, headers))
 }

@@ -1,7 +1,8 @@
-//! What happens around every request: a request id (kept from `X-Request-Id` when valid,
-//! made otherwise) in the tracing span and the response, `X-Instance`, the request metrics
-//! by route template, one access-log line, and `Connection: close` while draining so
-//! clients move to other instances.
+//! What happens around every request: a request id (kept from `X-Request-Id` when it
+//! follows the rule shared with the proxy, made otherwise) in the tracing span and the
+//! response, `X-Instance`, the request metrics by method (known methods only) and route
+//! template, one access-log line with the client's address, and `Connection: close` while
+//! draining so clients move to other instances.
 
 use std::any::Any;
 use std::time::Instant;
@@ -16,7 +17,7 @@ use super::Error;
 use crate::state::AppState;
 
 /// The request id header, in and out.
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static(shared::forwarding::X_REQUEST_ID);
 /// The answering instance's name.
 pub static X_INSTANCE: HeaderName = HeaderName::from_static("x-instance");
 
@@ -29,21 +30,24 @@ const HEALTH_ROUTES: [&str; 2] = ["/healthz", "/readyz"];
 /// Wraps every request; see the module docs.
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .filter(|value| is_valid_request_id(value.as_bytes()))
-        .cloned()
-        .unwrap_or_else(new_request_id);
+    let request_id = HeaderValue::try_from(shared::forwarding::request_id(request.headers()))
+        // An id that follows the shared rule is always a valid header value.
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
     request
         .headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id.clone());
+    let client = super::extract::client_ip(
+        request.extensions(),
+        request.headers(),
+        &state.config.trusted_proxies,
+    );
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or(UNMATCHED, MatchedPath::as_str)
         .to_owned();
     let method = request.method().clone();
+    let method_label = shared::metrics::method_label(method.as_str());
     let path = request.uri().path().to_owned();
     let id_text = request_id.to_str().unwrap_or_default().to_owned();
     // The span carries the id into every log line of this request; the access line below
@@ -63,11 +67,11 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let metrics = &state.metrics;
     metrics
         .requests
-        .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+        .with_label_values(&[method_label, route.as_str(), status.as_str()])
         .inc();
     metrics
         .request_duration
-        .with_label_values(&[method.as_str(), route.as_str()])
+        .with_label_values(&[method_label, route.as_str()])
         .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
         macro_rules! access_line {
@@ -78,6 +82,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
                     %method,
                     %route,
                     %path,
+                    client = %client.map(|ip| ip.to_string()).unwrap_or_default(),
                     status = status.as_u16(),
                     duration_ms = %format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
                     request_id = %id_text,
@@ -103,32 +108,4 @@ pub fn panic_response(cause: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| cause.downcast_ref::<String>().cloned())
         .unwrap_or_default();
     Error::Internal(anyhow::anyhow!("handler panicked: {detail}")).into_response()
-}
-
-/// 1 to 128 characters of `A-Z a-z 0-9 - _ . :`; anything else is replaced, so ids are
-/// safe in logs and headers.
-fn is_valid_request_id(bytes: &[u8]) -> bool {
-    (1..=128).contains(&bytes.len())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
-
-fn new_request_id() -> HeaderValue {
-    let id = uuid::Uuid::new_v4().to_string();
-    // A hyphenated UUID is always a valid header value.
-    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_valid_request_id;
-
-    #[test]
-    fn request_ids_are_short_and_plain() {
-        assert!(is_valid_request_id(b"abc-123_x.y:z"));
-        assert!(!is_valid_request_id(b""));
-        assert!(!is_valid_request_id(b"has space"));
-        assert!(!is_valid_request_id(&[b'a'; 129]));
-    }
 }

@@ -8,5 +8,6 @@ mod concurrency;
 mod datasets;
 mod drain;
 mod events;
+mod forwarding;
 mod health;
 mod live;

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use shared::config::ConfigError;
+use shared::forwarding::TrustedProxies;
 use shared::telemetry::LogFormat;
 
-/// `[server]`: process-wide settings, read once at start (a reload does not change them).
+/// `[server]`: process-wide settings, read once at start (a reload does not change them,
+/// except `trusted_proxies`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
@@ -24,6 +26,11 @@ pub struct ServerSettings {
     /// Absolute path of the socket a new binary started with `--upgrade` takes the
     /// listening sockets over from (Pingora's graceful binary upgrade, on SIGQUIT).
     pub upgrade_sock: String,
+    /// Peers (CIDR blocks or addresses, e.g. `["10.0.0.0/8", "::1"]`) whose
+    /// `X-Forwarded-For`, `-Proto`, `-Host` and `Forwarded` are kept and appended to: a
+    /// CDN or balancer in front of the proxy. From anyone else they are replaced by what
+    /// the proxy saw. Empty by default: every client is untrusted. A reload applies it.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for ServerSettings {
@@ -34,6 +41,7 @@ impl Default for ServerSettings {
             graceful_shutdown_timeout_secs: 3,
             log_format: LogFormat::Human,
             upgrade_sock: "/tmp/flotilla-proxy-upgrade.sock".to_owned(),
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }

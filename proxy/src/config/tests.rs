@@ -40,6 +40,10 @@ fn defaults_fill_everything_but_the_upstreams() {
     assert_eq!(config.listeners[0].addr, "0.0.0.0:8080");
     assert_eq!(config.timeouts.connect_ms, 1_000);
     assert_eq!(config.server.grace_period_secs, 5);
+    assert!(
+        config.server.trusted_proxies.blocks().is_empty(),
+        "the proxy trusts no client's forwarding headers by default"
+    );
     assert!(config.public.deny_paths.contains(&"/metrics".to_owned()));
 }
 

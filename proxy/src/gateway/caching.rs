@@ -110,6 +110,7 @@ pub(super) async fn lookup(
                 connector: connector.clone(),
                 upstream,
                 timeouts: live.timeouts.clone(),
+                trusted_proxies: live.trusted_proxies.clone(),
                 request: session.req_header().clone(),
                 client,
                 request_id: ctx.request_id.clone(),

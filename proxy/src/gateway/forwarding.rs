@@ -1,5 +1,9 @@
-//! What the gateway adds to messages as they pass: `X-Forwarded-*`, `X-Request-Id` and
-//! `Via`, and the hop-by-hop headers it strips where Pingora does not.
+//! What the gateway adds to messages as they pass: `X-Forwarded-*`, `Forwarded`,
+//! `X-Request-Id` and `Via`, and the hop-by-hop headers it strips where Pingora does not.
+//!
+//! Who may set the forwarding headers, and the request-id rule, are the contract in
+//! [`shared::forwarding`], shared with the app: from a peer outside `[server]
+//! trusted_proxies` they are replaced by what the proxy saw, from a trusted one appended to.
 
 use std::net::IpAddr;
 
@@ -7,22 +11,18 @@ use http::header::{self, HeaderName};
 use pingora::Result;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
+use shared::forwarding::{
+    FORWARDED, Hop, TrustedProxies, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO,
+};
 
 /// The `Via` entry this proxy adds, both ways.
 pub(super) const VIA: &str = "1.1 flotilla";
 /// The request-id header, kept from the client or generated.
-pub(super) const REQUEST_ID: &str = "x-request-id";
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
-const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
-const X_FORWARDED_HOST: &str = "x-forwarded-host";
+pub(super) const REQUEST_ID: &str = shared::forwarding::X_REQUEST_ID;
 
-/// The client's request id when it is a sane token, else a fresh UUID.
+/// The client's request id when it follows the shared rule, else a fresh UUID.
 pub(super) fn request_id(req: &RequestHeader) -> String {
-    req.headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+    shared::forwarding::request_id(&req.headers)
 }
 
 /// The host the client asked for: `Host`, or the URI authority on HTTP/2.
@@ -62,8 +62,9 @@ impl Client {
     }
 }
 
-/// Prepares the request for the backend: `X-Forwarded-For` (appended to), `-Proto` and
-/// `-Host` (kept when the client sent one), `X-Request-Id` and `Via`.
+/// Prepares the request for the backend: `X-Forwarded-For`, `-Proto`, `-Host` and
+/// `Forwarded` by the shared rule (replaced unless the client's address is in `trusted`,
+/// then appended to), `X-Request-Id` and `Via`.
 ///
 /// On the proxy path Pingora's standard upstream request policy has already run:
 /// hop-by-hop fields and the fields `Connection` nominates are gone (a WebSocket upgrade
@@ -71,27 +72,31 @@ impl Client {
 /// kept as the client sent it. A request built outside that path strips them with
 /// [`strip_hop_by_hop`] first.
 pub(super) fn upstream_request(
+    trusted: &TrustedProxies,
     client: Client,
     req: &mut RequestHeader,
     request_id: &str,
 ) -> Result<()> {
-    if let Some(ip) = client.ip {
-        let forwarded_for = match req
-            .headers
-            .get(X_FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prior) if !prior.trim().is_empty() => format!("{prior}, {ip}"),
-            _ => ip.to_string(),
-        };
-        req.insert_header(X_FORWARDED_FOR, forwarded_for)?;
-    }
-    req.insert_header(X_FORWARDED_PROTO, client.scheme())?;
-    if !req.headers.contains_key(X_FORWARDED_HOST) {
-        if let Some(host) = client_host(req).map(str::to_owned) {
-            req.insert_header(X_FORWARDED_HOST, host)?;
+    let hop = Hop {
+        peer: client.ip,
+        scheme: client.scheme(),
+        host: client_host(req),
+    };
+    let forwarding = shared::forwarding::forward(trusted, hop, &req.headers);
+    match forwarding.x_forwarded_for {
+        Some(value) => req.insert_header(X_FORWARDED_FOR, value)?,
+        None => {
+            req.remove_header(X_FORWARDED_FOR);
         }
     }
+    req.insert_header(X_FORWARDED_PROTO, forwarding.x_forwarded_proto)?;
+    match forwarding.x_forwarded_host {
+        Some(value) => req.insert_header(X_FORWARDED_HOST, value)?,
+        None => {
+            req.remove_header(X_FORWARDED_HOST);
+        }
+    }
+    req.insert_header(FORWARDED, forwarding.forwarded)?;
     req.insert_header(REQUEST_ID, request_id)?;
     append_via(&req.headers.get(header::VIA).cloned(), |v| {
         req.insert_header(header::VIA, v)

@@ -11,6 +11,7 @@ use http::{Method, StatusCode, header};
 use pingora::connectors::http::Connector;
 use pingora::http::RequestHeader;
 use pingora::upstreams::peer::HttpPeer;
+use shared::forwarding::TrustedProxies;
 
 use super::forwarding::{self, Client};
 use crate::cache::{Cache, Entry, Turn, policy};
@@ -23,6 +24,8 @@ pub(super) struct Refresh {
     pub(super) connector: Arc<Connector>,
     pub(super) upstream: Arc<Upstream>,
     pub(super) timeouts: Timeouts,
+    /// Whose forwarding headers are kept, as for the asking request.
+    pub(super) trusted_proxies: TrustedProxies,
     /// The client's request as it arrived: its headers select the stored variant.
     pub(super) request: RequestHeader,
     /// Who asked, for the forwarding headers.
@@ -89,7 +92,12 @@ impl Refresh {
         if let Some(modified) = stored.get(header::LAST_MODIFIED).cloned() {
             request.insert_header(header::IF_MODIFIED_SINCE, modified)?;
         }
-        forwarding::upstream_request(self.client, &mut request, &self.request_id)?;
+        forwarding::upstream_request(
+            &self.trusted_proxies,
+            self.client,
+            &mut request,
+            &self.request_id,
+        )?;
         Ok(request)
     }
 

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, ServerSettings};
 use crate::routing::{Live, SharedLive};
 use crate::upstreams::Upstream;
 
@@ -124,12 +124,19 @@ fn reload(live: &SharedLive, current: &Config, path: Option<&PathBuf>) -> Option
             return None;
         }
     };
+    // `server.trusted_proxies` lives in the swapped state, so only the rest of `server`
+    // waits for a restart.
+    let server_rest = ServerSettings {
+        trusted_proxies: current.server.trusted_proxies.clone(),
+        ..config.server.clone()
+    };
     if config.listeners != current.listeners
         || config.admin != current.admin
-        || config.server != current.server
+        || server_rest != current.server
     {
         tracing::warn!(
-            "`listeners`, `admin` and `server` changes take effect only after a restart or upgrade"
+            "`listeners`, `admin` and `server` changes (but `server.trusted_proxies`) take \
+             effect only after a restart or upgrade"
         );
     }
     let next = Live::build(&config, live.load().upstreams());

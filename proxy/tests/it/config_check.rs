@@ -42,6 +42,11 @@ fn bad_configs_name_the_key_and_the_reason() {
             "at least 1",
         ),
         (
+            format!("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n{BACKENDS}"),
+            "server.trusted_proxies",
+            "`10.0.0.0/33`",
+        ),
+        (
             format!("[timeouts]\nconnect_ms = 0\n{BACKENDS}"),
             "timeouts.connect_ms",
             "greater than 0",

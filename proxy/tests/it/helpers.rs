@@ -135,11 +135,18 @@ impl Proxy {
     /// Starts the proxy with `body` appended to a base config (server, one listener,
     /// admin), waits until both listeners answer.
     pub(crate) async fn start(body: &str) -> Self {
+        Self::start_with_server("", body).await
+    }
+
+    /// Like [`Proxy::start`], with `server` (lines such as `trusted_proxies = [...]`)
+    /// added to the base config's `[server]` table.
+    pub(crate) async fn start_with_server(server: &str, body: &str) -> Self {
         let dir = scratch_dir();
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let config_path = dir.join("proxy.toml");
-        std::fs::write(&config_path, config_text(&dir, addr, admin, body)).expect("write config");
+        std::fs::write(&config_path, config_text(&dir, addr, admin, server, body))
+            .expect("write config");
         let child = ChildGuard::spawn(
             Command::new(env!("CARGO_BIN_EXE_proxy"))
                 .arg("--config")
@@ -179,11 +186,11 @@ impl Proxy {
         .expect("backends eligible");
     }
 
-    /// Rewrites the config body (same listeners) and sends SIGHUP.
+    /// Rewrites the config body (same listeners, base `[server]`) and sends SIGHUP.
     pub(crate) fn reload(&self, body: &str) {
         std::fs::write(
             &self.config_path,
-            config_text(&self.dir, self.addr, self.admin, body),
+            config_text(&self.dir, self.addr, self.admin, "", body),
         )
         .expect("rewrite config");
         self.child.signal(Signal::SIGHUP).expect("SIGHUP");
@@ -285,10 +292,16 @@ impl Drop for Proxy {
     }
 }
 
-fn config_text(dir: &Path, addr: SocketAddr, admin: SocketAddr, body: &str) -> String {
+fn config_text(
+    dir: &Path,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    server: &str,
+    body: &str,
+) -> String {
     format!(
         "[server]\nthreads = 2\ngrace_period_secs = 5\ngraceful_shutdown_timeout_secs = 1\n\
-         upgrade_sock = \"{}\"\n\n[[listeners]]\naddr = \"{addr}\"\n\n[admin]\naddr = \"{admin}\"\n\n{body}",
+         upgrade_sock = \"{}\"\n{server}\n\n[[listeners]]\naddr = \"{addr}\"\n\n[admin]\naddr = \"{admin}\"\n\n{body}",
         dir.join("upgrade.sock").display()
     )
 }

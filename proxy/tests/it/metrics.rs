@@ -118,3 +118,35 @@ async fn metric_values_match_the_requests_sent() {
     assert!(text.contains("proxy_open_connections "), "{text}");
     assert!(text.contains("process_cpu_seconds_total "), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_are_labelled_other_in_every_series() {
+    let origin = Origin::start("a").await;
+    let proxy = Proxy::start(&upstream("app", &[&origin])).await;
+    let client = client();
+    for n in 0..5 {
+        let invented =
+            reqwest::Method::from_bytes(format!("INVENTED{n}").as_bytes()).expect("a token method");
+        let response = client
+            .request(invented, proxy.url("/x"))
+            .send()
+            .await
+            .expect("invented method");
+        assert_eq!(response.status(), 200, "the origin answers any method");
+    }
+
+    let text = proxy.metrics().await;
+    assert!(
+        !text.contains("INVENTED"),
+        "an invented method is a label:\n{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            shared::metrics::names::PROXY_REQUESTS_TOTAL,
+            &[("method", "OTHER"), ("code", "2xx")]
+        ),
+        5.0,
+        "{text}"
+    );
+}
