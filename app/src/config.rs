@@ -73,6 +73,14 @@ pub struct Config {
     pub login_window_secs: u64,
     /// Largest number of database connections this instance holds.
     pub db_max_connections: u32,
+    /// Longest wait for a database connection before the request answers 503, in ms.
+    pub db_acquire_timeout_ms: u64,
+    /// Requests in a row that find the database unreachable before the breaker opens and
+    /// the ones after answer 503 at once.
+    pub db_breaker_failures_to_open: u32,
+    /// How often the open breaker probes the database, in ms; the first probe that
+    /// succeeds closes it.
+    pub db_breaker_probe_interval_ms: u64,
     /// `human` or `json` log lines.
     pub log_format: LogFormat,
 }
@@ -91,6 +99,9 @@ impl Default for Config {
             login_max_failures_per_ip: 20,
             login_window_secs: 15 * 60,
             db_max_connections: 10,
+            db_acquire_timeout_ms: 1000,
+            db_breaker_failures_to_open: 3,
+            db_breaker_probe_interval_ms: 500,
             log_format: LogFormat::Human,
         }
     }
@@ -189,6 +200,21 @@ impl Config {
                 "db_max_connections",
                 "must be above 0",
             ));
+        }
+        for (key, value) in [
+            ("db_acquire_timeout_ms", self.db_acquire_timeout_ms),
+            (
+                "db_breaker_failures_to_open",
+                self.db_breaker_failures_to_open.into(),
+            ),
+            (
+                "db_breaker_probe_interval_ms",
+                self.db_breaker_probe_interval_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be above 0"));
+            }
         }
         Ok(())
     }

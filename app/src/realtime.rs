@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::events::{self, Event};
-use crate::db::{Backend, Db};
+use crate::db::{self, Backend, Db};
 
 /// How often a SQLite instance looks for rows written by other instances.
 pub const SQLITE_POLL: Duration = Duration::from_millis(200);
@@ -156,7 +156,7 @@ impl Subscription {
     /// `None` when the instance starts draining: the stream should end.
     ///
     /// Cancel-safe: the cursor only moves after a read has returned.
-    pub async fn next_batch(&mut self) -> Option<Result<Vec<Event>, sqlx::Error>> {
+    pub async fn next_batch(&mut self) -> Option<Result<Vec<Event>, db::Error>> {
         loop {
             if self.draining.is_cancelled() {
                 return None;
@@ -251,6 +251,8 @@ async fn tail_postgres(
 async fn publish_latest(db: &Db, sender: &watch::Sender<i64>) {
     match events::last_seq(db).await {
         Ok(seq) => raise(sender, seq),
+        // The breaker has said so once; the next tick tries again.
+        Err(db::Error::Down(_)) => tracing::debug!("the database is down; will retry"),
         Err(error) => tracing::warn!(%error, "cannot read the newest event; will retry"),
     }
 }
