@@ -153,7 +153,8 @@ pub struct Subscription {
 
 impl Subscription {
     /// The next events this viewer may see, in order, waiting until there are some.
-    /// `None` when the instance starts draining: the stream should end.
+    /// `None` when the instance starts draining: the stream should end. While the database
+    /// is known to be down it waits rather than fail, so streams outlive an outage.
     ///
     /// Cancel-safe: the cursor only moves after a read has returned.
     pub async fn next_batch(&mut self) -> Option<Result<Vec<Event>, db::Error>> {
@@ -165,6 +166,14 @@ impl Subscription {
             if latest > self.cursor {
                 let batch = match events::since(&self.db, self.cursor, BATCH).await {
                     Ok(batch) => batch,
+                    // This instance has not seen the database come back yet (another one
+                    // committed the event): keep the stream and read after the next probe.
+                    Err(db::Error::Down(open)) => {
+                        tokio::select! {
+                            () = tokio::time::sleep(open.retry_after) => continue,
+                            () = self.draining.cancelled() => return None,
+                        }
+                    }
                     Err(error) => return Some(Err(error)),
                 };
                 if let Some(last) = batch.last() {

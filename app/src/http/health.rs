@@ -71,6 +71,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let gauge = &state.metrics.pool_connections;
     gauge.with_label_values(&["in_use"]).set(i64::from(in_use));
     gauge.with_label_values(&["idle"]).set(i64::from(idle));
+    state
+        .metrics
+        .db_breaker_open
+        .set(i64::from(state.db.is_down()));
     let (content_type, body) = shared::metrics::encode(&state.metrics.registry);
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

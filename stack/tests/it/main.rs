@@ -4,3 +4,5 @@ mod browser;
 mod helpers;
 mod lifecycle;
 mod monitoring;
+mod outage;
+mod postgres;
