@@ -77,6 +77,14 @@ pub struct Config {
     /// How often an idle live stream gets a heartbeat (SSE comment or WebSocket ping), in
     /// milliseconds; below the idle timeouts of proxies in between.
     pub heartbeat_interval_ms: u64,
+    /// Longest wait for a database connection before the request answers 503, in ms.
+    pub db_acquire_timeout_ms: u64,
+    /// Requests in a row that find the database unreachable before the breaker opens and
+    /// the ones after answer 503 at once.
+    pub db_breaker_failures_to_open: u32,
+    /// How often the open breaker probes the database, in ms; the first probe that
+    /// succeeds closes it.
+    pub db_breaker_probe_interval_ms: u64,
     /// `human` or `json` log lines.
     pub log_format: LogFormat,
     /// Peers (CIDR blocks or addresses) whose `X-Forwarded-For` is believed: the proxies in
@@ -102,6 +110,9 @@ impl Default for Config {
             login_window_secs: 15 * 60,
             db_max_connections: 10,
             heartbeat_interval_ms: 15_000,
+            db_acquire_timeout_ms: 1000,
+            db_breaker_failures_to_open: 3,
+            db_breaker_probe_interval_ms: 500,
             log_format: LogFormat::Human,
             trusted_proxies: TrustedProxies::local_and_private(),
         }
@@ -203,11 +214,21 @@ impl Config {
                 "must be above 0",
             ));
         }
-        if self.heartbeat_interval_ms == 0 {
-            return Err(ConfigError::invalid(
-                "heartbeat_interval_ms",
-                "must be above 0",
-            ));
+        for (key, value) in [
+            ("heartbeat_interval_ms", self.heartbeat_interval_ms),
+            ("db_acquire_timeout_ms", self.db_acquire_timeout_ms),
+            (
+                "db_breaker_failures_to_open",
+                self.db_breaker_failures_to_open.into(),
+            ),
+            (
+                "db_breaker_probe_interval_ms",
+                self.db_breaker_probe_interval_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be above 0"));
+            }
         }
         Ok(())
     }

@@ -6,15 +6,22 @@
 //! [`Db::begin_write`], which on SQLite takes the write lock up front (`BEGIN IMMEDIATE`)
 //! so concurrent writers from several processes queue on the busy timeout instead of failing
 //! with "database is locked" when a read snapshot cannot be upgraded.
+//!
+//! Every operation runs through [`Db::guard`]: a short acquire timeout bounds how long one
+//! waits for a connection, and the [`breaker`] refuses operations at once while the
+//! database is known to be unreachable, so an outage costs a fast 503, not a hung request.
 
+pub mod breaker;
 pub mod datasets;
 pub mod events;
 pub mod login_failures;
 pub mod users;
 
+use std::future::Future;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sqlx::AnyPool;
@@ -32,6 +39,46 @@ pub static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many times a SQLite migration run is retried when another instance raced it.
 const SQLITE_MIGRATION_ATTEMPTS: u32 = 20;
+/// How long a starting instance waits for the database to come up, whatever the acquire
+/// timeout: a fleet started beside its database should not exit for being early.
+const STARTUP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+use self::breaker::{Breaker, Outcome, Transition};
+
+/// Why a database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The breaker is open: the database is known to be unreachable, and nothing was tried.
+    #[error(transparent)]
+    Down(#[from] breaker::Open),
+    /// The driver's error (the breaker has counted it).
+    #[error(transparent)]
+    Query(#[from] sqlx::Error),
+}
+
+/// How the pool and its breaker behave; from the app's configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Most connections this instance holds.
+    pub max_connections: u32,
+    /// Longest wait for a connection before an operation fails as unreachable.
+    pub acquire_timeout: Duration,
+    /// When to stop trying and when to try again.
+    pub breaker: breaker::Settings,
+}
+
+impl From<&crate::config::Config> for Settings {
+    fn from(config: &crate::config::Config) -> Self {
+        Self {
+            max_connections: config.db_max_connections,
+            acquire_timeout: Duration::from_millis(config.db_acquire_timeout_ms),
+            breaker: breaker::Settings {
+                failures_to_open: config.db_breaker_failures_to_open,
+                probe_interval: Duration::from_millis(config.db_breaker_probe_interval_ms),
+            },
+        }
+    }
+}
 
 /// Which engine is behind the pool; a few statements differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +106,15 @@ impl Backend {
     }
 }
 
-/// The connection pool and the engine behind it. Cheap to clone.
+/// The connection pool, the engine behind it and the breaker in front of it. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// Shared by every clone, so one instance learns of an outage once.
+    breaker: Arc<Breaker>,
+    /// Bounds a probe's query as the pool bounds its wait for a connection.
+    acquire_timeout: Duration,
 }
 
 impl Db {
@@ -73,15 +124,15 @@ impl Db {
     /// # Errors
     ///
     /// When the database cannot be reached, created or migrated.
-    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, settings: Settings) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url)?;
         if backend == Backend::Sqlite {
             prepare_sqlite(url).await?;
         }
         let pool = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -94,9 +145,9 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect(url)
-            .await
-            .context("connecting to the database")?;
+            .connect_lazy(url)
+            .context("parsing the database URL")?;
+        wait_for_first_connection(&pool).await?;
         if backend == Backend::Postgres {
             // sqlx's Postgres migrator holds an advisory lock for the whole run, so
             // instances starting together apply each migration exactly once.
@@ -105,12 +156,88 @@ impl Db {
                 .await
                 .context("running Postgres migrations")?;
         }
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            breaker: Arc::new(Breaker::new(settings.breaker)),
+            acquire_timeout: settings.acquire_timeout,
+        })
     }
 
-    /// The pool, for queries.
+    /// The pool, for queries inside [`Db::guard`].
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Runs one database operation through the breaker: refused at once while the database
+    /// is known to be unreachable, otherwise run and its outcome counted. The operation that
+    /// opens the breaker starts the background probe that will close it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Down`] while the breaker is open, or the operation's own error.
+    pub async fn guard<T>(
+        &self,
+        operation: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, Error> {
+        self.breaker.admit()?;
+        let result = operation.await;
+        let outcome = match &result {
+            Ok(_) => Outcome::Reached,
+            Err(error) => breaker::classify(error),
+        };
+        if self.breaker.record(outcome) == Transition::Opened {
+            if let Err(error) = &result {
+                tracing::warn!(
+                    %error,
+                    probe_interval_ms = self.breaker.settings().probe_interval.as_millis(),
+                    "database unreachable: failing fast and probing it in the background"
+                );
+            }
+            self.spawn_probe();
+        }
+        result.map_err(Error::from)
+    }
+
+    /// Whether the breaker is open: the database is known to be unreachable.
+    pub fn is_down(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// Probes the database every probe interval until one probe reaches it, which closes
+    /// the breaker. Ends early when the pool is closed (the instance is stopping).
+    fn spawn_probe(&self) {
+        let db = self.clone();
+        let interval = self.breaker.settings().probe_interval;
+        let bound = self.acquire_timeout + interval;
+        tokio::spawn(async move {
+            let opened = Instant::now();
+            loop {
+                tokio::time::sleep(interval).await;
+                if db.pool.is_closed() {
+                    return;
+                }
+                let outcome = match tokio::time::timeout(bound, db.select_one()).await {
+                    Ok(Ok(())) => Outcome::Reached,
+                    Ok(Err(error)) => breaker::classify(&error),
+                    Err(_) => Outcome::Unreachable,
+                };
+                if db.breaker.record_probe(outcome) == Transition::Closed {
+                    tracing::warn!(
+                        down_ms = opened.elapsed().as_millis(),
+                        "database reachable again: the breaker is closed"
+                    );
+                    return;
+                }
+            }
+        });
+    }
+
+    async fn select_one(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 
     /// The engine behind the pool.
@@ -118,16 +245,13 @@ impl Db {
         self.backend
     }
 
-    /// Succeeds when the database answers a trivial query.
+    /// Succeeds when the database answers a trivial query (through the breaker).
     ///
     /// # Errors
     ///
-    /// The driver's error when it does not.
-    pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
+    /// [`Error::Down`] while the breaker is open, or the driver's error.
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.guard(self.select_one()).await
     }
 
     /// Begins a transaction that will write; on SQLite it holds the write lock from the start.
@@ -152,6 +276,21 @@ impl Db {
     /// Closes every connection; later queries fail.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Waits up to [`STARTUP_CONNECT_TIMEOUT`] for the pool's first connection, each attempt
+/// bounded by the pool's own acquire timeout.
+async fn wait_for_first_connection(pool: &AnyPool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STARTUP_CONNECT_TIMEOUT;
+    loop {
+        match pool.acquire().await {
+            Ok(_connection) => return Ok(()),
+            Err(sqlx::Error::PoolTimedOut) if Instant::now() < deadline => {
+                tracing::debug!("the database is not reachable yet; waiting");
+            }
+            Err(error) => return Err(error).context("connecting to the database"),
+        }
     }
 }
 

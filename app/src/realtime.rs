@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::events::{self, Event};
-use crate::db::{Backend, Db};
+use crate::db::{self, Backend, Db};
 
 /// How often a SQLite instance looks for rows written by other instances.
 pub const SQLITE_POLL: Duration = Duration::from_millis(200);
@@ -153,10 +153,11 @@ pub struct Subscription {
 
 impl Subscription {
     /// The next events this viewer may see, in order, waiting until there are some.
-    /// `None` when the instance starts draining: the stream should end.
+    /// `None` when the instance starts draining: the stream should end. While the database
+    /// is known to be down it waits rather than fail, so streams outlive an outage.
     ///
     /// Cancel-safe: the cursor only moves after a read has returned.
-    pub async fn next_batch(&mut self) -> Option<Result<Vec<Event>, sqlx::Error>> {
+    pub async fn next_batch(&mut self) -> Option<Result<Vec<Event>, db::Error>> {
         loop {
             if self.draining.is_cancelled() {
                 return None;
@@ -165,6 +166,14 @@ impl Subscription {
             if latest > self.cursor {
                 let batch = match events::since(&self.db, self.cursor, BATCH).await {
                     Ok(batch) => batch,
+                    // This instance has not seen the database come back yet (another one
+                    // committed the event): keep the stream and read after the next probe.
+                    Err(db::Error::Down(open)) => {
+                        tokio::select! {
+                            () = tokio::time::sleep(open.retry_after) => continue,
+                            () = self.draining.cancelled() => return None,
+                        }
+                    }
                     Err(error) => return Some(Err(error)),
                 };
                 if let Some(last) = batch.last() {
@@ -251,6 +260,8 @@ async fn tail_postgres(
 async fn publish_latest(db: &Db, sender: &watch::Sender<i64>) {
     match events::last_seq(db).await {
         Ok(seq) => raise(sender, seq),
+        // The breaker has said so once; the next tick tries again.
+        Err(db::Error::Down(_)) => tracing::debug!("the database is down; will retry"),
         Err(error) => tracing::warn!(%error, "cannot read the newest event; will retry"),
     }
 }

@@ -56,7 +56,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         config.validate()?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        let db = Db::connect(&config.database_url, config.db_max_connections)
+        let db = Db::connect(&config.database_url, (&config).into())
             .await
             .with_context(|| format!("opening {}", redact_url(&config.database_url)))?;
         let instance = HeaderValue::from_str(&config.instance_name())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 use shared::metrics::{LATENCY_BUCKETS_SECONDS, names};
 use tokio_util::sync::CancellationToken;
@@ -59,6 +59,8 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     /// `app_db_pool_connections{state}`, refreshed at each scrape.
     pub pool_connections: IntGaugeVec,
+    /// `app_db_breaker_open`, refreshed at each scrape.
+    pub db_breaker_open: IntGauge,
     /// `app_live_clients{transport}`: open SSE and WebSocket streams.
     pub live_clients: IntGaugeVec,
     /// `app_datasets_analysed_total`.
@@ -91,6 +93,10 @@ impl Metrics {
             Opts::new(names::APP_DB_POOL_CONNECTIONS, "Database pool connections"),
             &["state"],
         )?;
+        let db_breaker_open = IntGauge::new(
+            names::APP_DB_BREAKER_OPEN,
+            "1 while the database is known to be unreachable",
+        )?;
         let live_clients = IntGaugeVec::new(
             Opts::new(names::APP_LIVE_CLIENTS, "Live event clients connected"),
             &["transport"],
@@ -106,6 +112,7 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
+        registry.register(Box::new(db_breaker_open.clone()))?;
         registry.register(Box::new(live_clients.clone()))?;
         registry.register(Box::new(datasets_analysed.clone()))?;
         registry.register(Box::new(analysis_rows.clone()))?;
@@ -114,6 +121,7 @@ impl Metrics {
             requests,
             request_duration,
             pool_connections,
+            db_breaker_open,
             live_clients,
             datasets_analysed,
             analysis_rows,

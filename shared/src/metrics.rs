@@ -42,6 +42,8 @@ pub mod names {
     pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
     /// Gauge `{state}`: database pool connections `in_use` and `idle`.
     pub const APP_DB_POOL_CONNECTIONS: &str = "app_db_pool_connections";
+    /// Gauge: 1 while the database breaker is open (the database is known down), else 0.
+    pub const APP_DB_BREAKER_OPEN: &str = "app_db_breaker_open";
     /// Gauge `{transport}`: live event clients connected (`sse`, `websocket`).
     pub const APP_LIVE_CLIENTS: &str = "app_live_clients";
     /// Counter of datasets analysed and stored.

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::Db;
 use super::events::{self, EventKind};
+use super::{Db, Error};
 
 /// Columns of [`Summary`], in one place for every query that returns it.
 macro_rules! summary_columns {
@@ -97,27 +97,30 @@ pub struct Stored {
 /// # Errors
 ///
 /// Database failures; nothing is stored then.
-pub async fn create(db: &Db, dataset: &Stored) -> Result<i64, sqlx::Error> {
+pub async fn create(db: &Db, dataset: &Stored) -> Result<i64, Error> {
     let summary = &dataset.summary;
-    let mut tx = db.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO datasets (id, name, visibility, owner_id, row_count, column_count, \
-         size_bytes, created_at, analysis) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&summary.id)
-    .bind(&summary.name)
-    .bind(summary.visibility.as_str())
-    .bind(&summary.owner_id)
-    .bind(summary.rows)
-    .bind(summary.columns)
-    .bind(summary.size_bytes)
-    .bind(&summary.created_at)
-    .bind(&dataset.analysis)
-    .execute(&mut *tx)
-    .await?;
-    let seq = events::record(&mut tx, db.backend(), EventKind::DatasetCreated, summary).await?;
-    tx.commit().await?;
-    Ok(seq)
+    db.guard(async {
+        let mut tx = db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO datasets (id, name, visibility, owner_id, row_count, column_count, \
+             size_bytes, created_at, analysis) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&summary.id)
+        .bind(&summary.name)
+        .bind(summary.visibility.as_str())
+        .bind(&summary.owner_id)
+        .bind(summary.rows)
+        .bind(summary.columns)
+        .bind(summary.size_bytes)
+        .bind(&summary.created_at)
+        .bind(&dataset.analysis)
+        .execute(&mut *tx)
+        .await?;
+        let seq = events::record(&mut tx, db.backend(), EventKind::DatasetCreated, summary).await?;
+        tx.commit().await?;
+        Ok(seq)
+    })
+    .await
 }
 
 /// The dataset with this id, with its analysis.
@@ -125,15 +128,15 @@ pub async fn create(db: &Db, dataset: &Stored) -> Result<i64, sqlx::Error> {
 /// # Errors
 ///
 /// Database failures.
-pub async fn find(db: &Db, id: &str) -> Result<Option<Stored>, sqlx::Error> {
-    sqlx::query_as(concat!(
+pub async fn find(db: &Db, id: &str) -> Result<Option<Stored>, Error> {
+    let query = sqlx::query_as(concat!(
         "SELECT ",
         summary_columns!(),
         ", analysis FROM datasets WHERE id = $1"
     ))
     .bind(id)
-    .fetch_optional(db.pool())
-    .await
+    .fetch_optional(db.pool());
+    db.guard(query).await
 }
 
 /// The dataset with this id, without its analysis.
@@ -141,15 +144,15 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Stored>, sqlx::Error> {
 /// # Errors
 ///
 /// Database failures.
-pub async fn find_summary(db: &Db, id: &str) -> Result<Option<Summary>, sqlx::Error> {
-    sqlx::query_as(concat!(
+pub async fn find_summary(db: &Db, id: &str) -> Result<Option<Summary>, Error> {
+    let query = sqlx::query_as(concat!(
         "SELECT ",
         summary_columns!(),
         " FROM datasets WHERE id = $1"
     ))
     .bind(id)
-    .fetch_optional(db.pool())
-    .await
+    .fetch_optional(db.pool());
+    db.guard(query).await
 }
 
 /// Deletes the dataset if `owner_id` owns it and records `dataset.deleted`, atomically.
@@ -158,21 +161,24 @@ pub async fn find_summary(db: &Db, id: &str) -> Result<Option<Summary>, sqlx::Er
 /// # Errors
 ///
 /// Database failures; nothing changes then.
-pub async fn delete(db: &Db, id: &str, owner_id: &str) -> Result<Option<Summary>, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
-    let deleted: Option<Summary> = sqlx::query_as(concat!(
-        "DELETE FROM datasets WHERE id = $1 AND owner_id = $2 RETURNING ",
-        summary_columns!()
-    ))
-    .bind(id)
-    .bind(owner_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(summary) = &deleted {
-        events::record(&mut tx, db.backend(), EventKind::DatasetDeleted, summary).await?;
-        tx.commit().await?;
-    }
-    Ok(deleted)
+pub async fn delete(db: &Db, id: &str, owner_id: &str) -> Result<Option<Summary>, Error> {
+    db.guard(async {
+        let mut tx = db.begin_write().await?;
+        let deleted: Option<Summary> = sqlx::query_as(concat!(
+            "DELETE FROM datasets WHERE id = $1 AND owner_id = $2 RETURNING ",
+            summary_columns!()
+        ))
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(summary) = &deleted {
+            events::record(&mut tx, db.backend(), EventKind::DatasetDeleted, summary).await?;
+            tx.commit().await?;
+        }
+        Ok(deleted)
+    })
+    .await
 }
 
 /// Up to `limit` datasets newest first, strictly older than the dataset `before_id` when
@@ -186,7 +192,7 @@ pub async fn list(
     viewer: Option<&str>,
     before_id: Option<&str>,
     limit: i64,
-) -> Result<Vec<Summary>, sqlx::Error> {
+) -> Result<Vec<Summary>, Error> {
     const PUBLIC: &str = concat!(
         "SELECT ",
         summary_columns!(),
@@ -218,5 +224,5 @@ pub async fn list(
             .bind(viewer)
             .bind(before),
     };
-    query.fetch_all(db.pool()).await
+    db.guard(query.fetch_all(db.pool())).await
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 
 use super::datasets::{Summary, Visibility};
-use super::{Backend, Db};
+use super::{Backend, Db, Error};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,15 +83,15 @@ impl Event {
 /// # Errors
 ///
 /// Database failures.
-pub async fn since(db: &Db, after_seq: i64, limit: i64) -> Result<Vec<Event>, sqlx::Error> {
-    sqlx::query_as(
+pub async fn since(db: &Db, after_seq: i64, limit: i64) -> Result<Vec<Event>, Error> {
+    let query = sqlx::query_as(
         "SELECT seq, kind, dataset_id, owner_id, visibility, payload, created_at \
          FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
     )
     .bind(after_seq)
     .bind(limit)
-    .fetch_all(db.pool())
-    .await
+    .fetch_all(db.pool());
+    db.guard(query).await
 }
 
 /// The newest `seq`, or 0 when there are no events: where a fresh stream starts.
@@ -99,10 +99,9 @@ pub async fn since(db: &Db, after_seq: i64, limit: i64) -> Result<Vec<Event>, sq
 /// # Errors
 ///
 /// Database failures.
-pub async fn last_seq(db: &Db) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
-        .fetch_one(db.pool())
-        .await
+pub async fn last_seq(db: &Db) -> Result<i64, Error> {
+    let query = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(db.pool());
+    db.guard(query).await
 }
 
 /// Appends an event inside the caller's transaction and returns its `seq`.

@@ -1,7 +1,7 @@
 //! Failed logins, stored in the database so the limit holds across every instance behind
 //! the balancer. Keys are `account:<email>` and `ip:<address>`.
 
-use super::Db;
+use super::{Db, Error};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -22,17 +22,17 @@ pub async fn blocked_until(
     max_failures: u32,
     window_ms: i64,
     now_ms: i64,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<i64>, Error> {
     let offset = i64::from(max_failures.saturating_sub(1));
-    let failed_at: Option<i64> = sqlx::query_scalar(
+    let query = sqlx::query_scalar(
         "SELECT failed_at_ms FROM login_failures WHERE key = $1 AND failed_at_ms > $2 \
          ORDER BY failed_at_ms DESC LIMIT 1 OFFSET $3",
     )
     .bind(key)
     .bind(now_ms - window_ms)
     .bind(offset)
-    .fetch_optional(db.pool())
-    .await?;
+    .fetch_optional(db.pool());
+    let failed_at: Option<i64> = db.guard(query).await?;
     Ok(failed_at.map(|at| at + window_ms))
 }
 
@@ -41,25 +41,23 @@ pub async fn blocked_until(
 /// # Errors
 ///
 /// Database failures.
-pub async fn record(
-    db: &Db,
-    keys: &[&str],
-    window_ms: i64,
-    now_ms: i64,
-) -> Result<(), sqlx::Error> {
-    for key in keys {
-        sqlx::query("DELETE FROM login_failures WHERE key = $1 AND failed_at_ms <= $2")
-            .bind(*key)
-            .bind(now_ms - window_ms)
-            .execute(db.pool())
-            .await?;
-        sqlx::query("INSERT INTO login_failures (key, failed_at_ms) VALUES ($1, $2)")
-            .bind(*key)
-            .bind(now_ms)
-            .execute(db.pool())
-            .await?;
-    }
-    Ok(())
+pub async fn record(db: &Db, keys: &[&str], window_ms: i64, now_ms: i64) -> Result<(), Error> {
+    db.guard(async {
+        for key in keys {
+            sqlx::query("DELETE FROM login_failures WHERE key = $1 AND failed_at_ms <= $2")
+                .bind(*key)
+                .bind(now_ms - window_ms)
+                .execute(db.pool())
+                .await?;
+            sqlx::query("INSERT INTO login_failures (key, failed_at_ms) VALUES ($1, $2)")
+                .bind(*key)
+                .bind(now_ms)
+                .execute(db.pool())
+                .await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Forgets the failures of `key`, after a successful login.
@@ -67,10 +65,9 @@ pub async fn record(
 /// # Errors
 ///
 /// Database failures.
-pub async fn clear(db: &Db, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_failures WHERE key = $1")
+pub async fn clear(db: &Db, key: &str) -> Result<(), Error> {
+    let query = sqlx::query("DELETE FROM login_failures WHERE key = $1")
         .bind(key)
-        .execute(db.pool())
-        .await
-        .map(|_| ())
+        .execute(db.pool());
+    db.guard(query).await.map(|_| ())
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::Db;
+use super::{Db, Error};
 
 /// An account as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -47,7 +47,7 @@ pub enum InsertError {
     DuplicateEmail,
     /// Anything else.
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(#[from] Error),
 }
 
 /// Creates an account.
@@ -61,18 +61,17 @@ pub async fn insert(db: &Db, email: &str, password_hash: &str) -> Result<User, I
         email: email.to_owned(),
         created_at: super::now_text(),
     };
-    let result = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(&user.id)
     .bind(&user.email)
     .bind(password_hash)
     .bind(&user.created_at)
-    .execute(db.pool())
-    .await;
-    match result {
+    .execute(db.pool());
+    match db.guard(insert).await {
         Ok(_) => Ok(user),
-        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+        Err(Error::Query(sqlx::Error::Database(error))) if error.is_unique_violation() => {
             Err(InsertError::DuplicateEmail)
         }
         Err(error) => Err(error.into()),
@@ -84,11 +83,12 @@ pub async fn insert(db: &Db, email: &str, password_hash: &str) -> Result<User, I
 /// # Errors
 ///
 /// Database failures.
-pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, created_at, password_hash FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_optional(db.pool())
-        .await
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, Error> {
+    let query =
+        sqlx::query_as("SELECT id, email, created_at, password_hash FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(db.pool());
+    db.guard(query).await
 }
 
 /// The account with this id.
@@ -96,9 +96,9 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<Credentials>, 
 /// # Errors
 ///
 /// Database failures.
-pub async fn find(db: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, created_at FROM users WHERE id = $1")
+pub async fn find(db: &Db, id: &str) -> Result<Option<User>, Error> {
+    let query = sqlx::query_as("SELECT id, email, created_at FROM users WHERE id = $1")
         .bind(id)
-        .fetch_optional(db.pool())
-        .await
+        .fetch_optional(db.pool());
+    db.guard(query).await
 }

@@ -2,7 +2,9 @@
 //!
 //! Caching is part of the contract: a public dataset's detail is `public, max-age=60` with a
 //! strong ETag (the body never changes once stored), anything private is
-//! `private, no-store`, and the anonymous list is `public, max-age=5`.
+//! `private, no-store`, and the anonymous list is `public, max-age=5`. Both public answers
+//! add `stale-if-error=600`: while the database is down, a shared cache may keep serving
+//! its copy for ten minutes past freshness instead of passing on the 503.
 
 mod upload;
 
@@ -29,8 +31,8 @@ pub const MAX_PAGE_LIMIT: u32 = 100;
 /// Longest dataset name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
-const PUBLIC_DETAIL: &str = "public, max-age=60";
-const PUBLIC_LIST: &str = "public, max-age=5";
+const PUBLIC_DETAIL: &str = "public, max-age=60, stale-if-error=600";
+const PUBLIC_LIST: &str = "public, max-age=5, stale-if-error=600";
 const PRIVATE: &str = "private, no-store";
 
 /// `GET|POST /api/datasets`, `GET|DELETE /api/datasets/{id}`.

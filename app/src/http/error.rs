@@ -76,6 +76,13 @@ pub enum Error {
     /// The database is saturated or unreachable; another instance may do better.
     #[error("the service is temporarily unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The database is known to be unreachable (the breaker is open), so nothing was tried:
+    /// a 503 at once rather than a wait for a connection, retried after the next probe.
+    #[error("the database is unavailable; retry shortly")]
+    DatabaseDown {
+        /// Seconds until the breaker's next probe, at least 1.
+        retry_after_secs: u64,
+    },
     /// A database failure.
     #[error("internal error")]
     Database(#[source] sqlx::Error),
@@ -91,6 +98,20 @@ impl From<sqlx::Error> for Error {
                 Self::Unavailable(error)
             }
             other => Self::Database(other),
+        }
+    }
+}
+
+impl From<crate::db::Error> for Error {
+    fn from(error: crate::db::Error) -> Self {
+        match error {
+            crate::db::Error::Down(open) => {
+                let millis = u64::try_from(open.retry_after.as_millis()).unwrap_or(u64::MAX);
+                Self::DatabaseDown {
+                    retry_after_secs: millis.div_ceil(1000).max(1),
+                }
+            }
+            crate::db::Error::Query(error) => error.into(),
         }
     }
 }
@@ -119,7 +140,9 @@ impl Error {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Draining | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Draining | Self::Unavailable(_) | Self::DatabaseDown { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -141,6 +164,7 @@ impl Error {
             Self::TooManyAttempts { .. } => "too_many_attempts",
             Self::Draining => "draining",
             Self::Unavailable(_) => "unavailable",
+            Self::DatabaseDown { .. } => "database_unavailable",
             Self::Database(_) | Self::Internal(_) => "internal",
         }
     }
@@ -176,7 +200,8 @@ impl IntoResponse for Error {
                     HeaderValue::from_static(r#"Bearer error="invalid_token""#),
                 );
             }
-            Self::TooManyAttempts { retry_after_secs } => {
+            Self::TooManyAttempts { retry_after_secs }
+            | Self::DatabaseDown { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Draining | Self::Unavailable(_) => {

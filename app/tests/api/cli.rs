@@ -64,3 +64,26 @@ async fn the_binary_serves_then_exits_zero_on_sigterm() {
         .expect("exits after SIGTERM");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_zero_database_timeout_or_breaker_setting_is_refused_by_name() {
+    let db = TestDb::sqlite();
+    for key in [
+        "DB_ACQUIRE_TIMEOUT_MS",
+        "DB_BREAKER_FAILURES_TO_OPEN",
+        "DB_BREAKER_PROBE_INTERVAL_MS",
+    ] {
+        let output = app_command(&db)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("JWT_SECRET", SECRET)
+            .env(format!("APP__{key}"), "0")
+            .output()
+            .expect("run app");
+        assert!(!output.status.success(), "{key}=0 must fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&key.to_lowercase()) && stderr.contains("must be above 0"),
+            "{key}: {stderr}"
+        );
+    }
+}

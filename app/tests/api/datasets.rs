@@ -35,7 +35,10 @@ async fn upload_then_read_a_public_dataset(db: &TestDb) {
     // Anyone may read it, and shared caches may keep it.
     let response = app.get(&location, None).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["cache-control"], "public, max-age=60");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=60, stale-if-error=600"
+    );
     let etag = response.headers()["etag"]
         .to_str()
         .expect("ascii")
@@ -287,7 +290,10 @@ async fn private_datasets_are_seen_only_by_their_owner(db: &TestDb) {
             .collect()
     };
     let anonymous = app.get("/api/datasets", None).await;
-    assert_eq!(anonymous.headers()["cache-control"], "public, max-age=5");
+    assert_eq!(
+        anonymous.headers()["cache-control"],
+        "public, max-age=5, stale-if-error=600"
+    );
     assert!(ids(anonymous.json().await.expect("list")).is_empty());
     let as_bob = app.get("/api/datasets", Some(&bob)).await;
     assert_eq!(as_bob.headers()["cache-control"], "private, no-store");

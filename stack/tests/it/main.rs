@@ -5,3 +5,5 @@ mod forwarding;
 mod helpers;
 mod lifecycle;
 mod monitoring;
+mod outage;
+mod postgres;
