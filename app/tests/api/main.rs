@@ -9,4 +9,5 @@ mod datasets;
 mod drain;
 mod events;
 mod health;
+mod hostile;
 mod live;
