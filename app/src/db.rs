@@ -7,9 +7,9 @@
 //! so concurrent writers from several processes queue on the busy timeout instead of failing
 //! with "database is locked" when a read snapshot cannot be upgraded.
 
+pub mod attempts;
 pub mod datasets;
 pub mod events;
-pub mod login_failures;
 pub mod users;
 
 use std::path::Path;

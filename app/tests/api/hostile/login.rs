@@ -77,6 +77,13 @@ async fn a_hundred_concurrent_guesses_verify_at_most_the_limit() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.headers().contains_key("retry-after"));
     // The owner, from an address without failures, still gets in.
-    let response = login(&client, &app, "owner@example.org", PASSWORD, "198.51.100.20").await;
+    let response = login(
+        &client,
+        &app,
+        "owner@example.org",
+        PASSWORD,
+        "198.51.100.20",
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
