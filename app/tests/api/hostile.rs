@@ -3,6 +3,7 @@
 //! The memory bounds are read from the real `app` binary's `/proc/PID/status`.
 
 mod hashing;
+mod holes;
 mod login;
 mod process;
 mod stalls;

@@ -7,7 +7,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::process::{Instance, mb};
-use crate::helpers::{PASSWORD, TestDb};
+use app::db::attempts::{self, Ledger};
+
+use crate::helpers::{PASSWORD, TestApp, TestDb, db_test};
 
 const GUESSES: usize = 100;
 /// The default `login_max_failures_per_account_and_ip`.
@@ -87,3 +89,60 @@ async fn a_hundred_concurrent_guesses_verify_at_most_the_limit() {
     .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+async fn guesses_from_many_addresses_stop_at_the_account_ceiling(db: &TestDb) {
+    let app = TestApp::spawn_with(db, |config| {
+        config.login_max_failures_per_account = 8;
+        config.login_max_failures_per_account_and_ip = 2;
+    })
+    .await;
+    app.user("ada@example.org").await;
+    // 40 concurrent guesses from 20 addresses: 2 each fit the per-address limit.
+    let guesses = (0..40).map(|n| {
+        let app = &app;
+        async move {
+            let address = format!("198.51.100.{}", n % 20 + 1);
+            app.login_from("ada@example.org", "wrong password", &address)
+                .await
+                .status()
+        }
+    });
+    let statuses = join_all(guesses).await;
+    let verified = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert!(
+        statuses
+            .iter()
+            .all(|s| [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS].contains(s)),
+        "{statuses:?}"
+    );
+    assert!((1..=8).contains(&verified), "{verified} guesses verified");
+}
+db_test!(guesses_from_many_addresses_stop_at_the_account_ceiling);
+
+async fn expired_failures_are_forgotten_for_every_key(db: &TestDb) {
+    let app = TestApp::spawn_with(db, |config| config.login_window_secs = 60).await;
+    let long_ago = attempts::now_ms() - 3_600_000;
+    for key in ["account:old@example.org", "ip:192.0.2.99"] {
+        sqlx::query("INSERT INTO login_failures (key, failed_at_ms) VALUES ($1, $2)")
+            .bind(key)
+            .bind(long_ago)
+            .execute(app.state.db.pool())
+            .await
+            .expect("insert an old failure");
+    }
+    // A failed login for someone else entirely.
+    let response = app
+        .login_from("new@example.org", "wrong password", "203.0.113.50")
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    for key in ["account:old@example.org", "ip:192.0.2.99"] {
+        let left = attempts::count(&app.state.db, Ledger::LoginFailures, key)
+            .await
+            .expect("count");
+        assert_eq!(left, 0, "{key} was pruned");
+    }
+}
+db_test!(expired_failures_are_forgotten_for_every_key);

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::testing::wait_until;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::process::{Instance, mb};
-use crate::helpers::{DEADLINE, PASSWORD, SMALL_CSV, TestDb};
+use crate::helpers::{DEADLINE, PASSWORD, SMALL_CSV, TestApp, TestDb, db_test};
 
 /// More than tokio's default of 512 blocking threads, which the old code spent one per
 /// upload before any body arrived.
@@ -88,3 +88,32 @@ async fn six_hundred_stalled_uploads_leave_login_answering() {
     );
     drop(stalled);
 }
+
+async fn a_stalled_body_is_408_and_stores_nothing(db: &TestDb) {
+    let app = TestApp::spawn_with(db, |config| config.body_idle_timeout_ms = 300).await;
+    let (token, _) = app.user("ada@example.org").await;
+    let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+    let head = format!(
+        "POST /api/datasets?name=stalled HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: text/csv\r\n\
+         Content-Length: 1000\r\n\r\na,b\n1,2\n",
+        app.addr
+    );
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    let mut answer = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut answer))
+        .await
+        .expect("answered before the test deadline")
+        .expect("read the answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    let list: Value = app
+        .get("/api/datasets", Some(&token))
+        .await
+        .json()
+        .await
+        .expect("list");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
+}
+db_test!(a_stalled_body_is_408_and_stores_nothing);
