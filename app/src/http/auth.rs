@@ -110,14 +110,23 @@ async fn register(
     let now = attempts::now_ms();
     let ip_key = format!("ip:{ip}");
     let limits = [(ip_key.as_str(), config.register_max_per_ip)];
-    if let Reservation::Blocked { until_ms } =
-        attempts::reserve(&state.db, Ledger::Registrations, &limits, window_ms, now).await?
-    {
-        return Err(Error::TooManyRegistrations {
-            retry_after_secs: retry_after_secs(until_ms, now),
-        });
-    }
-    let hash = password::hash_blocking(&state.pools.hashing, account.password).await?;
+    let reserved =
+        match attempts::reserve(&state.db, Ledger::Registrations, &limits, window_ms, now).await? {
+            Reservation::Granted(ids) => ids,
+            Reservation::Blocked { until_ms } => {
+                return Err(Error::TooManyRegistrations {
+                    retry_after_secs: retry_after_secs(until_ms, now),
+                });
+            }
+        };
+    let hash = match password::hash_blocking(&state.pools.hashing, account.password).await {
+        Ok(hash) => hash,
+        // Turned away before any work (a full hashing pool): the attempt does not count.
+        Err(error) => {
+            attempts::release(&state.db, Ledger::Registrations, &reserved).await?;
+            return Err(error);
+        }
+    };
     let user = users::insert(&state.db, &account.email, &hash)
         .await
         .map_err(|error| match error {
