@@ -71,6 +71,10 @@ pub struct Config {
     /// Failed logins for one account from all addresses together within the window before
     /// every login to it answers 429: the ceiling on guesses against one account.
     pub login_max_failures_per_account: u32,
+    /// Longest wait before verifying a login to an account that many addresses are
+    /// guessing at, in milliseconds; the wait grows from 100 ms once the account has more
+    /// failures than one address may have. 0 turns it off.
+    pub login_delay_max_ms: u64,
     /// Failed logins from one client IP within the window before logins answer 429.
     pub login_max_failures_per_ip: u32,
     /// The sliding window over which failed logins count, in seconds.
@@ -116,6 +120,7 @@ impl Default for Config {
             token_lifetime_secs: 24 * 60 * 60,
             login_max_failures_per_account_and_ip: 5,
             login_max_failures_per_account: 50,
+            login_delay_max_ms: 2_000,
             login_max_failures_per_ip: 20,
             login_window_secs: 15 * 60,
             register_max_per_ip: 10,

@@ -40,8 +40,13 @@ impl Ledger {
 /// What [`reserve`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reservation {
-    /// No limit was reached; one attempt is recorded per key, with these row ids.
-    Granted(Vec<i64>),
+    /// No limit was reached; one attempt is recorded per key.
+    Granted {
+        /// The recorded rows, to [`release`] if the attempt turns out not to count.
+        ids: Vec<i64>,
+        /// Per key, the attempts already in the window before this one.
+        recent: Vec<i64>,
+    },
     /// A limit is reached until this time (ms since the epoch); nothing was recorded.
     Blocked {
         /// When the last blocking key drops back under its limit.
@@ -82,7 +87,20 @@ pub async fn reserve(
         .execute(&mut *tx)
         .await?;
     let mut blocked_until = None;
+    let mut recent = Vec::with_capacity(limits.len());
     for (key, max) in limits {
+        let count: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {table} WHERE key = $1 AND {at} > $2"
+        ))
+        .bind(*key)
+        .bind(horizon)
+        .fetch_one(&mut *tx)
+        .await?;
+        recent.push(count);
+        if count < i64::from(*max) {
+            continue;
+        }
+        // The `max`-th newest attempt is the one whose expiry lifts the block.
         let offset = i64::from(max.saturating_sub(1));
         let at: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT {at} FROM {table} WHERE key = $1 AND {at} > $2 \
@@ -113,7 +131,7 @@ pub async fn reserve(
         ids.push(id);
     }
     tx.commit().await?;
-    Ok(Reservation::Granted(ids))
+    Ok(Reservation::Granted { ids, recent })
 }
 
 /// Gives back attempts that turned out not to count (a login whose password was right).

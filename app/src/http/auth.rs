@@ -112,7 +112,7 @@ async fn register(
     let limits = [(ip_key.as_str(), config.register_max_per_ip)];
     let reserved =
         match attempts::reserve(&state.db, Ledger::Registrations, &limits, window_ms, now).await? {
-            Reservation::Granted(ids) => ids,
+            Reservation::Granted { ids, .. } => ids,
             Reservation::Blocked { until_ms } => {
                 return Err(Error::TooManyRegistrations {
                     retry_after_secs: retry_after_secs(until_ms, now),
@@ -190,15 +190,25 @@ async fn login(
         (account_key.as_str(), config.login_max_failures_per_account),
         (ip_key.as_str(), config.login_max_failures_per_ip),
     ];
-    let reserved =
+    let (reserved, recent) =
         match attempts::reserve(&state.db, Ledger::LoginFailures, &limits, window_ms, now).await? {
-            Reservation::Granted(ids) => ids,
+            Reservation::Granted { ids, recent } => (ids, recent),
             Reservation::Blocked { until_ms } => {
                 return Err(Error::TooManyAttempts {
                     retry_after_secs: retry_after_secs(until_ms, now),
                 });
             }
         };
+    // Guesses spread over many addresses slow down as the account's failures grow.
+    let account_failures = recent.get(1).copied().unwrap_or(0);
+    let delay = guess_delay(
+        account_failures,
+        config.login_max_failures_per_account_and_ip,
+        config.login_delay_max_ms,
+    );
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 
     let verified = verify(&state, &email, body.password).await;
     match verified {
@@ -235,6 +245,18 @@ async fn verify(
     );
     let matches = password::verify_blocking(&state.pools.hashing, password, hash).await?;
     Ok(credentials.filter(|_| matches))
+}
+
+/// How long a login waits before verifying, given the account's failures in the window:
+/// nothing up to one address's allowance, then 100 ms doubling with each further failure,
+/// at most `max_ms`.
+fn guess_delay(account_failures: i64, per_address: u32, max_ms: u64) -> std::time::Duration {
+    let beyond = account_failures.saturating_sub(i64::from(per_address));
+    if beyond <= 0 {
+        return std::time::Duration::ZERO;
+    }
+    let doublings = u32::try_from(beyond - 1).unwrap_or(u32::MAX).min(20);
+    std::time::Duration::from_millis(100u64.saturating_mul(1 << doublings).min(max_ms))
 }
 
 /// Seconds, for a limit's window, as milliseconds.
@@ -314,6 +336,15 @@ fn validate_email(email: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guess_delay_grows_past_one_address_allowance_up_to_its_cap() {
+        let ms = |failures| guess_delay(failures, 5, 2_000).as_millis();
+        assert_eq!((ms(0), ms(5)), (0, 0));
+        assert_eq!((ms(6), ms(7), ms(8)), (100, 200, 400));
+        assert_eq!((ms(10), ms(49)), (1_600, 2_000));
+        assert_eq!(guess_delay(40, 5, 0).as_millis(), 0, "0 turns it off");
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

@@ -146,3 +146,32 @@ async fn expired_failures_are_forgotten_for_every_key(db: &TestDb) {
     }
 }
 db_test!(expired_failures_are_forgotten_for_every_key);
+
+async fn the_owner_gets_in_slower_while_many_addresses_guess(db: &TestDb) {
+    let app = TestApp::spawn_with(db, |config| {
+        config.login_max_failures_per_account_and_ip = 2;
+        config.login_delay_max_ms = 1_000;
+    })
+    .await;
+    app.user("ada@example.org").await;
+    let now = attempts::now_ms();
+    for _ in 0..10 {
+        sqlx::query("INSERT INTO login_failures (key, failed_at_ms) VALUES ($1, $2)")
+            .bind("account:ada@example.org")
+            .bind(now)
+            .execute(app.state.db.pool())
+            .await
+            .expect("record a failure");
+    }
+    let started = std::time::Instant::now();
+    let response = app
+        .login_from("ada@example.org", PASSWORD, "198.51.100.77")
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "the owner still gets in");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_000),
+        "waited only {:?}",
+        started.elapsed()
+    );
+}
+db_test!(the_owner_gets_in_slower_while_many_addresses_guess);
