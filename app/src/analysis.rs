@@ -52,6 +52,13 @@
 //!   column's counts come from a Misra-Gries summary and are lower bounds (see
 //!   `frequency.rs`).
 //!
+//! # Bounds
+//!
+//! A header with more than [`Options::max_columns`] fields fails before any row is read.
+//! Text that leaves the analysis (column names, text `min`/`max`, `top_values`, preview
+//! cells) is cut to [`Options::max_cell_chars`] characters, and the column is marked
+//! `truncated`; text values are counted by their first `max_cell_chars` characters.
+//!
 //! Memory is bounded except for numeric and datetime columns, which keep one `f64` per
 //! value for exact quantiles; a column that turns out to be text drops its vector.
 
@@ -82,6 +89,10 @@ pub struct Options {
     pub distinct_exact_cap: usize,
     /// Data rows copied into [`Analysis::preview`]. Default 20.
     pub preview_rows: usize,
+    /// Most columns accepted; a header with more fails before any row is read. Default 1000.
+    pub max_columns: usize,
+    /// Longest text kept from a cell or a column name, in characters. Default 200.
+    pub max_cell_chars: usize,
 }
 
 impl Default for Options {
@@ -89,6 +100,8 @@ impl Default for Options {
         Self {
             distinct_exact_cap: 10_000,
             preview_rows: 20,
+            max_columns: 1_000,
+            max_cell_chars: 200,
         }
     }
 }
@@ -113,6 +126,13 @@ pub fn analyze<R: Read>(mut input: R, options: &Options) -> Result<Analysis, Ana
     if !reader.read_byte_record(&mut record)? {
         return Err(AnalysisError::MissingHeader);
     }
+    if record.len() > options.max_columns {
+        return Err(AnalysisError::TooManyColumns {
+            found: record.len(),
+            max: options.max_columns,
+        });
+    }
+    let max_chars = options.max_cell_chars;
     let header = fields(&record)?;
     if let [only] = header.as_slice()
         && only.trim().is_empty()
@@ -123,11 +143,11 @@ pub fn analyze<R: Read>(mut input: R, options: &Options) -> Result<Analysis, Ana
         .iter()
         .enumerate()
         .map(|(index, name)| {
-            let name = match name.trim() {
-                "" => format!("column_{}", index + 1),
-                name => name.to_owned(),
+            let (name, cut) = match clip(name.trim(), max_chars) {
+                ("", _) => (format!("column_{}", index + 1), false),
+                (name, cut) => (name.to_owned(), cut),
             };
-            ColumnSummary::new(name, options.distinct_exact_cap)
+            ColumnSummary::new(name, cut, options.distinct_exact_cap, max_chars)
         })
         .collect();
 
@@ -146,17 +166,35 @@ pub fn analyze<R: Read>(mut input: R, options: &Options) -> Result<Analysis, Ana
             column.push(cell);
         }
         if preview.len() < options.preview_rows {
-            preview.push(cells.iter().map(|&cell| cell.to_owned()).collect());
+            let row = columns
+                .iter_mut()
+                .zip(&cells)
+                .map(|(column, &cell)| column.clip(cell).to_owned())
+                .collect();
+            preview.push(row);
         }
         rows += 1;
     }
 
     Ok(Analysis {
+        max_cell_chars: max_chars,
         rows,
         delimiter: char::from(sniffed.delimiter).to_string(),
         columns: columns.into_iter().map(ColumnSummary::finish).collect(),
         preview,
     })
+}
+
+/// `text` cut to at most `max_chars` characters, and whether it was cut.
+pub(crate) fn clip(text: &str, max_chars: usize) -> (&str, bool) {
+    // Characters are at least a byte each, so a short text needs no counting.
+    if text.len() <= max_chars {
+        return (text, false);
+    }
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => (&text[..end], true),
+        None => (text, false),
+    }
 }
 
 /// The record's fields as text, or the error naming its line.

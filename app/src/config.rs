@@ -66,12 +66,43 @@ pub struct Config {
     pub drain_secs: u64,
     /// How long a token stays valid, in seconds.
     pub token_lifetime_secs: u64,
-    /// Failed logins for one account within the window before logins answer 429.
+    /// Failed logins for one account from one client address within the window before
+    /// that address gets 429 for that account; the owner elsewhere is not locked out.
+    pub login_max_failures_per_account_and_ip: u32,
+    /// Failed logins for one account from all addresses together within the window before
+    /// every login to it answers 429: the ceiling on guesses against one account.
     pub login_max_failures_per_account: u32,
+    /// Longest wait before verifying a login to an account that many addresses are
+    /// guessing at, in milliseconds; the wait grows from 100 ms once the account has more
+    /// failures than one address may have. 0 turns it off.
+    pub login_delay_max_ms: u64,
     /// Failed logins from one client IP within the window before logins answer 429.
     pub login_max_failures_per_ip: u32,
     /// The sliding window over which failed logins count, in seconds.
     pub login_window_secs: u64,
+    /// Registrations attempted from one client address within `register_window_secs`
+    /// before registering answers 429.
+    pub register_max_per_ip: u32,
+    /// The sliding window over which registrations count, in seconds.
+    pub register_window_secs: u64,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; the rest queue for
+    /// `max_queue_wait_ms`, then get 503. Defaults to the number of CPUs.
+    pub max_concurrent_hashes: usize,
+    /// Uploads analysed at once; the rest queue for `max_queue_wait_ms`, then get 503.
+    /// Defaults to the number of CPUs.
+    pub max_concurrent_analyses: usize,
+    /// Longest wait for a hashing or analysis slot before answering 503, in milliseconds.
+    pub max_queue_wait_ms: u64,
+    /// Longest pause between two pieces of an upload's body before answering 408 and
+    /// storing nothing, in milliseconds.
+    pub body_idle_timeout_ms: u64,
+    /// Most columns an uploaded CSV may have; more is 422, decided from the header.
+    pub max_columns: usize,
+    /// Longest text kept from a cell (or column name) in statistics, top values and the
+    /// preview, in characters; longer text is cut and marked truncated.
+    pub max_cell_chars: usize,
+    /// Largest stored analysis (its JSON), in bytes; a bigger one is 422.
+    pub max_analysis_bytes: u64,
     /// Largest number of database connections this instance holds.
     pub db_max_connections: u32,
     /// How often an idle live stream gets a heartbeat (SSE comment or WebSocket ping), in
@@ -105,9 +136,20 @@ impl Default for Config {
             max_upload_bytes: 20 * 1024 * 1024,
             drain_secs: 5,
             token_lifetime_secs: 24 * 60 * 60,
-            login_max_failures_per_account: 5,
+            login_max_failures_per_account_and_ip: 5,
+            login_max_failures_per_account: 50,
+            login_delay_max_ms: 2_000,
             login_max_failures_per_ip: 20,
             login_window_secs: 15 * 60,
+            register_max_per_ip: 10,
+            register_window_secs: 60 * 60,
+            max_concurrent_hashes: cpus(),
+            max_concurrent_analyses: cpus(),
+            max_queue_wait_ms: 2_000,
+            body_idle_timeout_ms: 15_000,
+            max_columns: 1_000,
+            max_cell_chars: 200,
+            max_analysis_bytes: 4 * 1024 * 1024,
             db_max_connections: 10,
             heartbeat_interval_ms: 15_000,
             db_acquire_timeout_ms: 1000,
@@ -172,6 +214,13 @@ impl Config {
                  (the same secret on every instance)",
             ));
         }
+        if is_placeholder(self.jwt_secret.expose()) {
+            return Err(ConfigError::invalid(
+                "jwt_secret",
+                "the JWT secret from --jwt-secret or JWT_SECRET is a placeholder (it says \
+                 CHANGE-ME); make a real one, e.g. with `openssl rand -base64 48`",
+            ));
+        }
         if self.jwt_secret.expose().len() < MIN_JWT_SECRET_BYTES {
             return Err(ConfigError::invalid(
                 "jwt_secret",
@@ -208,11 +257,35 @@ impl Config {
                 "must be above 0",
             ));
         }
-        if self.db_max_connections == 0 {
-            return Err(ConfigError::invalid(
-                "db_max_connections",
-                "must be above 0",
-            ));
+        let positive = [
+            ("db_max_connections", self.db_max_connections as u64),
+            (
+                "login_max_failures_per_account_and_ip",
+                u64::from(self.login_max_failures_per_account_and_ip),
+            ),
+            (
+                "login_max_failures_per_account",
+                u64::from(self.login_max_failures_per_account),
+            ),
+            (
+                "login_max_failures_per_ip",
+                u64::from(self.login_max_failures_per_ip),
+            ),
+            ("login_window_secs", self.login_window_secs),
+            ("register_max_per_ip", u64::from(self.register_max_per_ip)),
+            ("register_window_secs", self.register_window_secs),
+            ("max_concurrent_hashes", self.max_concurrent_hashes as u64),
+            (
+                "max_concurrent_analyses",
+                self.max_concurrent_analyses as u64,
+            ),
+            ("body_idle_timeout_ms", self.body_idle_timeout_ms),
+            ("max_columns", self.max_columns as u64),
+            ("max_cell_chars", self.max_cell_chars as u64),
+            ("max_analysis_bytes", self.max_analysis_bytes),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::invalid(key, "must be above 0"));
         }
         for (key, value) in [
             ("heartbeat_interval_ms", self.heartbeat_interval_ms),
@@ -252,6 +325,22 @@ impl Config {
     }
 }
 
+/// The CPUs this process may use, for the defaults of the concurrency limits.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Whether a secret is a placeholder someone forgot to replace, such as `.env.example`'s
+/// `CHANGE-ME-...`: it says "change me" in any case, with or without a separator.
+fn is_placeholder(secret: &str) -> bool {
+    let letters: String = secret
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    letters.contains("changeme")
+}
+
 /// A string that never appears in `Debug` output or logs.
 #[derive(Clone, Default, Deserialize)]
 #[serde(transparent)]
@@ -285,106 +374,4 @@ pub fn redact_url(url: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_secret_names_the_flag_and_the_variable() {
-        let error = Config::new("sqlite://x.db", "")
-            .validate()
-            .expect_err("no secret");
-        let message = error.to_string();
-        assert!(message.contains("--jwt-secret"), "{message}");
-        assert!(message.contains("JWT_SECRET"), "{message}");
-    }
-
-    #[test]
-    fn a_short_secret_is_refused() {
-        assert!(Config::new("sqlite://x.db", "short").validate().is_err());
-        assert!(
-            Config::new("sqlite://x.db", "x".repeat(32))
-                .validate()
-                .is_ok()
-        );
-    }
-
-    fn write_file(text: &str) -> std::path::PathBuf {
-        let path =
-            std::env::temp_dir().join(format!("flotilla-app-config-{}.toml", uuid::Uuid::new_v4()));
-        std::fs::write(&path, text).expect("write config file");
-        path
-    }
-
-    #[test]
-    fn the_file_sets_keys_and_flags_override_it() {
-        let path = write_file(
-            "listen = \"127.0.0.1:4000\"\nmax_upload_bytes = 1024\ndrain_secs = 9\n\
-             jwt_secret = \"from-the-file-0123456789-0123456789\"\n",
-        );
-        let flags = Flags {
-            config: Some(path.clone()),
-            listen: Some(SocketAddr::from(([127, 0, 0, 1], 5000))),
-            ..Flags::default()
-        };
-        let config = Config::load(&flags).expect("valid");
-        let _ = std::fs::remove_file(path);
-        assert_eq!(config.listen.port(), 5000, "the flag wins");
-        assert_eq!(config.max_upload_bytes, 1024, "the file sets it");
-        assert_eq!(config.drain_secs, 9);
-        assert_eq!(config.token_lifetime_secs, 86_400, "defaults fill the rest");
-    }
-
-    #[test]
-    fn an_unknown_key_is_named() {
-        let path = write_file("max_upload_megabytes = 3\n");
-        let flags = Flags {
-            config: Some(path.clone()),
-            jwt_secret: Some("x".repeat(40)),
-            ..Flags::default()
-        };
-        let error = Config::load(&flags).expect_err("unknown key");
-        let _ = std::fs::remove_file(path);
-        assert!(
-            error.to_string().contains("max_upload_megabytes"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn trusted_proxies_default_to_local_networks_and_a_bad_entry_is_named() {
-        let config = Config::new("sqlite://x.db", "x".repeat(40));
-        assert_eq!(config.trusted_proxies, TrustedProxies::local_and_private());
-
-        let path = write_file("trusted_proxies = [\"10.0.0.0/8\", \"203.0.113.9\"]\n");
-        let flags = Flags {
-            config: Some(path.clone()),
-            jwt_secret: Some("x".repeat(40)),
-            ..Flags::default()
-        };
-        let loaded = Config::load(&flags).expect("valid list");
-        let _ = std::fs::remove_file(path);
-        assert_eq!(
-            loaded.trusted_proxies.to_string(),
-            "10.0.0.0/8, 203.0.113.9/32"
-        );
-
-        let path = write_file("trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n");
-        let flags = Flags {
-            config: Some(path.clone()),
-            jwt_secret: Some("x".repeat(40)),
-            ..Flags::default()
-        };
-        let error = Config::load(&flags).expect_err("bad entry").to_string();
-        let _ = std::fs::remove_file(path);
-        assert!(error.contains("trusted_proxies"), "{error}");
-        assert!(error.contains("`10.0.0.0/99`"), "{error}");
-    }
-
-    #[test]
-    fn debug_output_hides_the_secret_and_the_database_password() {
-        let config = Config::new("postgres://u:hunter2@db/app", "s".repeat(40));
-        let text = format!("{config:?}");
-        assert!(!text.contains("hunter2"), "{text}");
-        assert!(!text.contains(&"s".repeat(40)), "{text}");
-    }
-}
+mod tests;

@@ -11,10 +11,10 @@
 //! waits for a connection, and the [`breaker`] refuses operations at once while the
 //! database is known to be unreachable, so an outage costs a fast 503, not a hung request.
 
+pub mod attempts;
 pub mod breaker;
 pub mod datasets;
 pub mod events;
-pub mod login_failures;
 pub mod users;
 
 use std::future::Future;
@@ -311,6 +311,7 @@ async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
     if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         create_dir(dir)?;
     }
+    create_private_file(file)?;
     // A one-connection pool rather than a bare connection: `Migrator::run` on a pool keeps
     // the future `Send`, so `Application::build` can run on a spawned task.
     let conn = SqlitePoolOptions::new()
@@ -334,9 +335,33 @@ async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates the database directory (and missing parents) readable by this user only.
+/// Directories that already exist keep their mode.
 fn create_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
         .with_context(|| format!("creating the database directory {}", dir.display()))
+}
+
+/// Creates the database file, if missing, readable and writable by this user only. SQLite
+/// gives its `-wal` and `-shm` files the mode of the database file.
+fn create_private_file(file: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => {
+            Err(error).with_context(|| format!("creating the database file {}", file.display()))
+        }
+    }
 }
 
 /// Now as RFC 3339 UTC with milliseconds, the one timestamp format stored.

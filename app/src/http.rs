@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             middleware::panic_response,
         ))
+        .layer(axum::middleware::from_fn(middleware::json_security_headers))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::observe,

@@ -16,6 +16,8 @@
 //!   threads.
 //! - [`realtime`]: live events: wakes this instance's SSE and WebSocket streams when a
 //!   change commits on any instance (Postgres LISTEN/NOTIFY, or polling SQLite).
+//! - [`work`]: bounded blocking pools, one for password hashing and one for analyses, so
+//!   neither can exhaust the instance or starve the other.
 //! - [`db`]: the pool over SQLite or Postgres, embedded migrations, and one module per table.
 
 pub mod analysis;
@@ -26,3 +28,4 @@ pub mod http;
 pub mod realtime;
 pub mod startup;
 pub mod state;
+pub mod work;

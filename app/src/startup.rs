@@ -21,6 +21,7 @@ use crate::db::Db;
 use crate::http::auth::{password, token::Tokens};
 use crate::realtime::Hub;
 use crate::state::{AppState, Metrics};
+use crate::work::{Pool, Pools};
 
 /// A bound, migrated, ready-to-run app.
 #[derive(Debug)]
@@ -65,12 +66,21 @@ impl Application {
             config.jwt_secret.expose().as_bytes(),
             Duration::from_secs(config.token_lifetime_secs),
         );
-        let dummy_password_hash: Arc<str> =
-            tokio::task::spawn_blocking(|| password::hash("not a real password; never matches"))
-                .await
-                .context("hashing the dummy password")?
-                .map_err(|error| anyhow::anyhow!("{error}"))?
-                .into();
+        let queue_wait = Duration::from_millis(config.max_queue_wait_ms);
+        let pools = Pools {
+            hashing: Pool::start("password hashing", config.max_concurrent_hashes, queue_wait)
+                .context("starting the hashing threads")?,
+            analysis: Pool::start("analysis", config.max_concurrent_analyses, queue_wait)
+                .context("starting the analysis threads")?,
+        };
+        // On the hashing pool, so the thread that computes it keeps the work area.
+        let dummy_password_hash: Arc<str> = pools
+            .hashing
+            .spawn(|| password::hash("not a real password; never matches"))
+            .await?
+            .await?
+            .map_err(|error| anyhow::anyhow!("{error}"))?
+            .into();
         let metrics = Arc::new(Metrics::new().context("registering metrics")?);
         let draining = CancellationToken::new();
         let hub = Hub::start(
@@ -89,6 +99,7 @@ impl Application {
             instance,
             draining,
             hub,
+            pools,
             dummy_password_hash,
         };
         tracing::info!(

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::http::auth::token::Tokens;
 use crate::realtime::Hub;
+use crate::work::Pools;
 
 /// Shared state handed to every handler through `State<AppState>`.
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct AppState {
     pub draining: CancellationToken,
     /// Wakes live streams when a change commits on any instance.
     pub hub: Hub,
+    /// Bounded blocking pools for password hashing and for analyses.
+    pub pools: Pools,
     /// A real argon2id hash that unknown-email logins verify against, so that a login for a
     /// missing account takes as long as one with a wrong password.
     pub dummy_password_hash: Arc<str>,

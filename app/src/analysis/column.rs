@@ -19,6 +19,10 @@ pub(super) struct ColumnSummary {
     candidate: Candidate,
     /// Text statistics, kept for every column because any later cell can turn it to text.
     text: ValueCounts,
+    /// Longest text kept, in characters.
+    max_chars: usize,
+    /// Some text shown for this column (its name, a preview cell) was cut.
+    truncated: bool,
 }
 
 /// The type a column can still be, with what that type's statistics need. Each cell parses
@@ -46,15 +50,24 @@ enum Candidate {
 }
 
 impl ColumnSummary {
-    pub(super) fn new(name: String, cap: usize) -> Self {
+    pub(super) fn new(name: String, name_cut: bool, cap: usize, max_chars: usize) -> Self {
         Self {
             name,
             cap,
             missing: 0,
             count: 0,
             candidate: Candidate::Empty,
-            text: ValueCounts::new(cap),
+            text: ValueCounts::new(cap, max_chars),
+            max_chars,
+            truncated: name_cut,
         }
+    }
+
+    /// A cell of this column cut for showing (in the preview), noting when it was cut.
+    pub(super) fn clip<'a>(&mut self, cell: &'a str) -> &'a str {
+        let (text, cut) = super::clip(cell, self.max_chars);
+        self.truncated |= cut;
+        text
     }
 
     /// Adds one cell, as read from the file.
@@ -86,6 +99,7 @@ impl ColumnSummary {
             quantiles: None,
             histogram: None,
             top_values: None,
+            truncated: self.truncated,
         };
         match self.candidate {
             Candidate::Empty | Candidate::Text => {
@@ -95,6 +109,7 @@ impl ColumnSummary {
                     column.max = Some(Value::Text(max.to_owned()));
                 }
                 column.top_values = Some(self.text.top_values());
+                column.truncated |= self.text.truncated();
             }
             Candidate::Boolean { trues, falses } => {
                 column.kind = ColumnType::Boolean;

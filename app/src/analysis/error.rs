@@ -9,6 +9,14 @@ pub enum AnalysisError {
     /// The input is empty or holds only whitespace, so there are no column names.
     #[error("missing header row")]
     MissingHeader,
+    /// The header has more columns than the limit allows.
+    #[error("line 1: the header has {found} columns; at most {max} are accepted (max_columns)")]
+    TooManyColumns {
+        /// Fields in the header.
+        found: usize,
+        /// The configured `max_columns`.
+        max: usize,
+    },
     /// A record has a different number of fields than the header.
     #[error("line {line}: expected {expected} fields, found {found}")]
     RaggedRow {
@@ -36,6 +44,7 @@ impl AnalysisError {
     pub fn line(&self) -> Option<u64> {
         match self {
             Self::RaggedRow { line, .. } | Self::InvalidUtf8 { line } => Some(*line),
+            Self::TooManyColumns { .. } => Some(1),
             Self::MissingHeader | Self::Io(_) => None,
         }
     }

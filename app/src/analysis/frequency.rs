@@ -30,21 +30,34 @@ pub(super) struct ValueCounts {
     min: Option<Box<str>>,
     /// Lexicographically largest value seen.
     max: Option<Box<str>>,
+    /// Longest text kept, in characters; longer values are counted by their start.
+    max_chars: usize,
+    /// Some value was cut to `max_chars`.
+    truncated: bool,
 }
 
 impl ValueCounts {
-    pub(super) fn new(cap: usize) -> Self {
+    pub(super) fn new(cap: usize, max_chars: usize) -> Self {
         Self {
             cap,
             counts: HashMap::new(),
             sketch: None,
             min: None,
             max: None,
+            max_chars,
+            truncated: false,
         }
     }
 
-    /// Counts one occurrence of `value`.
+    /// Whether some value was cut to the length bound.
+    pub(super) fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Counts one occurrence of `value`, cut to the length bound.
     pub(super) fn insert(&mut self, value: &str) {
+        let (value, cut) = super::clip(value, self.max_chars);
+        self.truncated |= cut;
         if self.min.as_deref().is_none_or(|min| value < min) {
             self.min = Some(value.into());
         }

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 /// The summary of one uploaded CSV file, stored once per dataset and served as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Analysis {
+    /// The longest text kept from a cell or column name, in characters; a column whose
+    /// text was cut to it says `truncated`. Absent (0) in analyses stored before the bound.
+    #[serde(default)]
+    pub max_cell_chars: usize,
     /// Data rows, the header excluded.
     pub rows: u64,
     /// The field separator sniffed from the header line: `","`, `";"` or `"\t"`.
@@ -65,6 +69,10 @@ pub struct Column {
     pub histogram: Option<Histogram>,
     /// The most frequent values of text and boolean columns.
     pub top_values: Option<Vec<TopValue>>,
+    /// True when some text of this column (its name, text `min`/`max`, top values or
+    /// preview cells) was cut to `max_cell_chars` characters.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// A statistic that is a number for numeric columns and a string for datetime and text ones.

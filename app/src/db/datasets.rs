@@ -88,8 +88,13 @@ pub struct Stored {
     /// Everything but the analysis.
     #[sqlx(flatten)]
     pub summary: Summary,
-    /// JSON text, stored once and served as is.
-    pub analysis: String,
+    /// JSON text of the analysis. [`find`] reads it only for datasets without `detail`.
+    pub analysis: Option<String>,
+    /// The detail response body (the summary with the analysis), built once at upload and
+    /// served as is; `None` for datasets stored before it was kept.
+    pub detail: Option<String>,
+    /// The strong ETag of `detail`, quoted.
+    pub etag: Option<String>,
 }
 
 /// Creates a dataset and records `dataset.created`, atomically.
@@ -103,7 +108,8 @@ pub async fn create(db: &Db, dataset: &Stored) -> Result<i64, Error> {
         let mut tx = db.begin_write().await?;
         sqlx::query(
             "INSERT INTO datasets (id, name, visibility, owner_id, row_count, column_count, \
-             size_bytes, created_at, analysis) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             size_bytes, created_at, analysis, detail, etag) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&summary.id)
         .bind(&summary.name)
@@ -113,7 +119,9 @@ pub async fn create(db: &Db, dataset: &Stored) -> Result<i64, Error> {
         .bind(summary.columns)
         .bind(summary.size_bytes)
         .bind(&summary.created_at)
-        .bind(&dataset.analysis)
+        .bind(dataset.analysis.as_deref().unwrap_or_default())
+        .bind(&dataset.detail)
+        .bind(&dataset.etag)
         .execute(&mut *tx)
         .await?;
         let seq = events::record(&mut tx, db.backend(), EventKind::DatasetCreated, summary).await?;
@@ -123,7 +131,8 @@ pub async fn create(db: &Db, dataset: &Stored) -> Result<i64, Error> {
     .await
 }
 
-/// The dataset with this id, with its analysis.
+/// The dataset with this id, with its stored detail body, in one row read. The raw
+/// analysis comes along only for a dataset stored without a detail body.
 ///
 /// # Errors
 ///
@@ -132,7 +141,8 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Stored>, Error> {
     let query = sqlx::query_as(concat!(
         "SELECT ",
         summary_columns!(),
-        ", analysis FROM datasets WHERE id = $1"
+        ", CASE WHEN detail IS NULL THEN analysis END AS analysis, detail, etag \
+         FROM datasets WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(db.pool());

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use super::extract::{AuthUser, MaybeAuthUser, Query};
 use super::{Error, Result};
 use crate::db::datasets::{self, Stored, Summary, Visibility};
+use crate::db::users;
 use crate::state::AppState;
 
 /// Items per page when the client does not say.
@@ -88,7 +89,12 @@ async fn create(
         .map(parse_visibility)
         .transpose()?;
 
-    let received = upload::receive(request, state.config.max_upload_bytes).await?;
+    // A token for an account deleted since is refused before any work is done.
+    users::find(&state.db, &user.id)
+        .await?
+        .ok_or(Error::InvalidToken)?;
+
+    let received = upload::receive(request, &upload_limits(&state)).await?;
     let name = match query_name {
         Some(name) => name,
         None => match received
@@ -108,26 +114,51 @@ async fn create(
     };
 
     let analysis = received.analysis;
-    let stored = Stored {
-        summary: Summary {
-            id: uuid::Uuid::now_v7().to_string(),
-            name,
-            visibility,
-            owner_id: user.id,
-            rows: i64::try_from(analysis.rows).unwrap_or(i64::MAX),
-            columns: i64::try_from(analysis.columns.len()).unwrap_or(i64::MAX),
-            size_bytes: i64::try_from(received.size_bytes).unwrap_or(i64::MAX),
-            created_at: crate::db::now_text(),
-        },
-        analysis: serde_json::to_string(&analysis).map_err(|error| {
-            Error::Internal(anyhow::anyhow!("serialising an analysis: {error}"))
-        })?,
+    let summary = Summary {
+        id: uuid::Uuid::now_v7().to_string(),
+        name,
+        visibility,
+        owner_id: user.id,
+        rows: i64::try_from(analysis.rows).unwrap_or(i64::MAX),
+        columns: i64::try_from(analysis.columns.len()).unwrap_or(i64::MAX),
+        size_bytes: i64::try_from(received.size_bytes).unwrap_or(i64::MAX),
+        created_at: crate::db::now_text(),
     };
-    datasets::create(&state.db, &stored).await?;
+    let analysis_json = serde_json::to_string(&analysis)
+        .map_err(|error| Error::Internal(anyhow::anyhow!("serialising an analysis: {error}")))?;
+    let max_bytes = state.config.max_analysis_bytes;
+    if analysis_json.len() as u64 > max_bytes {
+        return Err(Error::InvalidCsv {
+            message: format!(
+                "the analysis of this file would take {} bytes; at most {max_bytes} are \
+                 stored (max_analysis_bytes): upload fewer columns or shorter text",
+                analysis_json.len()
+            ),
+            line: None,
+        });
+    }
+    let detail = detail_body(&summary, &analysis_json)?;
+    let etag = strong_etag(detail.as_bytes());
+    let stored = Stored {
+        summary,
+        analysis: Some(analysis_json),
+        detail: Some(detail),
+        etag: Some(etag),
+    };
+    datasets::create(&state.db, &stored)
+        .await
+        .map_err(|error| match error {
+            // The owner was deleted while the upload was being analysed.
+            crate::db::Error::Query(sqlx::Error::Database(cause))
+                if cause.is_foreign_key_violation() =>
+            {
+                Error::InvalidToken
+            }
+            other => other.into(),
+        })?;
     state.metrics.datasets_analysed.inc();
     state.metrics.analysis_rows.inc_by(analysis.rows);
 
-    let body = detail_body(&stored)?;
     let location = format!("/api/datasets/{}", stored.summary.id);
     Ok((
         StatusCode::CREATED,
@@ -136,9 +167,24 @@ async fn create(
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, PRIVATE),
         ],
-        body,
+        stored.detail.unwrap_or_default(),
     )
         .into_response())
+}
+
+/// The bounds of one upload, from the configuration.
+fn upload_limits(state: &AppState) -> upload::Limits {
+    let config = &state.config;
+    upload::Limits {
+        max_bytes: config.max_upload_bytes,
+        idle: std::time::Duration::from_millis(config.body_idle_timeout_ms),
+        options: crate::analysis::Options {
+            max_columns: config.max_columns,
+            max_cell_chars: config.max_cell_chars,
+            ..crate::analysis::Options::default()
+        },
+        pool: state.pools.analysis.clone(),
+    }
 }
 
 async fn list(
@@ -194,7 +240,8 @@ async fn detail(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let stored = datasets::find(&state.db, &id)
+    let id = parse_id(&id)?;
+    let stored = datasets::find(&state.db, id)
         .await?
         .ok_or(Error::NotFound)?;
     let summary = &stored.summary;
@@ -202,8 +249,18 @@ async fn detail(
     if !public && viewer.id() != Some(summary.owner_id.as_str()) {
         return Err(Error::NotFound);
     }
-    let body = detail_body(&stored)?;
-    let etag = strong_etag(&body);
+    // Built once at upload; only datasets stored before that was kept are built here.
+    let (body, etag) = match (stored.detail, stored.etag) {
+        (Some(detail), Some(etag)) => (detail, etag),
+        (_, _) => {
+            let analysis = stored.analysis.as_deref().unwrap_or("null");
+            let detail = detail_body(&stored.summary, analysis)?;
+            let etag = strong_etag(detail.as_bytes());
+            (detail, etag)
+        }
+    };
+    let etag = HeaderValue::try_from(etag)
+        .map_err(|error| Error::Internal(anyhow::anyhow!("stored ETag: {error}")))?;
     let cache = if public { PUBLIC_DETAIL } else { PRIVATE };
     if if_none_match(&headers, &etag) {
         return Ok((
@@ -234,7 +291,8 @@ async fn remove(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let summary = datasets::find_summary(&state.db, &id)
+    let id = parse_id(&id)?;
+    let summary = datasets::find_summary(&state.db, id)
         .await?
         .ok_or(Error::NotFound)?;
     if summary.owner_id != user.id {
@@ -244,31 +302,34 @@ async fn remove(
             Visibility::Private => Error::NotFound,
         });
     }
-    datasets::delete(&state.db, &id, &user.id)
+    datasets::delete(&state.db, id, &user.id)
         .await?
         .ok_or(Error::NotFound)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The detail JSON, with the stored analysis spliced in as is.
-fn detail_body(stored: &Stored) -> Result<Vec<u8>> {
-    let analysis: &RawValue = serde_json::from_str(&stored.analysis).map_err(|error| {
+/// The detail JSON: the summary with the analysis JSON spliced in as is.
+fn detail_body(summary: &Summary, analysis: &str) -> Result<String> {
+    let analysis: &RawValue = serde_json::from_str(analysis).map_err(|error| {
         Error::Internal(anyhow::anyhow!("stored analysis is not JSON: {error}"))
     })?;
-    let body = serde_json::to_vec(&Detail {
-        summary: &stored.summary,
-        analysis,
-    })
-    .map_err(|error| Error::Internal(anyhow::anyhow!("serialising a dataset: {error}")))?;
-    Ok(body)
+    serde_json::to_string(&Detail { summary, analysis })
+        .map_err(|error| Error::Internal(anyhow::anyhow!("serialising a dataset: {error}")))
 }
 
-/// A strong validator: a SHA-256 prefix of the exact bytes served.
-fn strong_etag(body: &[u8]) -> HeaderValue {
+/// A strong validator: a SHA-256 prefix of the exact bytes served, quoted.
+fn strong_etag(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
-    let tag = format!("\"{}\"", hex::encode(&digest[..16]));
-    // Quoted hex is always a valid header value.
-    HeaderValue::from_str(&tag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+    format!("\"{}\"", hex::encode(&digest[..16]))
+}
+
+/// A dataset id is a UUID; anything else names no dataset, and never reaches the database
+/// (Postgres refuses some bytes, such as NUL, in text).
+fn parse_id(id: &str) -> Result<&str> {
+    match uuid::Uuid::parse_str(id) {
+        Ok(_) => Ok(id),
+        Err(_) => Err(Error::NotFound),
+    }
 }
 
 /// Whether `If-None-Match` lists `etag` (or `*`). Comparison is weak, per RFC 9110 §13.1.2.
@@ -290,6 +351,9 @@ fn validate_name(raw: &str) -> Result<String> {
     let name = raw.trim();
     if name.is_empty() {
         return Err(Error::field("name", "must not be empty"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(Error::field("name", "must not contain control characters"));
     }
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(Error::field(

@@ -70,6 +70,22 @@ pub enum Error {
         /// Seconds until a login may succeed again.
         retry_after_secs: u64,
     },
+    /// Too many registrations from the client address; the limit holds across instances.
+    #[error("too many registrations from this address; try again later")]
+    TooManyRegistrations {
+        /// Seconds until a registration may be accepted again.
+        retry_after_secs: u64,
+    },
+    /// The upload's body paused longer than `body_idle_timeout_ms`; nothing was stored.
+    #[error("the upload stalled for more than {idle_ms} ms; nothing was stored")]
+    BodyTimeout {
+        /// The configured `body_idle_timeout_ms`.
+        idle_ms: u64,
+    },
+    /// Every hashing or analysis slot stayed taken for the queue wait; the work was not
+    /// started, so the client may simply retry (here or on another instance).
+    #[error("{0}; retry shortly")]
+    Busy(#[from] crate::work::Busy),
     /// This instance is draining and takes no new live streams; another instance will.
     #[error("this instance is shutting down; reconnect")]
     Draining,
@@ -139,8 +155,11 @@ impl Error {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Draining | Self::Unavailable(_) | Self::DatabaseDown { .. } => {
+            Self::TooManyAttempts { .. } | Self::TooManyRegistrations { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::Busy(_) | Self::Draining | Self::Unavailable(_) | Self::DatabaseDown { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -162,6 +181,9 @@ impl Error {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::BadRequest(_) => "bad_request",
             Self::TooManyAttempts { .. } => "too_many_attempts",
+            Self::TooManyRegistrations { .. } => "too_many_registrations",
+            Self::BodyTimeout { .. } => "body_timeout",
+            Self::Busy(_) => "busy",
             Self::Draining => "draining",
             Self::Unavailable(_) => "unavailable",
             Self::DatabaseDown { .. } => "database_unavailable",
@@ -201,11 +223,16 @@ impl IntoResponse for Error {
                 );
             }
             Self::TooManyAttempts { retry_after_secs }
+            | Self::TooManyRegistrations { retry_after_secs }
             | Self::DatabaseDown { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
-            Self::Draining | Self::Unavailable(_) => {
+            Self::Busy(_) | Self::Draining | Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::BodyTimeout { .. } => {
+                // The rest of the body is never read, so the connection cannot be reused.
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             _ => {}
         }

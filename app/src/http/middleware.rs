@@ -100,6 +100,32 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     response
 }
 
+/// The policy for API responses: JSON is data, never a page, so nothing may load or frame.
+const API_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// JSON responses are never sniffed into something else, and load and frame nothing even
+/// if opened as a page. The frontend's own pages keep their own policy.
+pub async fn json_security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CONTENT_SECURITY_POLICY),
+        );
+    }
+    response
+}
+
 /// A panic in a handler becomes a logged 500 in the house format, not a dropped connection.
 pub fn panic_response(cause: Box<dyn Any + Send + 'static>) -> Response {
     let detail = cause

@@ -10,4 +10,5 @@ mod drain;
 mod events;
 mod forwarding;
 mod health;
+mod hostile;
 mod live;

@@ -43,6 +43,7 @@ export function detailPage(main, { id, navigate }) {
 
 function renderDataset(dataset, navigate) {
   const analysis = dataset.analysis ?? {};
+  currentLimit = analysis.max_cell_chars ?? 0;
   const columns = analysis.columns ?? [];
   const rows = analysis.rows ?? dataset.rows;
   const facts = h('dl', { class: 'facts' },
@@ -51,7 +52,12 @@ function renderDataset(dataset, navigate) {
     analysis.delimiter ? fact('Delimiter', delimiterName(analysis.delimiter)) : null,
     dataset.created_at ? fact('Uploaded', formatAgo(dataset.created_at)) : null);
 
+  const cut = columns.filter((column) => column.truncated);
   return [
+    cut.length > 0
+      ? h('p', { class: 'form-message', 'data-tone': 'info', role: 'note', id: 'truncation-note' },
+        `Long text in ${cut.length === 1 ? 'one column' : `${cut.length} columns`} was cut to ${formatCount(analysis.max_cell_chars)} characters; cut text ends in “…”.`)
+      : null,
     h('div', { class: 'detail__head' },
       h('div', { class: 'detail__badges' }, visibilityBadge(dataset.visibility), isMine(dataset) ? h('span', { class: 'badge badge--mine' }, 'Yours') : null),
       isMine(dataset) ? deleteControl(dataset, navigate) : null),
@@ -81,8 +87,16 @@ function valueFor(column, v) {
   if (v === null || v === undefined) return '—';
   if (column.type === 'datetime') return formatTime(v);
   if (typeof v === 'number') return formatNumber(v);
-  return String(v);
+  return clipped(column, String(v));
 }
+
+/** Text as the app kept it, with "…" where it was cut to the analysis's bound. */
+function clipped(column, text, limit = currentLimit) {
+  return column?.truncated && limit > 0 && [...text].length >= limit ? `${text}…` : text;
+}
+
+/** The analysis's `max_cell_chars`, for the page being rendered. */
+let currentLimit = 0;
 
 /** The mean in the column's terms: for booleans the app sends the share of true. */
 function meanOf(column) {
@@ -99,7 +113,7 @@ function statsTable(columns) {
     h('table', { class: 'table', id: 'stats-table' },
       h('thead', null, h('tr', null, head.map((label, i) => h('th', { scope: 'col', class: i >= 2 ? 'num' : null }, label)))),
       h('tbody', null, columns.map((column) => h('tr', { 'data-column': column.name },
-        h('th', { scope: 'row' }, column.name),
+        h('th', { scope: 'row' }, clipped(column, column.name)),
         h('td', null, h('span', { class: `type type--${column.type}` }, TYPE_LABELS[column.type] ?? column.type)),
         numeric(formatCount(column.count)),
         numeric(formatCount(column.missing)),
@@ -126,7 +140,8 @@ function columnCard(column) {
   if (column.top_values?.length) parts.push(topValues(column));
   if (parts.length === 0) parts.push(h('p', { class: 'muted' }, 'No distribution to show for this column.'));
   return h('article', { class: 'card column-card', 'data-column': column.name },
-    h('h3', null, column.name, ' ', h('span', { class: `type type--${column.type}` }, TYPE_LABELS[column.type] ?? column.type)),
+    h('h3', null, clipped(column, column.name), ' ', h('span', { class: `type type--${column.type}` }, TYPE_LABELS[column.type] ?? column.type),
+      column.truncated ? h('span', { class: 'badge', title: 'Some text of this column was cut' }, ' Text cut') : null),
     parts);
 }
 
@@ -140,7 +155,7 @@ function topValues(column) {
       // CSSOM, not a style attribute: the Content-Security-Policy allows this.
       bar.style.inlineSize = `${(top.count / max) * 100}%`;
       return h('tr', null,
-        h('td', { class: 'top-values__value' }, h('span', { class: 'top-values__text' }, top.value === '' ? '(empty)' : String(top.value)), bar),
+        h('td', { class: 'top-values__value' }, h('span', { class: 'top-values__text' }, top.value === '' ? '(empty)' : clipped(column, String(top.value))), bar),
         h('td', { class: 'num' }, formatCount(top.count)));
     })));
 }
@@ -150,8 +165,8 @@ function previewTable(columns, preview) {
   const names = columns.length > 0 ? columns.map((c) => c.name) : preview[0].map((_, i) => `Column ${i + 1}`);
   return h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-labelledby': 'preview-title' },
     h('table', { class: 'table table--preview', id: 'preview-table' },
-      h('thead', null, h('tr', null, names.map((name) => h('th', { scope: 'col' }, name)))),
-      h('tbody', null, preview.map((row) => h('tr', null, row.map((cell) => h('td', null, cell === null ? '' : String(cell))))))));
+      h('thead', null, h('tr', null, names.map((name, i) => h('th', { scope: 'col' }, clipped(columns[i], name))))),
+      h('tbody', null, preview.map((row) => h('tr', null, row.map((cell, i) => h('td', null, cell === null ? '' : clipped(columns[i], String(cell)))))))));
 }
 
 function deleteControl(dataset, navigate) {

@@ -241,3 +241,37 @@ fn preview_stops_at_preview_rows_and_keeps_raw_text() {
     assert_eq!(analysis.rows, 3);
     assert_eq!(analysis.preview, vec![vec![" x "], vec!["2"]]);
 }
+
+#[test]
+fn a_header_over_max_columns_fails_before_any_row() {
+    let options = Options {
+        max_columns: 3,
+        ..Options::default()
+    };
+    assert!(analyze(&b"a,b,c\n1,2,3\n"[..], &options).is_ok());
+    let error = analyze(&b"a,b,c,d\n1,2,3\n"[..], &options).expect_err("four columns");
+    assert!(
+        matches!(error, AnalysisError::TooManyColumns { found: 4, max: 3 }),
+        "{error}"
+    );
+    assert_eq!(error.line(), Some(1));
+}
+
+#[test]
+fn long_text_is_cut_to_max_cell_chars_and_marked() {
+    let options = Options {
+        max_cell_chars: 4,
+        ..Options::default()
+    };
+    let analysis = analyze("long name,n\nééééé,1\nab,2\n".as_bytes(), &options).expect("analyses");
+    assert_eq!(analysis.max_cell_chars, 4);
+    let text = &analysis.columns[0];
+    assert_eq!(text.name, "long");
+    assert!(text.truncated);
+    assert_eq!(
+        text.max,
+        Some(crate::analysis::Value::Text("éééé".to_owned()))
+    );
+    assert_eq!(analysis.preview[0][0], "éééé");
+    assert!(!analysis.columns[1].truncated, "short text is kept whole");
+}

@@ -242,6 +242,7 @@ fn json_uses_the_documented_field_names_and_round_trips() {
         "quantiles",
         "histogram",
         "top_values",
+        "truncated",
     ];
     let mut sorted = keys.clone();
     sorted.sort_unstable();

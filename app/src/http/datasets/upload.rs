@@ -1,10 +1,13 @@
 //! Receiving an upload: a `text/csv` body or a multipart form with a `file` field, fed to the
 //! analysis chunk by chunk as it arrives.
 //!
-//! The analysis is synchronous and CPU-bound, so it runs on a blocking thread and reads from
-//! a bounded channel that this (async) side fills with body chunks. Nothing is buffered
-//! whole; the byte count is checked on every chunk, so an oversized upload stops at the limit
-//! rather than after it has been read.
+//! The analysis is synchronous and CPU-bound, so it runs on a thread of the bounded analysis
+//! pool and reads from a bounded channel that this (async) side fills with body chunks. The
+//! thread is taken when the first bytes arrive, not before, so a client that sends only
+//! headers holds nothing; when the pool stays full the upload is 503 with `Retry-After`.
+//! Nothing is buffered whole; the byte count is checked on every chunk, so an oversized
+//! upload stops at the limit rather than after it has been read. A body that pauses longer
+//! than the idle timeout is 408, and nothing is stored.
 //!
 //! Refusing an upload with 413 while the client is still sending it needs care: closing a
 //! connection with unread bytes makes the kernel reset it, and the reset can destroy the
@@ -12,18 +15,20 @@
 //! discards what is still arriving, for at most [`LINGER_BYTES`] and [`LINGER_TIME`]
 //! (nginx's "lingering close"), and then answers.
 
-use std::io::{self, Read};
+use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::{FromRequest, Multipart, Request};
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, header};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
-use crate::analysis::{self, Analysis, AnalysisError};
+use self::feed::Feed;
+use crate::analysis::{self, Analysis};
 use crate::http::Error;
+use crate::work::Pool;
+
+mod feed;
 
 /// Room for multipart boundaries and small text fields on top of the file itself.
 const MULTIPART_OVERHEAD_BYTES: u64 = 64 * 1024;
@@ -32,8 +37,6 @@ const MAX_FORM_FIELD_BYTES: usize = 1024;
 /// Most parts accepted in one multipart form; with the per-field cap, this bounds the
 /// bytes read besides the file.
 const MAX_FORM_PARTS: usize = 16;
-/// Body chunks in flight between the network and the analysis.
-const CHANNEL_CHUNKS: usize = 8;
 /// Most bytes of a refused upload read and discarded before answering 413.
 const LINGER_BYTES: u64 = 16 * 1024 * 1024;
 /// Longest time spent discarding a refused upload before answering 413.
@@ -56,13 +59,28 @@ pub(super) struct Received {
     pub(super) form: FormFields,
 }
 
+/// What bounds one upload.
+#[derive(Debug, Clone)]
+pub(super) struct Limits {
+    /// `max_upload_bytes`.
+    pub(super) max_bytes: u64,
+    /// `body_idle_timeout_ms`.
+    pub(super) idle: Duration,
+    /// The analysis's own bounds (`max_columns`, `max_cell_chars`).
+    pub(super) options: analysis::Options,
+    /// Where the analysis runs.
+    pub(super) pool: Pool,
+}
+
 /// Reads and analyses the body of `request`.
 ///
 /// # Errors
 ///
 /// 415 for other content types, 413 over `max_bytes`, 422 for a CSV the analysis rejects,
-/// 400 for a broken multipart body.
-pub(super) async fn receive(request: Request, max_bytes: u64) -> Result<Received, Error> {
+/// 400 for a broken multipart body, 408 for a stalled one, 503 when the analysis pool
+/// stays full.
+pub(super) async fn receive(request: Request, limits: &Limits) -> Result<Received, Error> {
+    let max_bytes = limits.max_bytes;
     let essence = content_type_essence(request.headers());
     match essence.as_deref() {
         Some("text/csv") => {
@@ -72,8 +90,16 @@ pub(super) async fn receive(request: Request, max_bytes: u64) -> Result<Received
                 linger(&mut chunks).await;
                 return Err(error);
             }
-            let mut feed = Feed::start(max_bytes);
-            while let Some(chunk) = chunks.next().await {
+            let mut feed = Feed::new(limits);
+            loop {
+                let chunk = match idle(limits, chunks.next()).await {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => break,
+                    Err(error) => {
+                        feed.abort().await;
+                        return Err(error);
+                    }
+                };
                 match chunk {
                     Ok(bytes) => {
                         if let Err(error) = feed.push(bytes).await {
@@ -105,7 +131,7 @@ pub(super) async fn receive(request: Request, max_bytes: u64) -> Result<Received
                 linger(&mut request.into_body().into_data_stream()).await;
                 return Err(error);
             }
-            receive_multipart(request, max_bytes).await
+            receive_multipart(request, limits).await
         }
         _ => Err(Error::UnsupportedMediaType(
             "upload a CSV as Content-Type: text/csv or as multipart/form-data field `file`",
@@ -113,14 +139,26 @@ pub(super) async fn receive(request: Request, max_bytes: u64) -> Result<Received
     }
 }
 
-async fn receive_multipart(request: Request, max_bytes: u64) -> Result<Received, Error> {
+/// Awaits one piece of the body, or answers 408 when it takes longer than the idle timeout.
+async fn idle<T>(limits: &Limits, next: impl Future<Output = T>) -> Result<T, Error> {
+    tokio::time::timeout(limits.idle, next)
+        .await
+        .map_err(|_| Error::BodyTimeout {
+            idle_ms: u64::try_from(limits.idle.as_millis()).unwrap_or(u64::MAX),
+        })
+}
+
+async fn receive_multipart(request: Request, limits: &Limits) -> Result<Received, Error> {
     let mut multipart = Multipart::from_request(request, &())
         .await
         .map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
     let mut form = FormFields::default();
     let mut file = None;
     let mut parts = 0;
-    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+    while let Some(mut field) = idle(limits, multipart.next_field())
+        .await?
+        .map_err(multipart_error)?
+    {
         parts += 1;
         if parts > MAX_FORM_PARTS {
             return Err(Error::BadRequest(format!(
@@ -130,9 +168,16 @@ async fn receive_multipart(request: Request, max_bytes: u64) -> Result<Received,
         match field.name() {
             Some("file") if file.is_none() => {
                 form.filename = field.file_name().map(str::to_owned);
-                let mut feed = Feed::start(max_bytes);
+                let mut feed = Feed::new(limits);
                 loop {
-                    match field.chunk().await {
+                    let chunk = match idle(limits, field.chunk()).await {
+                        Ok(chunk) => chunk,
+                        Err(error) => {
+                            feed.abort().await;
+                            return Err(error);
+                        }
+                    };
+                    match chunk {
                         Ok(Some(bytes)) => {
                             if let Err(error) = feed.push(bytes).await {
                                 drop(field);
@@ -150,11 +195,13 @@ async fn receive_multipart(request: Request, max_bytes: u64) -> Result<Received,
                 file = Some(feed.finish().await?);
             }
             Some("file") => return Err(Error::field("file", "give exactly one file")),
-            Some("name") => form.name = Some(small_text(field).await?),
-            Some("visibility") => form.visibility = Some(small_text(field).await?),
+            Some("name") => form.name = Some(idle(limits, small_text(field)).await??),
+            Some("visibility") => {
+                form.visibility = Some(idle(limits, small_text(field)).await??);
+            }
             // Unknown parts are read and ignored, within the same overall budget.
             _ => {
-                small_text(field).await?;
+                idle(limits, small_text(field)).await??;
             }
         }
     }
@@ -238,105 +285,5 @@ fn reject_declared_length(headers: &HeaderMap, max_body: u64, limit: u64) -> Res
     match declared {
         Some(length) if length > max_body => Err(Error::PayloadTooLarge { limit_bytes: limit }),
         _ => Ok(()),
-    }
-}
-
-/// One upload on its way into the analysis: the sending half of the channel, the blocking
-/// task reading the other half, and the byte count so far.
-struct Feed {
-    sender: mpsc::Sender<io::Result<Bytes>>,
-    task: JoinHandle<Result<Analysis, AnalysisError>>,
-    size_bytes: u64,
-    max_bytes: u64,
-}
-
-impl Feed {
-    fn start(max_bytes: u64) -> Self {
-        let (sender, receiver) = mpsc::channel(CHANNEL_CHUNKS);
-        let task = tokio::task::spawn_blocking(move || {
-            analysis::analyze(ChannelReader::new(receiver), &analysis::Options::default())
-        });
-        Self {
-            sender,
-            task,
-            size_bytes: 0,
-            max_bytes,
-        }
-    }
-
-    /// Hands one chunk to the analysis, or stops it with 413 past the limit. A send that
-    /// fails means the analysis already stopped (on a malformed row); `finish` reports why.
-    async fn push(&mut self, bytes: Bytes) -> Result<(), Error> {
-        self.size_bytes = self.size_bytes.saturating_add(bytes.len() as u64);
-        if self.size_bytes > self.max_bytes {
-            self.abort().await;
-            return Err(Error::PayloadTooLarge {
-                limit_bytes: self.max_bytes,
-            });
-        }
-        let _ = self.sender.send(Ok(bytes)).await;
-        Ok(())
-    }
-
-    /// Makes the analysis fail at its next read, so its thread is freed at once.
-    async fn abort(&mut self) {
-        let _ = self
-            .sender
-            .send(Err(io::Error::other("upload abandoned")))
-            .await;
-    }
-
-    /// Ends the input and waits for the analysis.
-    async fn finish(self) -> Result<(Analysis, u64), Error> {
-        let Self {
-            sender,
-            task,
-            size_bytes,
-            ..
-        } = self;
-        drop(sender);
-        let outcome = task
-            .await
-            .map_err(|error| Error::Internal(anyhow::anyhow!("analysis task failed: {error}")))?;
-        match outcome {
-            Ok(analysis) => Ok((analysis, size_bytes)),
-            // The only read errors this reader yields come from `abort`, whose callers
-            // answer with their own error and never get here; so every failure is the CSV's.
-            Err(error) => Err(Error::InvalidCsv {
-                line: error.line(),
-                message: error.to_string(),
-            }),
-        }
-    }
-}
-
-/// A blocking `Read` over the chunks the async side sends.
-struct ChannelReader {
-    receiver: mpsc::Receiver<io::Result<Bytes>>,
-    current: Bytes,
-}
-
-impl ChannelReader {
-    fn new(receiver: mpsc::Receiver<io::Result<Bytes>>) -> Self {
-        Self {
-            receiver,
-            current: Bytes::new(),
-        }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.receiver.blocking_recv() {
-                Some(Ok(bytes)) => self.current = bytes,
-                Some(Err(error)) => return Err(error),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current.advance(n);
-        Ok(n)
     }
 }

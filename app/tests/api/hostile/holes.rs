@@ -1,0 +1,128 @@
+//! Smaller holes: deleted accounts, file modes, response headers, NUL bytes, placeholder
+//! secrets.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{SMALL_CSV, TestApp, TestDb, db_test, error_body};
+
+async fn a_token_for_a_deleted_account_is_401(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (token, id) = app.user("gone@example.org").await;
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(&id)
+        .execute(app.state.db.pool())
+        .await
+        .expect("delete the account");
+    let response = app.upload_csv(Some(&token), "name=orphan", SMALL_CSV).await;
+    let error = error_body(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(error["code"], "invalid_token");
+    assert_eq!(
+        app.get("/api/auth/me", Some(&token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+db_test!(a_token_for_a_deleted_account_is_401);
+
+async fn nul_bytes_are_422_never_500(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (token, _) = app.user("ada@example.org").await;
+    let response = app
+        .register("nul\0@example.org", "long enough password")
+        .await;
+    let error = error_body(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(error["fields"]["email"].is_string(), "{error}");
+    let response = app
+        .login_from("nul\0@example.org", "long enough password", "203.0.113.4")
+        .await;
+    error_body(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let response = app.upload_csv(Some(&token), "name=a%00b", SMALL_CSV).await;
+    let error = error_body(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(error["fields"]["name"].is_string(), "{error}");
+    for path in ["/api/datasets/a%00b", "/api/datasets/%00"] {
+        assert_eq!(app.get(path, None).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            app.delete(path, Some(&token)).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+db_test!(nul_bytes_are_422_never_500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_files_are_private_to_the_user() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(&db).await;
+    let (token, _) = app.user("ada@example.org").await;
+    app.public_dataset(&token, "written").await;
+    let file = std::path::PathBuf::from(db.url().trim_start_matches("sqlite://"));
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = file.parent().expect("a directory");
+    assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    for suffix in ["", "-wal", "-shm"] {
+        let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_responses_are_not_sniffed_or_framed_and_pages_keep_their_policy() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(&db).await;
+    for path in ["/api/datasets", "/api/auth/me", "/api/nothing-here"] {
+        let response = app.get(path, None).await;
+        let headers = response.headers();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(
+            headers["content-security-policy"], "default-src 'none'; frame-ancestors 'none'",
+            "{path}"
+        );
+    }
+    let page = app.get("/", None).await;
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii");
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+}
+
+#[test]
+fn the_placeholder_secret_is_refused_naming_the_variable() {
+    let db = TestDb::sqlite();
+    for secret in [
+        "CHANGE-ME-to-a-long-random-string",
+        "0123456789-abcdef-change-me-0123456789-abcdef",
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_app"))
+            .env("JWT_SECRET", secret)
+            .env("DATABASE_URL", db.url())
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run app");
+        assert!(!output.status.success(), "{secret} must be refused");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+        assert!(stderr.contains("CHANGE-ME"), "{stderr}");
+        assert!(
+            !stderr.contains(secret),
+            "the secret is never printed: {stderr}"
+        );
+    }
+}
