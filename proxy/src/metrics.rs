@@ -13,6 +13,14 @@ use shared::metrics::{LATENCY_BUCKETS_SECONDS, names};
 
 use crate::routing::SharedLive;
 
+/// `proxy_connections_rejected_total{reason}`: client connections refused at accept,
+/// by the limit that refused them (`max_connections`, `max_connections_per_ip`).
+pub const PROXY_CONNECTIONS_REJECTED_TOTAL: &str = "proxy_connections_rejected_total";
+
+/// `proxy_client_faults_total{reason}`: requests that ended by the client's fault and
+/// were not held against a backend (`body_idle`: a body that stopped arriving, 408).
+pub const PROXY_CLIENT_FAULTS_TOTAL: &str = "proxy_client_faults_total";
+
 /// Methods that get their own label value; anything else is `OTHER`, keeping labels bounded.
 const KNOWN_METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
@@ -32,6 +40,9 @@ pub struct Metrics {
     cache_evictions: IntCounter,
     /// Client connections open on the public listeners.
     pub open_connections: IntGauge,
+    /// Client connections refused at accept, by limit.
+    pub connections_rejected: IntCounterVec,
+    client_faults: IntCounterVec,
 }
 
 /// Why an upstream attempt ended, as a bounded label value.
@@ -106,6 +117,22 @@ impl Metrics {
             names::PROXY_OPEN_CONNECTIONS,
             "Client connections open on the public listeners.",
         )?;
+        let connections_rejected = IntCounterVec::new(
+            Opts::new(
+                PROXY_CONNECTIONS_REJECTED_TOTAL,
+                "Client connections answered 503 and closed at accept, by the limit reached.",
+            ),
+            &["reason"],
+        )?;
+        let client_faults = IntCounterVec::new(
+            Opts::new(
+                PROXY_CLIENT_FAULTS_TOTAL,
+                "Requests failed by the client (not held against a backend), by reason.",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(connections_rejected.clone()))?;
+        registry.register(Box::new(client_faults.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_requests.clone()))?;
@@ -127,6 +154,8 @@ impl Metrics {
             cache_entries,
             cache_evictions,
             open_connections,
+            connections_rejected,
+            client_faults,
         })
     }
 
@@ -175,6 +204,11 @@ impl Metrics {
         let seen = self.cache_evictions.get();
         self.cache_evictions
             .inc_by(state.evictions.saturating_sub(seen));
+    }
+
+    /// One request that failed by the client's fault.
+    pub fn client_fault(&self, reason: &str) {
+        self.client_faults.with_label_values(&[reason]).inc();
     }
 
     /// One retry, and why.

@@ -135,13 +135,38 @@ impl Proxy {
     /// Starts the proxy with `body` appended to a base config (server, one listener,
     /// admin), waits until both listeners answer.
     pub(crate) async fn start(body: &str) -> Self {
+        Self::start_with(body, Command::new(env!("CARGO_BIN_EXE_proxy"))).await
+    }
+
+    /// As [`Proxy::start`], with the process's open-file limit (soft and hard) set to
+    /// `open_files` by `prlimit`, as on a host with a low default; `None` when `prlimit`
+    /// is not installed.
+    pub(crate) async fn start_with_open_files(body: &str, open_files: u32) -> Option<Self> {
+        let available = Command::new("prlimit")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !available {
+            return None;
+        }
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={open_files}:{open_files}"))
+            .arg(env!("CARGO_BIN_EXE_proxy"));
+        Some(Self::start_with(body, command).await)
+    }
+
+    /// Starts `command` (the proxy binary, or a wrapper that execs it) with `--config`.
+    async fn start_with(body: &str, mut command: Command) -> Self {
         let dir = scratch_dir();
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let config_path = dir.join("proxy.toml");
         std::fs::write(&config_path, config_text(&dir, addr, admin, body)).expect("write config");
         let child = ChildGuard::spawn(
-            Command::new(env!("CARGO_BIN_EXE_proxy"))
+            command
                 .arg("--config")
                 .arg(&config_path)
                 .stdout(output())
