@@ -17,8 +17,10 @@ use crate::routing::SharedLive;
 /// by the limit that refused them (`max_connections`, `max_connections_per_ip`).
 pub const PROXY_CONNECTIONS_REJECTED_TOTAL: &str = "proxy_connections_rejected_total";
 
-/// `proxy_client_faults_total{reason}`: requests that ended by the client's fault and
-/// were not held against a backend (`body_idle`: a body that stopped arriving, 408).
+/// `proxy_client_faults_total{reason}`: requests and connections that ended by the
+/// client's doing and were not held against a backend: `body_idle` (a body that stopped
+/// arriving, 408), `head_deadline` (a request head slower than `client_header_ms`),
+/// `keepalive_idle` (a keep-alive connection idle past `client_idle_ms`).
 pub const PROXY_CLIENT_FAULTS_TOTAL: &str = "proxy_client_faults_total";
 
 /// Methods that get their own label value; anything else is `OTHER`, keeping labels bounded.
@@ -42,7 +44,8 @@ pub struct Metrics {
     pub open_connections: IntGauge,
     /// Client connections refused at accept, by limit.
     pub connections_rejected: IntCounterVec,
-    client_faults: IntCounterVec,
+    /// Requests and connections ended by the client's doing, by reason.
+    pub client_faults: IntCounterVec,
 }
 
 /// Why an upstream attempt ended, as a bounded label value.

@@ -99,6 +99,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
         live.clone(),
         metrics.open_connections.clone(),
         metrics.connections_rejected.clone(),
+        metrics.client_faults.clone(),
     );
     let mut public = Service::new("proxy".to_owned(), front);
     public.threads = Some(config.server.threads);

@@ -39,16 +39,19 @@ pub struct Front<A> {
     live: SharedLive,
     open_connections: IntGauge,
     rejected: IntCounterVec,
+    client_faults: IntCounterVec,
 }
 
 impl<A> Front<A> {
-    /// Wraps `inner`; `open_connections` and `rejected` are the metrics it keeps.
+    /// Wraps `inner`; `open_connections`, `rejected` (connections refused at accept) and
+    /// `client_faults` (connections closed by a deadline) are the metrics it keeps.
     pub fn new(
         inner: A,
         tracker: Arc<ConnectionTracker>,
         live: SharedLive,
         open_connections: IntGauge,
         rejected: IntCounterVec,
+        client_faults: IntCounterVec,
     ) -> Self {
         Self {
             inner: Arc::new(inner),
@@ -56,6 +59,7 @@ impl<A> Front<A> {
             live,
             open_connections,
             rejected,
+            client_faults,
         }
     }
 }
@@ -124,6 +128,11 @@ where
                 () = state.changed.notified() => {}
                 () = expiry => {
                     if state.phase() == (phase, since) {
+                        let reason = match phase {
+                            Phase::Idle => "keepalive_idle",
+                            _ => "head_deadline",
+                        };
+                        self.client_faults.with_label_values(&[reason]).inc();
                         tracing::debug!(%client, ?phase, ?limit, "client too slow; closing the connection");
                         return None;
                     }

@@ -157,6 +157,12 @@ async fn a_second_request_head_trickled_byte_by_byte_is_cut() {
         "cut after {:?}",
         started.elapsed()
     );
+    let cuts = metric(
+        &proxy.metrics().await,
+        "proxy_client_faults_total",
+        &[("reason", "head_deadline")],
+    );
+    assert_eq!(cuts, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
