@@ -132,7 +132,11 @@ async fn proxy_with_client_timeouts(origin: &Origin) -> Proxy {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_request_head_trickled_byte_by_byte_is_cut() {
     let origin = Origin::start("a").await;
-    let proxy = proxy_with_client_timeouts(&origin).await;
+    let proxy = Proxy::start(&format!(
+        "[timeouts]\nclient_header_ms = 500\n\n{}",
+        upstream("app", &[&origin])
+    ))
+    .await;
     let mut stream = connect_from(LOCAL, proxy.addr).await.expect("connect");
     assert_eq!(get(&mut stream, "/").await.map(|r| r.status), Some(200));
 
