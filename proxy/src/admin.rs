@@ -57,7 +57,7 @@ impl Admin {
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
-            if given != Some(token.as_str()) {
+            if !given.is_some_and(|given| same_token(given, token)) {
                 return reply(
                     StatusCode::UNAUTHORIZED,
                     "text/plain",
@@ -197,4 +197,25 @@ fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<
         .headers_mut()
         .insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
     response
+}
+
+/// Compares a presented purge token with the configured one in time that does not depend
+/// on where they differ, so the token cannot be guessed byte by byte from response times.
+/// (Only its length can show.)
+fn same_token(given: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    given.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_token;
+
+    #[test]
+    fn only_the_exact_token_matches() {
+        assert!(same_token("s3cret-token", "s3cret-token"));
+        assert!(!same_token("s3cret-tokem", "s3cret-token"));
+        assert!(!same_token("s3cret", "s3cret-token"));
+        assert!(!same_token("", "s3cret-token"));
+    }
 }

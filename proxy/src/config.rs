@@ -18,7 +18,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use shared::config::{ConfigError, Sources};
 
-pub use cache::{CacheConfig, parse_size};
+pub use cache::{CacheConfig, parse_cache_size, parse_size};
 pub use cli::{Cli, Command};
 pub use routes::RouteConfig;
 pub use settings::{
@@ -87,7 +87,7 @@ impl Config {
     }
 
     /// Quick mode: one listener, one round-robin upstream of `backends`, an admin listener,
-    /// and a response cache of `cache_bytes` when given.
+    /// and a response cache of `cache_bytes` when given and not zero.
     ///
     /// # Errors
     ///
@@ -124,7 +124,10 @@ impl Config {
             public: PublicConfig::default(),
             routes: Vec::new(),
             upstreams,
-            cache: cache_bytes.map(CacheConfig::sized).unwrap_or_default(),
+            cache: cache_bytes
+                .filter(|bytes| *bytes > 0)
+                .map(CacheConfig::sized)
+                .unwrap_or_default(),
         };
         config.validate()?;
         Ok(config)

@@ -11,10 +11,12 @@
 mod caching;
 mod connection;
 mod ctx;
+mod fault;
 mod forwarding;
 mod inspect;
 mod refresh;
 mod respond;
+mod streams;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,8 +28,10 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
-pub use connection::{Front, HeaderTracker};
+pub use connection::{ConnState, ConnectionTracker, Front};
 pub use ctx::RequestCtx;
+pub use fault::Fault;
+pub use inspect::Authority;
 
 use crate::cache::Cache;
 use crate::metrics::{Metrics, outcome_label};
@@ -38,7 +42,7 @@ use crate::upstreams::Outcome;
 pub struct Gateway {
     live: SharedLive,
     metrics: Arc<Metrics>,
-    tracker: Arc<HeaderTracker>,
+    tracker: Arc<ConnectionTracker>,
     cache: Option<Arc<Cache>>,
     /// Background cache refreshes connect through this, outside any client request.
     connector: Arc<pingora::connectors::http::Connector>,
@@ -49,7 +53,7 @@ impl Gateway {
     pub fn new(
         live: SharedLive,
         metrics: Arc<Metrics>,
-        tracker: Arc<HeaderTracker>,
+        tracker: Arc<ConnectionTracker>,
         cache: Option<Arc<Cache>>,
     ) -> Self {
         Self {
@@ -102,18 +106,23 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(client) = session.client_addr().and_then(|a| a.as_inet()) {
-            self.tracker.arrived(*client);
+        let live = self.live.load_full();
+        let conn = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .and_then(|client| self.tracker.connection(*client));
+        if let Some(conn) = &conn {
+            conn.request_started();
         }
-        ctx.live = Some(self.live.load_full());
+        // An HTTP/2 connection carries other requests: no deadline on its reads.
+        ctx.conn = conn.filter(|_| !session.is_http2());
+        // Per read of the body: a body that stops arriving gets 408 (`fault`).
+        session.set_read_timeout(Some(live.timeouts.client_body_idle()));
         ctx.request_id = forwarding::request_id(session.req_header());
         let req = session.req_header();
         ctx.streaming = session.is_upgrade_req() || inspect::wants_event_stream(req);
         ctx.has_body = inspect::has_body(req);
-        if session.is_upgrade_req() {
-            // Pingora's 60 s downstream read timeout would cut an idle WebSocket.
-            session.set_read_timeout(None);
-        }
+        ctx.live = Some(live);
         Ok(())
     }
 
@@ -122,6 +131,11 @@ impl ProxyHttp for Gateway {
             return Ok(false);
         };
         let req = session.req_header();
+        let Ok(authority) = inspect::authority(req) else {
+            respond::respond(session, ctx, 400, "the Host is not a valid authority").await?;
+            return Ok(true);
+        };
+        ctx.authority = authority;
         if inspect::header_bytes(req) > live.limits.max_request_header_bytes {
             respond::respond(session, ctx, 431, respond::message_for(431)).await?;
             return Ok(true);
@@ -190,8 +204,14 @@ impl ProxyHttp for Gateway {
         peer.options.connection_timeout = Some(timeouts.connect());
         peer.options.total_connection_timeout = Some(timeouts.connect());
         peer.options.idle_timeout = Some(timeouts.upstream_idle());
-        // Per read; an event stream or WebSocket lives as long as the client keeps it.
+        // Per read. An event stream or WebSocket lives as long as the client keeps it, so
+        // its backend reads have no timeout; the response head is still awaited only
+        // `response_header_ms`, by a deadline on the client connection's reads (lifted in
+        // `upstream_response_filter`).
         peer.options.read_timeout = (!ctx.streaming).then(|| timeouts.response_header());
+        if let Some(conn) = ctx.conn.as_ref().filter(|_| ctx.streaming) {
+            conn.arm_read_deadline(timeouts.response_header());
+        }
         Ok(Box::new(peer))
     }
 
@@ -222,6 +242,18 @@ impl ProxyHttp for Gateway {
         _client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
+        if let Some(fault) = fault::classify(session, &e, ctx) {
+            ctx.fault = Some(fault);
+            match fault {
+                fault::Fault::ClientBody => {
+                    ctx.abandon_attempt();
+                    self.metrics.client_fault("body_idle");
+                }
+                fault::Fault::BackendSilent => self.record_attempt(ctx, Outcome::Timeout),
+            }
+            e.set_retry(false);
+            return e;
+        }
         if e.etype() == &caching::CACHE_ANSWER {
             // The cache answers instead; the backend did nothing wrong.
             self.record_attempt(ctx, Outcome::Success);
@@ -307,6 +339,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
+        if ctx.streaming {
+            streams::on_response_head(session, upstream_response, ctx);
+        }
         match self.cache.clone().filter(|_| ctx.cache.enabled) {
             Some(cache) => caching::on_response(&cache, session, upstream_response, ctx).await,
             None => Ok(()),
@@ -320,6 +355,7 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
+        streams::on_response_body(ctx);
         if let Some(cache) = self.cache.clone().filter(|_| ctx.cache.enabled) {
             caching::on_body(&cache, session, ctx, body.as_ref(), end_of_stream);
         }
@@ -352,7 +388,9 @@ impl ProxyHttp for Gateway {
                 };
             }
         }
-        let status = respond::status_for(e);
+        let status = ctx
+            .fault
+            .map_or_else(|| respond::status_for(e), fault::Fault::status);
         if status > 0 && session.response_written().is_none() {
             if let Err(write_error) =
                 respond::respond(session, ctx, status, respond::message_for(status)).await
@@ -374,8 +412,12 @@ impl ProxyHttp for Gateway {
                 self.metrics.cache_request(status.label());
             }
         }
-        let backend_failed =
-            !answered_by_cache && e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
+        if let Some(conn) = &ctx.conn {
+            conn.request_finished();
+        }
+        let backend_failed = !answered_by_cache
+            && ctx.fault.is_none()
+            && e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
         let outcome = match ctx.upstream_status {
             Some(_) if backend_failed => Some(Outcome::Broken),
             Some(code) if code >= 500 => Some(Outcome::Status(code)),

@@ -18,17 +18,25 @@
 //!
 //! # Phase flow of one request
 //!
-//! 1. Connection accepted: `gateway::Front` counts it and closes it if no request head
-//!    arrives within `timeouts.client_header_ms`.
-//! 2. `early_request_filter`: request id, stream detection, no read timeout for upgrades.
-//! 3. `request_filter`: 431 / 413 limits, then routing: deny → 404, no route → 404.
+//! 1. Connection accepted: `gateway::Front` admits it within `limits.max_connections` and
+//!    `max_connections_per_ip` (else 503 and close), then closes it if a request head
+//!    takes longer than `timeouts.client_header_ms` from its first byte, or the
+//!    connection idles between requests longer than `timeouts.client_idle_ms`.
+//! 2. `early_request_filter`: request id, stream detection, the body's per-read timeout
+//!    (`timeouts.client_body_idle_ms`).
+//! 3. `request_filter`: 400 for a `Host` that is not an authority, 431 / 413 limits, then
+//!    routing: deny → 404, no route → 404.
 //!    On a cache-enabled route, a usable stored copy answers here (`X-Cache: HIT`, or a
 //!    304 for a matching conditional request); a miss joins the key's coalescing lock.
 //! 4. `upstream_peer`: the group selects a backend not yet tried; none → 503 with
-//!    `Retry-After`. Connect, response-header and idle timeouts go on the peer.
-//! 5. `fail_to_connect` / `error_while_proxy`: record the attempt's outcome, decide the
-//!    retry (any method after a connect failure; idempotent, bodiless requests once after
-//!    a break before the response), within `max_attempts` and the retry budget.
+//!    `Retry-After`. Connect, response-header and idle timeouts go on the peer; a
+//!    would-be stream instead waits `response_header_ms` for its head by a deadline on
+//!    the client connection's reads, lifted by a 101 or an event stream.
+//! 5. `fail_to_connect` / `error_while_proxy`: a timeout while the client's body is
+//!    unfinished is the client's fault (408, nothing recorded); otherwise record the
+//!    attempt's outcome and decide the retry (any method after a connect failure;
+//!    idempotent, bodiless requests once after a break before the response), within
+//!    `max_attempts` and the retry budget.
 //! 6. `upstream_request_filter`: `X-Forwarded-*`, `X-Request-Id`, `Via` (Pingora has already
 //!    stripped hop-by-hop fields).
 //!    A stale stored copy adds its validators (`If-None-Match`, `If-Modified-Since`).

@@ -13,6 +13,16 @@ use shared::metrics::{LATENCY_BUCKETS_SECONDS, names};
 
 use crate::routing::SharedLive;
 
+/// `proxy_connections_rejected_total{reason}`: client connections refused at accept,
+/// by the limit that refused them (`max_connections`, `max_connections_per_ip`).
+pub const PROXY_CONNECTIONS_REJECTED_TOTAL: &str = "proxy_connections_rejected_total";
+
+/// `proxy_client_faults_total{reason}`: requests and connections that ended by the
+/// client's doing and were not held against a backend: `body_idle` (a body that stopped
+/// arriving, 408), `head_deadline` (a request head slower than `client_header_ms`),
+/// `keepalive_idle` (a keep-alive connection idle past `client_idle_ms`).
+pub const PROXY_CLIENT_FAULTS_TOTAL: &str = "proxy_client_faults_total";
+
 /// The series the gateway records into.
 #[derive(Debug)]
 pub struct Metrics {
@@ -27,6 +37,10 @@ pub struct Metrics {
     cache_evictions: IntCounter,
     /// Client connections open on the public listeners.
     pub open_connections: IntGauge,
+    /// Client connections refused at accept, by limit.
+    pub connections_rejected: IntCounterVec,
+    /// Requests and connections ended by the client's doing, by reason.
+    pub client_faults: IntCounterVec,
 }
 
 /// Why an upstream attempt ended, as a bounded label value.
@@ -101,6 +115,22 @@ impl Metrics {
             names::PROXY_OPEN_CONNECTIONS,
             "Client connections open on the public listeners.",
         )?;
+        let connections_rejected = IntCounterVec::new(
+            Opts::new(
+                PROXY_CONNECTIONS_REJECTED_TOTAL,
+                "Client connections answered 503 and closed at accept, by the limit reached.",
+            ),
+            &["reason"],
+        )?;
+        let client_faults = IntCounterVec::new(
+            Opts::new(
+                PROXY_CLIENT_FAULTS_TOTAL,
+                "Requests failed by the client (not held against a backend), by reason.",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(connections_rejected.clone()))?;
+        registry.register(Box::new(client_faults.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_requests.clone()))?;
@@ -122,6 +152,8 @@ impl Metrics {
             cache_entries,
             cache_evictions,
             open_connections,
+            connections_rejected,
+            client_faults,
         })
     }
 
@@ -166,6 +198,11 @@ impl Metrics {
         let seen = self.cache_evictions.get();
         self.cache_evictions
             .inc_by(state.evictions.saturating_sub(seen));
+    }
+
+    /// One request that failed by the client's fault.
+    pub fn client_fault(&self, reason: &str) {
+        self.client_faults.with_label_values(&[reason]).inc();
     }
 
     /// One retry, and why.

@@ -21,7 +21,7 @@ use crate::admin::Admin;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::error::StartError;
-use crate::gateway::{Front, Gateway, HeaderTracker};
+use crate::gateway::{ConnectionTracker, Front, Gateway};
 use crate::metrics::Metrics;
 use crate::routing::{Live, SharedLive};
 
@@ -62,6 +62,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     if !upgrade {
         check_bindable(&config)?;
     }
+    raise_open_file_limit(config.limits.max_connections);
     let live: SharedLive = Arc::new(ArcSwap::from_pointee(Live::build(
         &config,
         &BTreeMap::new(),
@@ -82,7 +83,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, server_conf);
     server.bootstrap();
 
-    let tracker = Arc::new(HeaderTracker::default());
+    let tracker = Arc::new(ConnectionTracker::default());
     // Built once: a reload keeps the cache and its contents (its size is fixed at start).
     let cache = Cache::from_config(&config.cache);
     let gateway = Gateway::new(
@@ -97,6 +98,8 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
         tracker,
         live.clone(),
         metrics.open_connections.clone(),
+        metrics.connections_rejected.clone(),
+        metrics.client_faults.clone(),
     );
     let mut public = Service::new("proxy".to_owned(), front);
     public.threads = Some(config.server.threads);
@@ -161,4 +164,38 @@ fn check_bindable(config: &Config) -> Result<(), StartError> {
         }
     }
     Ok(())
+}
+
+/// Every client connection and every backend connection is a file descriptor, and the
+/// usual soft limit (1024) is far below `limits.max_connections`; past it `accept()` fails
+/// for everyone. Raises the soft limit to the hard one and logs the figure.
+fn raise_open_file_limit(max_connections: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        tracing::warn!("could not read the open-file limit");
+        return;
+    };
+    let limit = if soft < hard {
+        match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(error) => {
+                tracing::warn!(%error, soft, hard, "could not raise the open-file limit");
+                soft
+            }
+        }
+    } else {
+        soft
+    };
+    tracing::info!(open_files = limit, "open-file limit");
+    // A client connection costs one descriptor, its backend connection another.
+    let needed = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(2);
+    if limit < needed {
+        tracing::warn!(
+            open_files = limit,
+            max_connections,
+            "the open-file limit is below twice limits.max_connections; accept() may fail before the limit is reached"
+        );
+    }
 }

@@ -38,7 +38,7 @@ pub struct Flags {
     #[arg(long, default_value = "data")]
     pub data_dir: PathBuf,
     /// The proxy's response cache size, such as `64MiB`; `0` turns the cache off.
-    #[arg(long, default_value = "64MiB", value_parser = proxy::config::parse_size)]
+    #[arg(long, default_value = "64MiB", value_parser = proxy::config::parse_cache_size)]
     pub cache: u64,
     /// Leave an instance that exits stopped instead of restarting it.
     #[arg(long)]

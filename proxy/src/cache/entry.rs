@@ -86,7 +86,7 @@ impl Entry {
 
     /// The current age (RFC 9111 §4.2.3, with the proxy's own receipt as the clock).
     pub fn age(&self) -> Duration {
-        self.initial_age + self.stored.elapsed()
+        self.initial_age.saturating_add(self.stored.elapsed())
     }
 
     /// Fresh and usable without asking the origin.
@@ -118,7 +118,9 @@ impl Entry {
         } else {
             Duration::ZERO
         };
-        self.lifetime.saturating_sub(self.initial_age) + stale.max(revalidation)
+        self.lifetime
+            .saturating_sub(self.initial_age)
+            .saturating_add(stale.max(revalidation))
     }
 
     /// The bytes this entry costs in the store, header included.

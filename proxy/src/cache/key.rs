@@ -1,13 +1,24 @@
-//! Cache keys. The primary key is the URL (scheme, host, path and query); a response
-//! with `Vary` is stored under the primary key plus the generation of the URL's Vary
-//! index and the values of the varying request headers. Lines separate the parts; a URL
-//! has no line breaks, so the first line is always the primary key.
+//! Cache keys. The primary key is the URL (scheme, authority, path and query); a
+//! response with `Vary` is stored under the primary key plus the generation of the URL's
+//! Vary index and the values of the varying request headers. Lines separate the parts; a
+//! URL has no line breaks, so the first line is always the primary key.
+//!
+//! The URL splits back into its parts unambiguously: the scheme ends at the first `://`,
+//! the authority (validated, so it holds no `/`, `?`, `#`, `@` or whitespace) at the next
+//! `/`, and the path always starts with `/`. A `Host: app.test/js` cannot pose as the
+//! path prefix `/js` of `app.test`: it is refused before a key is made.
 
 use http::HeaderMap;
 
-/// The URL part of a key: `scheme://host/path?query`, host lowercased.
-pub fn primary(scheme: &str, host: &str, path_and_query: &str) -> String {
-    format!("{scheme}://{}{path_and_query}", host.to_ascii_lowercase())
+/// The URL part of a key: `scheme://authority/path?query`, from an authority the gateway
+/// has parsed and validated (`gateway::Authority`, lowercased; empty when the request
+/// named none) and an origin-form path.
+pub fn primary(scheme: &str, authority: &str, path_and_query: &str) -> String {
+    if path_and_query.starts_with('/') {
+        format!("{scheme}://{authority}{path_and_query}")
+    } else {
+        format!("{scheme}://{authority}/{path_and_query}")
+    }
 }
 
 /// The key of one variant: the primary key, the Vary index's generation, and each

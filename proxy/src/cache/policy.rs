@@ -7,6 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, Method, StatusCode, header};
 
+/// The largest delta-seconds value kept (RFC 9111 §1.2.2: a cache may treat anything
+/// larger as 2^31), so lifetimes stay far from `Duration` and `Instant` overflow.
+pub const MAX_DELTA_SECONDS: u64 = 1 << 31;
+
 /// The directives of one `Cache-Control` header set (request or response).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directives {
@@ -51,7 +55,9 @@ impl Directives {
                     Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
                     None => (item.trim(), None),
                 };
-                let seconds = arg.and_then(|a| a.parse::<u64>().ok());
+                let seconds = arg
+                    .and_then(|a| a.parse::<u64>().ok())
+                    .map(|s| s.min(MAX_DELTA_SECONDS));
                 match name.to_ascii_lowercase().as_str() {
                     "no-store" => d.no_store = true,
                     "no-cache" => d.no_cache = true,
@@ -166,14 +172,14 @@ pub fn freshness_lifetime(
     Duration::ZERO
 }
 
-/// The `Age` the response arrived with, in seconds.
+/// The `Age` the response arrived with, in seconds (capped as delta-seconds are).
 pub fn initial_age(response: &HeaderMap) -> Duration {
     let age = response
         .get(header::AGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .unwrap_or(0);
-    Duration::from_secs(age)
+    Duration::from_secs(age.min(MAX_DELTA_SECONDS))
 }
 
 /// A date header, parsed.
@@ -245,3 +251,7 @@ pub fn is_unsafe(method: &Method) -> bool {
 #[cfg(test)]
 #[path = "policy/tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "policy/proptests.rs"]
+mod proptests;

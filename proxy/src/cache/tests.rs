@@ -55,7 +55,7 @@ async fn variants_follow_vary_and_purges_drop_them_all() {
     english.insert("accept-language", HeaderValue::from_static("en"));
     let mut french = HeaderMap::new();
     french.insert("accept-language", HeaderValue::from_static("fr"));
-    let url = key::primary("http", "Example.com", "/a?b=1");
+    let url = key::primary("http", "example.com", "/a?b=1");
     assert_eq!(url, "http://example.com/a?b=1");
     store.insert(
         &url,

@@ -83,6 +83,20 @@ impl CacheConfig {
     }
 }
 
+/// A `--cache SIZE` flag: a size as [`parse_size`] reads it, or `0`, which turns the
+/// cache off.
+///
+/// # Errors
+///
+/// As [`parse_size`], except that zero is accepted.
+pub fn parse_cache_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if !text.is_empty() && text.chars().all(|c| c == '0') {
+        return Ok(0);
+    }
+    parse_size(text)
+}
+
 /// Parses a size like `64MiB`, `512KiB`, `1GiB`, `10MB` or `4096` (bytes).
 ///
 /// # Errors

@@ -24,8 +24,9 @@ pub struct Cli {
     /// Quick mode: the admin listener (default 127.0.0.1:8081).
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<SocketAddr>,
-    /// Quick mode: turn the response cache on with this size, such as `64MiB`.
-    #[arg(long, value_name = "SIZE", value_parser = super::parse_size, requires = "listen")]
+    /// Quick mode: turn the response cache on with this size, such as `64MiB`; `0`
+    /// leaves it off.
+    #[arg(long, value_name = "SIZE", value_parser = super::parse_cache_size, requires = "listen")]
     pub cache: Option<u64>,
     /// Take over the listening sockets of a running proxy (graceful binary upgrade);
     /// then send the old process SIGQUIT.

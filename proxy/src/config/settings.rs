@@ -147,8 +147,15 @@ pub struct Timeouts {
     pub response_header_ms: u64,
     /// How long an unused keep-alive connection to a backend stays pooled.
     pub upstream_idle_ms: u64,
-    /// A client must send its first request head within this (slowloris protection).
+    /// A client must send each request head within this, counted from its first byte
+    /// (the first head: from the connection's accept). Past it the connection is closed
+    /// (slowloris protection).
     pub client_header_ms: u64,
+    /// A keep-alive client connection with no request in progress is closed after this.
+    pub client_idle_ms: u64,
+    /// While a request body is arriving, the longest gap between two reads that bring
+    /// bytes; past it the client gets 408 and the connection closes.
+    pub client_body_idle_ms: u64,
 }
 
 impl Default for Timeouts {
@@ -158,6 +165,8 @@ impl Default for Timeouts {
             response_header_ms: 30_000,
             upstream_idle_ms: 60_000,
             client_header_ms: 10_000,
+            client_idle_ms: 60_000,
+            client_body_idle_ms: 15_000,
         }
     }
 }
@@ -179,6 +188,14 @@ impl Timeouts {
     pub fn client_header(&self) -> Duration {
         Duration::from_millis(self.client_header_ms)
     }
+    /// [`Self::client_idle_ms`] as a duration.
+    pub fn client_idle(&self) -> Duration {
+        Duration::from_millis(self.client_idle_ms)
+    }
+    /// [`Self::client_body_idle_ms`] as a duration.
+    pub fn client_body_idle(&self) -> Duration {
+        Duration::from_millis(self.client_body_idle_ms)
+    }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         for (key, value) in [
@@ -186,6 +203,8 @@ impl Timeouts {
             ("timeouts.response_header_ms", self.response_header_ms),
             ("timeouts.upstream_idle_ms", self.upstream_idle_ms),
             ("timeouts.client_header_ms", self.client_header_ms),
+            ("timeouts.client_idle_ms", self.client_idle_ms),
+            ("timeouts.client_body_idle_ms", self.client_body_idle_ms),
         ] {
             if value == 0 {
                 return Err(ConfigError::invalid(key, "must be greater than 0"));
@@ -204,6 +223,13 @@ pub struct Limits {
     /// Request body; larger gets 413 (from `Content-Length` before forwarding, or when a
     /// streamed body crosses the limit).
     pub max_request_body_bytes: u64,
+    /// Client connections open at once on the public listeners; a connection past it is
+    /// answered 503 (with `Retry-After`) and closed. The proxy raises its open-file limit
+    /// to the hard limit at start; keep this below that figure.
+    pub max_connections: usize,
+    /// Client connections open at once from one IP address; past it, as for
+    /// `max_connections`, so one client cannot take every slot.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Limits {
@@ -211,6 +237,8 @@ impl Default for Limits {
         Self {
             max_request_header_bytes: 16 * 1024,
             max_request_body_bytes: 100 * 1024 * 1024,
+            max_connections: 10_000,
+            max_connections_per_ip: 1_000,
         }
     }
 }
@@ -221,6 +249,27 @@ impl Limits {
             return Err(ConfigError::invalid(
                 "limits.max_request_header_bytes",
                 "must be at least 256",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "limits.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.max_connections_per_ip == 0 {
+            return Err(ConfigError::invalid(
+                "limits.max_connections_per_ip",
+                "must be at least 1",
+            ));
+        }
+        if self.max_connections_per_ip > self.max_connections {
+            return Err(ConfigError::invalid(
+                "limits.max_connections_per_ip",
+                format!(
+                    "must not exceed limits.max_connections ({})",
+                    self.max_connections
+                ),
             ));
         }
         Ok(())

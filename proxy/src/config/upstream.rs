@@ -215,12 +215,17 @@ impl ExpectedStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PassiveConfig {
-    /// Consecutive failed attempts (connect refused, reset, timeout, or 5xx when
-    /// `eject_on_5xx`) that eject a backend; 0 turns passive ejection off. A refused
-    /// connection always ejects; the other failures eject only while at least half of the
-    /// group stays eligible.
+    /// Consecutive failed connections (refused, reset, timed out) that eject a backend;
+    /// 0 turns passive ejection off. A refused connection always ejects; the other
+    /// failures, and 5xx answers, eject only while at least half of the group stays
+    /// eligible. A timeout while the client was still sending its body is the client's
+    /// fault and never counts.
     pub failures_to_eject: u32,
-    /// Whether a 5xx answer counts as a failure.
+    /// Consecutive 5xx answers that eject a backend (as Envoy's outlier detection), so a
+    /// single failing request cannot take a healthy backend out. Any other answer starts
+    /// the count over. Only with `eject_on_5xx`.
+    pub consecutive_5xx_to_eject: u32,
+    /// Whether 5xx answers count towards ejection at all.
     pub eject_on_5xx: bool,
     /// The first ejection's length; each repeat doubles it.
     pub base_ejection_ms: u64,
@@ -232,6 +237,7 @@ impl Default for PassiveConfig {
     fn default() -> Self {
         Self {
             failures_to_eject: 1,
+            consecutive_5xx_to_eject: 5,
             eject_on_5xx: true,
             base_ejection_ms: 2000,
             max_ejection_ms: 30_000,

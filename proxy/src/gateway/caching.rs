@@ -17,6 +17,7 @@ use pingora::connectors::http::Connector;
 
 use super::ctx::RequestCtx;
 use super::forwarding::{Client, REQUEST_ID, VIA};
+use super::inspect::Authority;
 use super::refresh::Refresh;
 use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Leader, Turn, key, policy};
 
@@ -75,9 +76,12 @@ pub(super) async fn lookup(
     ctx.cache.status = Some(CacheStatus::Bypass);
     let client = Client::of(session);
     let req = session.req_header();
-    let host = super::forwarding::client_host(req).unwrap_or("");
     let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
-    let primary = key::primary(client.scheme(), host, path);
+    let primary = key::primary(
+        client.scheme(),
+        ctx.authority.as_ref().map_or("", Authority::as_str),
+        path,
+    );
     let method = req.method.clone();
     if policy::is_unsafe(&method) {
         ctx.cache.invalidate = true;

@@ -1,89 +1,75 @@
-//! A thin layer between Pingora's listener and the proxy app, per client connection: it
-//! counts open connections and closes a connection whose first request head does not
-//! arrive within `timeouts.client_header_ms` (slowloris). Pingora's own header read
-//! timeout is per `read()`, so a client trickling one byte at a time would never hit it.
+//! A thin layer between Pingora's listener and the proxy app, per client connection.
+//!
+//! - Admission: past `limits.max_connections`, or `limits.max_connections_per_ip` from one
+//!   address, a new connection is answered 503 with `Retry-After` and closed, and counted
+//!   in `proxy_connections_rejected_total{reason}`.
+//! - Deadlines: every request head must arrive whole within `timeouts.client_header_ms`
+//!   of its first byte (slowloris), and a keep-alive connection with no request in
+//!   progress is closed after `timeouts.client_idle_ms`. Pingora's own timeouts are per
+//!   `read()`, so a client trickling one byte at a time would never hit them.
+//! - The stream is wrapped ([`stream::Watched`]) so the watchdog sees when a head begins
+//!   and a request can put a deadline on the connection's reads.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+mod stream;
+mod tracker;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
-use pingora::protocols::Stream;
+use pingora::protocols::{ALPN, Stream};
 use pingora::server::ShutdownWatch;
-use prometheus::IntGauge;
+use prometheus::{IntCounterVec, IntGauge};
+use tokio::io::AsyncWriteExt;
 
+pub use tracker::{ConnState, ConnectionTracker};
+
+use self::stream::Watched;
+use self::tracker::{Phase, Refusal};
 use crate::routing::SharedLive;
 
-/// Connections still waiting for their first request head, by client address.
-#[derive(Debug, Default)]
-pub struct HeaderTracker {
-    pending: Mutex<HashMap<SocketAddr, Arc<AtomicBool>>>,
-}
-
-impl HeaderTracker {
-    fn register(&self, client: SocketAddr) -> Arc<AtomicBool> {
-        let flag = Arc::new(AtomicBool::new(false));
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(client, flag.clone());
-        }
-        flag
-    }
-
-    /// A request head from `client` arrived; its connection is no longer at risk.
-    pub fn arrived(&self, client: SocketAddr) {
-        let flag = self.pending.lock().ok().and_then(|mut p| p.remove(&client));
-        if let Some(flag) = flag {
-            flag.store(true, Ordering::Release);
-        }
-    }
-
-    fn forget(&self, client: SocketAddr) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.remove(&client);
-        }
-    }
-}
+/// How long a refused client gets to take its 503 before the connection is dropped.
+const REFUSAL_WRITE: Duration = Duration::from_secs(1);
 
 /// Wraps the proxy app; see the module docs.
 pub struct Front<A> {
     inner: Arc<A>,
-    tracker: Arc<HeaderTracker>,
+    tracker: Arc<ConnectionTracker>,
     live: SharedLive,
     open_connections: IntGauge,
+    rejected: IntCounterVec,
+    client_faults: IntCounterVec,
 }
 
 impl<A> Front<A> {
-    /// Wraps `inner`.
+    /// Wraps `inner`; `open_connections`, `rejected` (connections refused at accept) and
+    /// `client_faults` (connections closed by a deadline) are the metrics it keeps.
     pub fn new(
         inner: A,
-        tracker: Arc<HeaderTracker>,
+        tracker: Arc<ConnectionTracker>,
         live: SharedLive,
         open_connections: IntGauge,
+        rejected: IntCounterVec,
+        client_faults: IntCounterVec,
     ) -> Self {
         Self {
             inner: Arc::new(inner),
             tracker,
             live,
             open_connections,
+            rejected,
+            client_faults,
         }
     }
 }
 
-/// Decrements the gauge and forgets the client when the connection ends, however it ends.
-struct Open<'a> {
-    gauge: &'a IntGauge,
-    tracker: &'a HeaderTracker,
-    client: Option<SocketAddr>,
-}
+/// Decrements the gauge when the connection ends, however it ends.
+struct Open<'a>(&'a IntGauge);
 
 impl Drop for Open<'_> {
     fn drop(&mut self) {
-        self.gauge.dec();
-        if let Some(client) = self.client {
-            self.tracker.forget(client);
-        }
+        self.0.dec();
     }
 }
 
@@ -100,32 +86,91 @@ where
         let client = stream
             .get_socket_digest()
             .and_then(|digest| digest.peer_addr().and_then(|a| a.as_inet()).copied());
-        self.open_connections.inc();
-        let _open = Open {
-            gauge: &self.open_connections,
-            tracker: &self.tracker,
-            client,
-        };
         let Some(client) = client else {
             return self.inner.process_new(stream, shutdown).await;
         };
-        let arrived = self.tracker.register(client);
-        let deadline = self.live.load().timeouts.client_header();
-        let work = self.inner.process_new(stream, shutdown);
-        tokio::pin!(work);
-        tokio::select! {
-            out = &mut work => return out,
-            () = tokio::time::sleep(deadline) => {}
+        let live = self.live.load_full();
+        let admitted = match self.tracker.admit(client, &live.limits) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                self.rejected.with_label_values(&[refusal.label()]).inc();
+                tracing::debug!(%client, reason = refusal.label(), "connection refused");
+                refuse(stream, refusal).await;
+                return None;
+            }
+        };
+        self.open_connections.inc();
+        let _open = Open(&self.open_connections);
+        let state = admitted.state.clone();
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            state.set_multiplexed();
         }
-        if arrived.load(Ordering::Acquire) {
-            work.await
-        } else {
-            tracing::debug!(%client, ?deadline, "no request head in time; closing the connection");
-            None
+        let work = self
+            .inner
+            .process_new(Box::new(Watched::new(stream, state.clone())), shutdown);
+        tokio::pin!(work);
+        loop {
+            let (phase, since) = state.phase();
+            let timeouts = &self.live.load().timeouts;
+            let limit = match phase {
+                Phase::Head => Some(timeouts.client_header()),
+                Phase::Idle => Some(timeouts.client_idle()),
+                Phase::Request => None,
+            };
+            let expiry = async {
+                match limit {
+                    Some(limit) => tokio::time::sleep_until(since + limit).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                out = &mut work => return out,
+                () = state.changed.notified() => {}
+                () = expiry => {
+                    if state.phase() == (phase, since) {
+                        let reason = match phase {
+                            Phase::Idle => "keepalive_idle",
+                            _ => "head_deadline",
+                        };
+                        self.client_faults.with_label_values(&[reason]).inc();
+                        tracing::debug!(%client, ?phase, ?limit, "client too slow; closing the connection");
+                        return None;
+                    }
+                }
+            }
         }
     }
 
     async fn cleanup(&self) {
         self.inner.cleanup().await;
+    }
+}
+
+/// Answers a refused connection 503 (HTTP/1 only; an HTTP/2 client just sees it close).
+async fn refuse(mut stream: Stream, refusal: Refusal) {
+    if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+        return;
+    }
+    let body = serde_json::json!({
+        "error": {
+            "code": "service_unavailable",
+            "message": match refusal {
+                Refusal::Total => "the proxy has as many connections as it accepts; retry shortly",
+                Refusal::PerIp => "too many connections from your address; retry shortly",
+            },
+        }
+    })
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let write = async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.flush().await
+    };
+    if tokio::time::timeout(REFUSAL_WRITE, write).await.is_ok() {
+        pingora::protocols::Shutdown::shutdown(&mut *stream).await;
     }
 }

@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::caching::CacheCtx;
+use super::connection::ConnState;
+use super::fault::Fault;
+use super::inspect::Authority;
 use crate::routing::Live;
 use crate::upstreams::{Outcome, Selection, Upstream};
 
@@ -17,6 +20,8 @@ pub struct RequestCtx {
     pub live: Option<Arc<Live>>,
     /// The client's `X-Request-Id`, or a fresh one; echoed to client and backend.
     pub request_id: String,
+    /// The validated `Host` (or absolute-form authority), when the request names one.
+    pub authority: Option<Authority>,
     /// The matched route's label (`unmatched` when none matched).
     pub route: Arc<str>,
     /// The upstream group, once routed.
@@ -39,8 +44,17 @@ pub struct RequestCtx {
     pub local_status: Option<u16>,
     /// Request body bytes seen so far.
     pub body_bytes: u64,
-    /// A WebSocket upgrade or an event stream: no read timeouts once it is running.
+    /// A WebSocket upgrade or an event stream: no read timeouts once its backend has
+    /// answered 101 or an event stream; until then the connection's read deadline stands
+    /// in for the backend read timeout.
     pub streaming: bool,
+    /// The HTTP/1 connection the request arrived on (none over HTTP/2).
+    pub conn: Option<Arc<ConnState>>,
+    /// A would-be stream got a plain answer: its body reads keep a deadline, renewed per
+    /// chunk (see `streams`).
+    pub plain_answer_to_stream: bool,
+    /// A failure the gateway attributed itself (the client's, or a silent backend's).
+    pub fault: Option<Fault>,
     /// The request carries a body, so it is never re-sent once a backend got it.
     pub has_body: bool,
     /// What the response cache knows and did for this request.
@@ -53,6 +67,7 @@ impl RequestCtx {
             started: Instant::now(),
             live: None,
             request_id: String::new(),
+            authority: None,
             route: Arc::from("unmatched"),
             upstream: None,
             hash_input: None,
@@ -65,6 +80,9 @@ impl RequestCtx {
             local_status: None,
             body_bytes: 0,
             streaming: false,
+            conn: None,
+            plain_answer_to_stream: false,
+            fault: None,
             has_body: false,
             cache: CacheCtx::default(),
         }

@@ -1,7 +1,8 @@
-//! What the gateway reads from a request before routing it: whether it streams or has a
-//! body, its size on the wire, and the bytes a consistent-hash policy hashes.
+//! What the gateway reads from a request before routing it: its authority (validated),
+//! whether it streams or has a body, its size on the wire, and the bytes a
+//! consistent-hash policy hashes.
 
-use pingora::http::RequestHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 
 use crate::upstreams::HashKey;
@@ -54,3 +55,94 @@ pub(super) fn has_body(req: &RequestHeader) -> bool {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim() != "0")
 }
+
+/// A response that is an event stream (`Content-Type: text/event-stream`).
+pub(super) fn is_event_stream(response: &ResponseHeader) -> bool {
+    response
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
+}
+
+/// A request authority (`host[:port]`) that passed [`authority`]: a registered name, an
+/// IPv4 address or a bracketed IPv6 literal, lowercased, with an optional numeric port.
+/// It never contains `/`, `?`, `#`, `@` or whitespace, so a URL built from it and an
+/// origin-form path splits back into the same parts (the cache key relies on this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority(String);
+
+impl Authority {
+    /// Validates `text` as `host[:port]`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (host, port) = match text.strip_prefix('[') {
+            Some(rest) => {
+                let (literal, after) = rest.split_once(']')?;
+                let valid = !literal.is_empty()
+                    && literal.contains(':')
+                    && literal
+                        .chars()
+                        .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+                if !valid {
+                    return None;
+                }
+                let port = match after {
+                    "" => None,
+                    _ => Some(after.strip_prefix(':')?),
+                };
+                (&text[..literal.len() + 2], port)
+            }
+            None => match text.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            },
+        };
+        let name_ok = host.starts_with('[')
+            || (!host.is_empty()
+                && host.len() <= 253
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')));
+        let port_ok = port.is_none_or(|port| {
+            !port.is_empty()
+                && port.len() <= 5
+                && port.chars().all(|c| c.is_ascii_digit())
+                && port.parse::<u32>().is_ok_and(|p| p <= 65_535)
+        });
+        (name_ok && port_ok).then(|| Self(text.to_ascii_lowercase()))
+    }
+
+    /// The authority as it goes into keys and routing, lowercased.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The request's authority: its `Host` header, else the absolute-form target's. `Ok(None)`
+/// when it names none (HTTP/1.0); `Err` (answered 400) when a `Host` is repeated, not
+/// text, or not a valid authority, or the target's authority is invalid.
+pub(super) fn authority(req: &RequestHeader) -> Result<Option<Authority>, ()> {
+    let mut hosts = req.headers.get_all(http::header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(());
+    }
+    let target = req.uri.authority().map(|a| a.as_str());
+    if let Some(target) = target {
+        Authority::parse(target).ok_or(())?;
+    }
+    match host {
+        Some(value) => {
+            let text = value.to_str().map_err(|_| ())?;
+            Authority::parse(text).map(Some).ok_or(())
+        }
+        None => Ok(target.and_then(Authority::parse)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -35,7 +35,7 @@ pub(super) async fn respond(
     if status == 503 {
         header.insert_header(http::header::RETRY_AFTER, RETRY_AFTER_SECS)?;
     }
-    if matches!(status, 413 | 431 | 400) {
+    if matches!(status, 408 | 413 | 431 | 400) {
         // The rest of the request may still be on the wire; do not read it as a new one.
         session.set_keepalive(None);
     }
@@ -73,6 +73,7 @@ pub(super) fn message_for(status: u16) -> &'static str {
     match status {
         400 => "the request could not be read",
         404 => "no route for this path",
+        408 => "the request body stopped arriving",
         413 => "the request body is larger than this proxy accepts",
         431 => "the request headers are larger than this proxy accepts",
         502 => "the backend failed to answer",
@@ -86,6 +87,7 @@ fn code_name(status: u16) -> &'static str {
     match status {
         400 => "bad_request",
         404 => "not_found",
+        408 => "request_timeout",
         413 => "payload_too_large",
         431 => "request_header_fields_too_large",
         502 => "bad_gateway",

@@ -38,8 +38,10 @@ struct State {
     last_check: Option<SystemTime>,
     last_check_ok: Option<bool>,
     last_error: Option<String>,
-    /// Consecutive failed live attempts since the last success.
+    /// Consecutive failed connections (refused, reset, timed out) since the last answer.
     live_failures: u32,
+    /// Consecutive 5xx answers since the last other answer.
+    consecutive_5xx: u32,
     /// While in the future, the member is ejected; once past, the moment it was readmitted.
     ejected_until: Option<Instant>,
     /// How many ejections in a row, for the back-off; starts over after a quiet period.
@@ -139,24 +141,34 @@ impl Backend {
         config: &PassiveConfig,
         may_eject: bool,
     ) -> Option<Duration> {
-        let failed = match outcome {
-            Outcome::Success => false,
-            Outcome::ConnectFailed | Outcome::Timeout | Outcome::Broken => true,
-            Outcome::Status(status) => status >= 500 && config.eject_on_5xx,
+        let is_5xx = match outcome {
+            Outcome::ConnectFailed | Outcome::Timeout | Outcome::Broken => false,
+            Outcome::Status(status) if status >= 500 && config.eject_on_5xx => true,
+            Outcome::Success | Outcome::Status(_) => {
+                let mut state = self.state();
+                state.live_failures = 0;
+                state.consecutive_5xx = 0;
+                return None;
+            }
         };
         let mut state = self.state();
-        if !failed {
-            state.live_failures = 0;
-            return None;
-        }
         if config.failures_to_eject == 0 || state.ejected_until.is_some_and(|until| now < until) {
             return None;
         }
-        state.live_failures += 1;
-        if state.live_failures < config.failures_to_eject || !may_eject {
+        let (count, threshold) = if is_5xx {
+            // It answered, so its connections work; only the run of 5xx counts.
+            state.live_failures = 0;
+            state.consecutive_5xx += 1;
+            (state.consecutive_5xx, config.consecutive_5xx_to_eject)
+        } else {
+            state.live_failures += 1;
+            (state.live_failures, config.failures_to_eject)
+        };
+        if count < threshold.max(1) || !may_eject {
             return None;
         }
         state.live_failures = 0;
+        state.consecutive_5xx = 0;
         let max = Duration::from_millis(config.max_ejection_ms);
         let repeat = state.ejected_until.is_some_and(|until| now < until + max);
         state.ejection_streak = if repeat { state.ejection_streak + 1 } else { 1 };

@@ -136,3 +136,52 @@ async fn a_bad_cert_path_stops_start_up_with_the_key_and_no_panic() {
     assert!(stderr.contains("listeners[0].tls.cert_path"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn connection_limits_and_client_timeouts_name_their_key() {
+    let cases = [
+        (
+            "[timeouts]\nclient_idle_ms = 0\n",
+            "timeouts.client_idle_ms",
+            "greater than 0",
+        ),
+        (
+            "[timeouts]\nclient_body_idle_ms = 0\n",
+            "timeouts.client_body_idle_ms",
+            "greater than 0",
+        ),
+        (
+            "[limits]\nmax_connections = 0\n",
+            "limits.max_connections",
+            "at least 1",
+        ),
+        (
+            "[limits]\nmax_connections_per_ip = 0\n",
+            "limits.max_connections_per_ip",
+            "at least 1",
+        ),
+        (
+            "[limits]\nmax_connections = 10\nmax_connections_per_ip = 11\n",
+            "limits.max_connections_per_ip",
+            "must not exceed",
+        ),
+        (
+            "[upstreams.app.passive]\nconsecutive_5xx_to_eject = 0\n",
+            "upstreams.app.passive.consecutive_5xx_to_eject",
+            "at least 1",
+        ),
+    ];
+    for (table, key, reason) in cases {
+        let text = format!("{BACKENDS}{table}");
+        let (ok, output) = check(&text);
+        assert!(!ok, "accepted:\n{text}");
+        assert!(
+            output.contains(key),
+            "key `{key}` not named for:\n{text}\n{output}"
+        );
+        assert!(
+            output.contains(reason),
+            "reason `{reason}` not given for:\n{text}\n{output}"
+        );
+    }
+}

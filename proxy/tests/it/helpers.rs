@@ -141,6 +141,31 @@ impl Proxy {
     /// Like [`Proxy::start`], with `server` (lines such as `trusted_proxies = [...]`)
     /// added to the base config's `[server]` table.
     pub(crate) async fn start_with_server(server: &str, body: &str) -> Self {
+        Self::start_with(server, body, Command::new(env!("CARGO_BIN_EXE_proxy"))).await
+    }
+
+    /// As [`Proxy::start`], with the process's open-file limit (soft and hard) set to
+    /// `open_files` by `prlimit`, as on a host with a low default; `None` when `prlimit`
+    /// is not installed.
+    pub(crate) async fn start_with_open_files(body: &str, open_files: u32) -> Option<Self> {
+        let available = Command::new("prlimit")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !available {
+            return None;
+        }
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={open_files}:{open_files}"))
+            .arg(env!("CARGO_BIN_EXE_proxy"));
+        Some(Self::start_with("", body, command).await)
+    }
+
+    /// Starts `command` (the proxy binary, or a wrapper that execs it) with `--config`.
+    async fn start_with(server: &str, body: &str, mut command: Command) -> Self {
         let dir = scratch_dir();
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
@@ -148,7 +173,7 @@ impl Proxy {
         std::fs::write(&config_path, config_text(&dir, addr, admin, server, body))
             .expect("write config");
         let child = ChildGuard::spawn(
-            Command::new(env!("CARGO_BIN_EXE_proxy"))
+            command
                 .arg("--config")
                 .arg(&config_path)
                 .stdout(output())

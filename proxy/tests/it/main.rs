@@ -2,11 +2,15 @@
 //! processes on loopback. Run with `cargo test -p proxy`; `TEST_LOG=1` shows their logs.
 
 mod helpers;
+mod hostile;
+mod raw;
 
 mod admin;
 mod balancing;
 mod cache;
+mod client_faults;
 mod config_check;
+mod connections;
 mod failover;
 mod forwarding;
 mod lifecycle;

@@ -239,3 +239,25 @@ async fn health_checks_leave_no_access_lines_at_the_default_level() {
         .collect();
     assert!(health_lines.is_empty(), "{health_lines:#?}");
 }
+
+#[tokio::test]
+async fn cache_zero_runs_the_stack_without_a_response_cache() {
+    let mut stack = TestStack::start(1, &["--cache", "0"]);
+    stack.wait_for_line("ready at", START_DEADLINE).await;
+    let http = client();
+    for _ in 0..2 {
+        let response = http
+            .get(format!("http://{}/api/datasets", stack.public))
+            .send()
+            .await
+            .expect("request through the proxy");
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers().get("x-cache").is_none(),
+            "the cache answered: {:?}",
+            response.headers().get("x-cache")
+        );
+    }
+    stack.signal(Signal::SIGTERM);
+    let _ = stack.child.wait_exit(Duration::from_secs(40)).await;
+}

@@ -96,6 +96,12 @@ pub(super) fn health(health: &HealthConfig, key: &str) -> Result<(), ConfigError
 }
 
 pub(super) fn passive(passive: &PassiveConfig, key: &str) -> Result<(), ConfigError> {
+    if passive.eject_on_5xx && passive.consecutive_5xx_to_eject == 0 {
+        return Err(ConfigError::invalid(
+            &format!("{key}.consecutive_5xx_to_eject"),
+            "must be at least 1 (set eject_on_5xx = false to never eject for 5xx)",
+        ));
+    }
     if passive.base_ejection_ms == 0 {
         return Err(ConfigError::invalid(
             &format!("{key}.base_ejection_ms"),

@@ -13,6 +13,7 @@ fn backend() -> Backend {
 fn passive(failures_to_eject: u32) -> PassiveConfig {
     PassiveConfig {
         failures_to_eject,
+        consecutive_5xx_to_eject: 1,
         eject_on_5xx: true,
         base_ejection_ms: 1000,
         max_ejection_ms: 8000,
@@ -184,5 +185,52 @@ fn slow_start_ramps_from_a_tenth_to_full_after_readmission() {
         added.eligibility(t0, true, slow),
         Some(0.1),
         "added members ramp"
+    );
+}
+
+#[test]
+fn five_xx_answers_eject_only_after_the_configured_run() {
+    let now = Instant::now();
+    let b = backend();
+    let config = PassiveConfig::default();
+    assert_eq!(config.consecutive_5xx_to_eject, 5);
+    for _ in 0..4 {
+        assert_eq!(
+            b.record_outcome(Outcome::Status(500), now, &config, true),
+            None
+        );
+    }
+    // Another answer starts the run over.
+    assert_eq!(
+        b.record_outcome(Outcome::Status(404), now, &config, true),
+        None
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            b.record_outcome(Outcome::Status(502), now, &config, true),
+            None
+        );
+    }
+    assert_eq!(b.eligibility(now, true, OFF), Some(1.0));
+    assert!(
+        b.record_outcome(Outcome::Status(503), now, &config, true)
+            .is_some(),
+        "the fifth 5xx in a row ejects"
+    );
+    assert_eq!(b.eligibility(now, true, OFF), None);
+}
+
+#[test]
+fn a_refused_connection_still_ejects_at_once_with_the_default_config() {
+    let now = Instant::now();
+    let b = backend();
+    let config = PassiveConfig::default();
+    assert_eq!(
+        b.record_outcome(Outcome::Status(500), now, &config, true),
+        None
+    );
+    assert!(
+        b.record_outcome(Outcome::ConnectFailed, now, &config, true)
+            .is_some()
     );
 }
