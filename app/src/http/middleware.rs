@@ -1,7 +1,8 @@
 //! What happens around every request: a request id (kept from `X-Request-Id` when valid,
 //! made otherwise) in the tracing span and the response, `X-Instance`, the request metrics
-//! by route template, one access-log line, and `Connection: close` while draining so
-//! clients move to other instances.
+//! by route template, one access-log line, and while draining `Connection: close` so
+//! clients move to other instances plus the draining header
+//! ([`shared::shutdown::DRAINING_HEADER`]) so the proxy stops sending here at once.
 
 use std::any::Any;
 use std::time::Instant;
@@ -19,6 +20,9 @@ use crate::state::AppState;
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The answering instance's name.
 pub static X_INSTANCE: HeaderName = HeaderName::from_static("x-instance");
+
+/// Set on every response while the instance drains; see [`shared::shutdown::DRAINING_HEADER`].
+static X_DRAINING: HeaderName = HeaderName::from_static(shared::shutdown::DRAINING_HEADER);
 
 /// The route label for requests that matched no route.
 const UNMATCHED: &str = "unmatched";
@@ -54,6 +58,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     headers.insert(X_INSTANCE.clone(), state.instance.clone());
     if state.draining.is_cancelled() {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(X_DRAINING.clone(), HeaderValue::from_static("1"));
     }
     let status = response.status();
     let elapsed = started.elapsed();
