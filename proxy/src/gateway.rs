@@ -117,7 +117,12 @@ impl Gateway {
     /// closed it. Sends the request again on a fresh connection (any backend, the same one
     /// included) when that is safe; see [`pool`]. Once per request, outside the budget, and
     /// without a verdict on the backend.
-    fn retry_on_fresh_connection(&self, session: &Session, e: &Error, ctx: &mut RequestCtx) -> bool {
+    fn retry_on_fresh_connection(
+        &self,
+        session: &Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> bool {
         let safe = ctx.upstream_status.is_none()
             && session.response_written().is_none()
             && ctx.stale_retries == 0

@@ -106,7 +106,11 @@ pub(super) enum Hedge {
 /// The hedge decision: within `max_attempts` (hedges are attempts), then the retry budget.
 /// `budget` is asked only when the attempt limit allows, so a refused hedge never spends
 /// budget.
-pub(super) fn hedge_due(attempts: usize, max_attempts: usize, budget: impl FnOnce() -> bool) -> Hedge {
+pub(super) fn hedge_due(
+    attempts: usize,
+    max_attempts: usize,
+    budget: impl FnOnce() -> bool,
+) -> Hedge {
     if attempts >= max_attempts || !budget() {
         Hedge::Skip
     } else {

@@ -70,11 +70,7 @@ pub(super) fn keep_alive_timeout(value: &str) -> Option<Duration> {
         if !key.trim().eq_ignore_ascii_case("timeout") {
             return None;
         }
-        seconds
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .map(Duration::from_secs)
+        seconds.trim().parse::<u64>().ok().map(Duration::from_secs)
     })
 }
 

@@ -205,7 +205,7 @@ impl Backend {
     pub(crate) fn mark_draining(&self, now: Instant, hold: Duration) -> bool {
         let fresh = {
             let mut state = self.state();
-            let fresh = !state.draining_until.is_some_and(|until| now < until);
+            let fresh = state.draining_until.is_none_or(|until| now >= until);
             state.draining_until = Some(now + hold);
             state.drain_gap_seen = false;
             fresh

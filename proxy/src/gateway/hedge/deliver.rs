@@ -19,7 +19,7 @@ pub(super) async fn deliver(
     session: &mut Session,
     ctx: &mut RequestCtx,
     selection: Selection,
-    head: Head,
+    head: Box<Head>,
     ttfb: &Ttfb,
 ) -> Result<bool> {
     ttfb.record(head.ttfb, Instant::now());
@@ -30,7 +30,7 @@ pub(super) async fn deliver(
         session: mut upstream,
         peer,
         ..
-    } = head;
+    } = *head;
     let mut response = Box::new(
         upstream
             .response_header()
@@ -81,10 +81,10 @@ pub(super) async fn deliver(
             .await
             .map_err(|e| e.into_down())?;
     }
-    let configured = ctx
-        .live
-        .as_ref()
-        .map_or_else(|| Timeouts::default().upstream_idle(), |l| l.timeouts.upstream_idle());
+    let configured = ctx.live.as_ref().map_or_else(
+        || Timeouts::default().upstream_idle(),
+        |l| l.timeouts.upstream_idle(),
+    );
     let idle = gateway.keep_alive.idle_for(addr, configured);
     gateway
         .connector

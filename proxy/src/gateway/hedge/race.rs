@@ -22,7 +22,7 @@ use crate::config::Timeouts;
 use crate::metrics::outcome_label;
 use crate::upstreams::{Outcome, Selection, Upstream};
 
-type AttemptFuture = Pin<Box<dyn Future<Output = Result<Head, Failure>> + Send>>;
+type AttemptFuture = Pin<Box<dyn Future<Output = Result<Box<Head>, Failure>> + Send>>;
 type StopFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A response head that arrived, with the connection it came on.
@@ -52,7 +52,7 @@ struct Racer {
 }
 
 enum Event {
-    Done(usize, Result<Head, Failure>),
+    Done(usize, Result<Box<Head>, Failure>),
     Stopped(usize),
     HedgeDue,
     ClientGone(Box<Error>),
@@ -116,7 +116,7 @@ async fn race(
     ctx: &mut RequestCtx,
     wait: Duration,
     client_gone: impl Future<Output = Result<Option<Bytes>>>,
-) -> Result<(Selection, Head)> {
+) -> Result<(Selection, Box<Head>)> {
     tokio::pin!(client_gone);
     let mut watching_client = true;
     let upstream = &plan.upstream;
@@ -198,15 +198,11 @@ async fn race(
             }
             Event::Stopped(index) => {
                 let mut replacement = None;
-                let decision = super::on_stopped(
-                    racers.len() - 1,
-                    ctx.tried.len(),
-                    max_attempts,
-                    || {
+                let decision =
+                    super::on_stopped(racers.len() - 1, ctx.tried.len(), max_attempts, || {
                         replacement = select(ctx, upstream);
                         replacement.is_some()
-                    },
-                );
+                    });
                 match (decision, replacement) {
                     (OnStopped::Cancel, _) => drop(racers.swap_remove(index)),
                     (OnStopped::Redispatch, Some(selection)) => {
@@ -276,7 +272,7 @@ async fn attempt(
     peer: HttpPeer,
     request: RequestHeader,
     read_timeout: Duration,
-) -> Result<Head, Failure> {
+) -> Result<Box<Head>, Failure> {
     let started = Instant::now();
     let mut dial = peer.clone();
     loop {
@@ -288,13 +284,15 @@ async fn attempt(
         session.set_write_timeout(Some(read_timeout));
         match exchange(&mut session, &request).await {
             Ok(()) => {
-                return Ok(Head {
+                return Ok(Box::new(Head {
                     session,
                     peer,
                     ttfb: started.elapsed(),
-                });
+                }));
             }
-            Err(error) if reused && dial.group_key == peer.group_key && pool::closed_under_us(&error) => {
+            Err(error)
+                if reused && dial.group_key == peer.group_key && pool::closed_under_us(&error) =>
+            {
                 dial.group_key = pool::fresh_group_key();
             }
             Err(error) => return Err(Failure::exchange(error)),

@@ -48,7 +48,10 @@ fn bodies_streams_and_other_methods_take_the_one_attempt_path() {
         streaming: true,
         ..shape(&Method::GET)
     };
-    assert!(!takes(stream, &retry), "an event stream or upgrade is never hedged");
+    assert!(
+        !takes(stream, &retry),
+        "an event stream or upgrade is never hedged"
+    );
 }
 
 #[test]
@@ -67,7 +70,11 @@ fn the_delay_is_twice_the_p95_within_the_bounds() {
     let retry = RetryConfig::default();
     assert_eq!(delay(&retry, Some(ms(100))), ms(200));
     assert_eq!(delay(&retry, Some(ms(1))), ms(50), "floor: hedge_min_ms");
-    assert_eq!(delay(&retry, Some(ms(900))), ms(1000), "ceiling: hedge_max_ms");
+    assert_eq!(
+        delay(&retry, Some(ms(900))),
+        ms(1000),
+        "ceiling: hedge_max_ms"
+    );
 }
 
 #[test]
@@ -171,8 +178,14 @@ fn at_max_attempts_a_stopped_backend_is_kept() {
 fn buckets_bound_their_samples_within_a_quarter() {
     for sample in [ms(1), ms(3), ms(40), ms(999), Duration::from_micros(150)] {
         let bound = upper_bound(bucket(sample));
-        assert!(bound >= sample, "{sample:?} above its bucket bound {bound:?}");
-        assert!(bound <= sample.mul_f64(1.26), "{sample:?} bound {bound:?} too loose");
+        assert!(
+            bound >= sample,
+            "{sample:?} above its bucket bound {bound:?}"
+        );
+        assert!(
+            bound <= sample.mul_f64(1.26),
+            "{sample:?} bound {bound:?} too loose"
+        );
     }
 }
 
@@ -211,7 +224,14 @@ fn old_samples_age_out() {
     for _ in 0..50 {
         ttfb.record(ms(2), later);
     }
-    assert!(ttfb.p95(later).expect("both windows") >= ms(500), "previous window counts");
+    assert!(
+        ttfb.p95(later).expect("both windows") >= ms(500),
+        "previous window counts"
+    );
     let much_later = later + Duration::from_secs(21);
-    assert_eq!(ttfb.p95(much_later), None, "two windows on, nothing is left");
+    assert_eq!(
+        ttfb.p95(much_later),
+        None,
+        "two windows on, nothing is left"
+    );
 }

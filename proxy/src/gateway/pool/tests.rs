@@ -21,8 +21,15 @@ fn the_keep_alive_timeout_is_read_from_the_field() {
 fn the_pool_lets_go_before_the_backend_does() {
     let configured = secs(4);
     assert_eq!(pool_idle(configured, None), secs(4));
-    assert_eq!(pool_idle(configured, Some(secs(1))), Duration::from_millis(750));
-    assert_eq!(pool_idle(configured, Some(secs(75))), secs(4), "never longer than configured");
+    assert_eq!(
+        pool_idle(configured, Some(secs(1))),
+        Duration::from_millis(750)
+    );
+    assert_eq!(
+        pool_idle(configured, Some(secs(75))),
+        secs(4),
+        "never longer than configured"
+    );
 }
 
 #[test]

@@ -208,7 +208,11 @@ fn a_draining_backend_takes_nothing_until_it_restarts_or_the_hold_ends() {
     assert!(!b.stopped_serving(t0, true));
 
     b.mark_draining(t0, ms(1000));
-    assert_eq!(b.eligibility(t0 + ms(1000), true, OFF), Some(1.0), "the hold ends");
+    assert_eq!(
+        b.eligibility(t0 + ms(1000), true, OFF),
+        Some(1.0),
+        "the hold ends"
+    );
 }
 
 #[tokio::test]
