@@ -19,7 +19,7 @@ use pingora::{Error, ErrorType, Result};
 use super::super::{Gateway, RequestCtx, forwarding, pool};
 use super::{Hedge, Next, OnStopped, deliver};
 use crate::config::Timeouts;
-use crate::metrics::outcome_label;
+use crate::metrics::{Metrics, outcome_label};
 use crate::upstreams::{Outcome, Selection, Upstream};
 
 type AttemptFuture = Pin<Box<dyn Future<Output = Result<Box<Head>, Failure>> + Send>>;
@@ -61,6 +61,7 @@ enum Event {
 /// What every attempt of the request shares.
 struct Plan {
     upstream: Arc<Upstream>,
+    metrics: Arc<Metrics>,
     connector: Arc<Connector>,
     request: RequestHeader,
     timeouts: Timeouts,
@@ -84,6 +85,7 @@ pub(in crate::gateway) async fn forward(
     let wait = super::delay(&upstream.config().retry, ttfb.p95(Instant::now()));
     let plan = Plan {
         upstream,
+        metrics: gateway.metrics.clone(),
         connector: gateway.connector.clone(),
         request,
         timeouts: live.timeouts.clone(),
@@ -251,8 +253,13 @@ fn launch(plan: &Plan, selection: Selection, hedge: bool) -> Racer {
     let mut peer = HttpPeer::new(selection.addr(), false, String::new());
     peer.options.connection_timeout = Some(plan.timeouts.connect());
     peer.options.total_connection_timeout = Some(plan.timeouts.connect());
+    let stale = {
+        let (metrics, upstream) = (plan.metrics.clone(), plan.upstream.clone());
+        move || metrics.retry(upstream.name(), "stale_connection")
+    };
     let attempt = attempt(
         plan.connector.clone(),
+        stale,
         peer,
         plan.request.clone(),
         plan.timeouts.response_header(),
@@ -269,6 +276,7 @@ fn launch(plan: &Plan, selection: Selection, hedge: bool) -> Racer {
 /// pooled connection the backend had closed is replaced by a fresh one, once.
 async fn attempt(
     connector: Arc<Connector>,
+    on_stale: impl Fn() + Send,
     peer: HttpPeer,
     request: RequestHeader,
     read_timeout: Duration,
@@ -293,6 +301,7 @@ async fn attempt(
             Err(error)
                 if reused && dial.group_key == peer.group_key && pool::closed_under_us(&error) =>
             {
+                on_stale();
                 dial.group_key = pool::fresh_group_key();
             }
             Err(error) => return Err(Failure::exchange(error)),
