@@ -51,6 +51,16 @@ struct Args {
     /// Width of the timeline buckets in the summary.
     #[arg(long, default_value_t = 500)]
     bucket_ms: u64,
+    /// `FROM-TO` in milliseconds from the start: also summarize the requests scheduled in
+    /// this window alone (a failover run's fault).
+    #[arg(long, value_parser = parse_window)]
+    window_ms: Option<(u64, u64)>,
+}
+
+fn parse_window(text: &str) -> Result<(u64, u64), String> {
+    let (from, to) = text.split_once('-').ok_or("expected FROM-TO")?;
+    let parse = |n: &str| n.trim().parse::<u64>().map_err(|e| format!("{n}: {e}"));
+    Ok((parse(from)?, parse(to)?))
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -120,6 +130,8 @@ async fn main() -> anyhow::Result<()> {
         pool.reconnects(),
         records,
         Duration::from_millis(args.bucket_ms.max(1)),
+        args.window_ms
+            .map(|(from, to)| (Duration::from_millis(from), Duration::from_millis(to))),
     );
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
