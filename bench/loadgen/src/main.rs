@@ -122,7 +122,14 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = start.elapsed();
 
     let records = std::mem::take(&mut *records.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
-    let summary = report::summarize(
+    let window = args.window_ms.map(|(from, to)| {
+        report::window_of(
+            &records,
+            Duration::from_millis(from),
+            Duration::from_millis(to),
+        )
+    });
+    let mut summary = report::summarize(
         &args.url.to_string(),
         args.rate,
         elapsed,
@@ -130,9 +137,8 @@ async fn main() -> anyhow::Result<()> {
         pool.reconnects(),
         records,
         Duration::from_millis(args.bucket_ms.max(1)),
-        args.window_ms
-            .map(|(from, to)| (Duration::from_millis(from), Duration::from_millis(to))),
     );
+    summary.window = window;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }

@@ -94,7 +94,7 @@ pub(crate) struct Summary {
     failures: Vec<Failure>,
     timeline: Vec<Bucket>,
     /// The `--window-ms` requests alone, when asked for.
-    window: Option<Window>,
+    pub(crate) window: Option<Window>,
 }
 
 const MAX_FAILURES_LISTED: usize = 200;
@@ -129,10 +129,8 @@ pub(crate) fn summarize(
     reconnects: u64,
     mut records: Vec<Record>,
     bucket: Duration,
-    window: Option<(Duration, Duration)>,
 ) -> Summary {
     records.sort_by_key(|r| r.scheduled);
-    let window = window.map(|(from, to)| window_of(&records, from, to));
     let mut status = BTreeMap::new();
     let mut error_kinds = BTreeMap::new();
     let mut instances = BTreeMap::new();
@@ -220,11 +218,12 @@ pub(crate) fn summarize(
         last_failure_ms: last_failure,
         failures,
         timeline,
-        window,
+        window: None,
     }
 }
 
-fn window_of(records: &[Record], from: Duration, to: Duration) -> Window {
+/// The requests scheduled in `[from, to)`, summarized on their own.
+pub(crate) fn window_of(records: &[Record], from: Duration, to: Duration) -> Window {
     let inside: Vec<&Record> = records
         .iter()
         .filter(|r| r.scheduled >= from && r.scheduled < to)
