@@ -122,6 +122,52 @@ def recovery(timeline, fault_ms, bucket_ms=250, steady_ms=1000):
     return "never"
 
 
+def detected(timeline, fault_ms, resumed_ms, bucket_ms=250):
+    """Milliseconds from the fault until clients stop paying for it while it lasts.
+
+    The end of the last 250 ms bucket sent during the fault with a failure or a request
+    slower than 5× (and at least 20 ms over) the pre-fault p99; 'never' when the fault
+    still costs requests at its end, '0 (no impact)' when it never did.
+    """
+    before = [b["p99_ms"] for b in timeline if b["t_ms"] + bucket_ms <= fault_ms]
+    baseline = med(before) or 0.0
+    limit = max(5 * baseline, baseline + 20.0)
+    during = [b for b in timeline if b["t_ms"] + bucket_ms > fault_ms and b["t_ms"] < resumed_ms]
+    costly = [b for b in during if b["failed"] > 0 or b["max_ms"] > limit]
+    if not costly:
+        return "0 (no impact)"
+    end = costly[-1]["t_ms"] + bucket_ms
+    if end >= resumed_ms - bucket_ms:
+        return "never"
+    return fmt(max(0.0, end - fault_ms), 0)
+
+
+def defaults_section(rows, out, say):
+    runs = [r for r in rows if r["scenario"] == "defaults"]
+    if not runs:
+        return
+    say("### Defaults (each proxy as shipped; origin 2 of 3 SIGSTOPped, then resumed)")
+    say("")
+    say("| proxy | sent in the hang | failed in the hang | p99 ms in the hang | max ms in the hang "
+        "| time to detect, ms | time to recover, ms | failed, whole run |")
+    say("|---|---|---|---|---|---|---|---|")
+    for row in runs:
+        summary = json.loads((out / row["loadgen"]).read_text())
+        window = summary.get("window") or {}
+        lat = window.get("latency_ms", {})
+        say(f"| {row['target']} | {window.get('sent', '–')} | **{window.get('failed', '–')}** "
+            f"| {fmt(lat.get('p99'))} | {fmt(lat.get('max'))} "
+            f"| {detected(summary['timeline'], row['fault_at_ms'], row['resumed_at_ms'])} "
+            f"| {recovery(summary['timeline'], row['resumed_at_ms'])} | {summary['failed']} |")
+    say("")
+    say("The hang window is the requests scheduled while origin 2 was stopped. `time to detect`: "
+        "from the fault to the end of the last 250 ms bucket in the hang with a failure or a request "
+        "over 5× (and 20 ms over) the pre-fault p99, i.e. until clients stop paying for the fault; "
+        "`never` means they paid until it ended. `time to recover`: from the resume to the first "
+        "second of normal service (see below). A request unanswered after 5 s counts as failed.")
+    say("")
+
+
 def main(out_dir):
     out = Path(out_dir)
     meta = dict(
@@ -274,6 +320,8 @@ def main(out_dir):
             "`never` means not within the run. Failure times are when the failed requests were sent. "
             "The faulted origin is o2.")
         say("")
+
+    defaults_section(rows, out, say)
 
     say("### Flotilla against the targets (ratios: median over rounds of Flotilla ÷ reference)")
     say("")

@@ -8,6 +8,8 @@
 # connections), RATE (5000 req/s for the fixed-rate run), FO_RATE (2000 req/s),
 # FO_SECS (12), FO_AT (4 s into the failover run), FO_CONNS (1000 client connections at
 # most; a request waits for a free one, and one unanswered after 5 s counts as failed), SCENARIOS (all five, see below),
+# DF_RATE (500 req/s), DF_SECS (16), DF_AT (4), DF_HANG (6 s the origin stays stopped) for
+# the `defaults` scenario, which is not in the default list,
 # BASE_PORT (18400), OUT (results directory; default a fresh temporary directory), NICE
 # (0; on a shared machine a negative value, as root, shields every benchmark process alike
 # from other work), CACHE_BYTES (1024: the cached response's body size for `cache`).
@@ -55,6 +57,14 @@ FLOTILLA_ADMIN_PORT=$((BASE_PORT + 11))
 NGINX_PORT=$((BASE_PORT + 20))
 HAPROXY_PORT=$((BASE_PORT + 30))
 FLOOR_PORT=$((BASE_PORT + 40))
+FLOTILLA_DEFAULTS_PORT=$((BASE_PORT + 50))
+FLOTILLA_DEFAULTS_ADMIN_PORT=$((BASE_PORT + 51))
+NGINX_DEFAULTS_PORT=$((BASE_PORT + 60))
+HAPROXY_DEFAULTS_PORT=$((BASE_PORT + 70))
+DF_RATE=${DF_RATE:-500}
+DF_SECS=${DF_SECS:-16}
+DF_AT=${DF_AT:-4}
+DF_HANG=${DF_HANG:-6}
 
 declare -A PID PORT
 ORIGIN_PIDS=()
@@ -100,6 +110,8 @@ render() {
         -e "s|@FLOTILLA_ADMIN_PORT@|$FLOTILLA_ADMIN_PORT|g" \
         -e "s|@NGINX_PORT@|$NGINX_PORT|g" \
         -e "s|@HAPROXY_PORT@|$HAPROXY_PORT|g" \
+        -e "s|@NGINX_DEFAULTS_PORT@|$NGINX_DEFAULTS_PORT|g" \
+        -e "s|@HAPROXY_DEFAULTS_PORT@|$HAPROXY_DEFAULTS_PORT|g" \
         "$ROOT/bench/templates/$1" >"$RUN/$1"
 }
 
@@ -289,6 +301,60 @@ scenario_cache() {
             h1=$(origin_cache_hits)
             record "{\"scenario\":\"cache_rate\",\"round\":$r,\"target\":\"$t\",\"loadgen\":\"$(basename "$file")\",\"cpu_ticks\":$((c1 - c0)),\"origin_requests\":$((h1 - h0))}"
         done
+    done
+}
+
+# Defaults: each proxy as shipped (Flotilla quick mode, nginx and HAProxy with their package
+# defaults plus the same backends), origin 2 SIGSTOPped DF_AT s into an open-loop run for
+# DF_HANG s, then resumed. Each proxy is started for its run alone and stopped after it.
+scenario_defaults() {
+    render nginx-defaults.conf
+    render haproxy-defaults.cfg
+    haproxy -c -q -f "$RUN/haproxy-defaults.cfg"
+    nginx -t -q -p "$RUN" -c "$RUN/nginx-defaults.conf" -e "$RUN/nginx-defaults-error.log"
+    local t port pid file t0 t1 t2 window
+    window="$((DF_AT * 1000))-$(((DF_AT + DF_HANG) * 1000))"
+    for t in nginx haproxy flotilla; do
+        case $t in
+        flotilla)
+            port=$FLOTILLA_DEFAULTS_PORT
+            RUST_LOG=${FLOTILLA_LOG:-info,proxy::access=off} taskset -c "$PROXY_CPU" "$BIN/proxy" \
+                --listen "127.0.0.1:$port" --admin "127.0.0.1:$FLOTILLA_DEFAULTS_ADMIN_PORT" \
+                --backend "127.0.0.1:${ORIGIN_PORTS[0]}" --backend "127.0.0.1:${ORIGIN_PORTS[1]}" \
+                --backend "127.0.0.1:${ORIGIN_PORTS[2]}" >"$RUN/flotilla-defaults.log" 2>&1 &
+            ;;
+        nginx)
+            port=$NGINX_DEFAULTS_PORT
+            taskset -c "$PROXY_CPU" nginx -p "$RUN" -c "$RUN/nginx-defaults.conf" \
+                -e "$RUN/nginx-defaults-error.log" &
+            ;;
+        haproxy)
+            port=$HAPROXY_DEFAULTS_PORT
+            taskset -c "$PROXY_CPU" haproxy -db -f "$RUN/haproxy-defaults.cfg" \
+                >"$RUN/haproxy-defaults.log" 2>&1 &
+            ;;
+        esac
+        pid=$!
+        wait_port "$port"
+        sleep 5 # every proxy sees every origin healthy (HAProxy: rise 2 × inter 2 s)
+        log "defaults: $t"
+        file="$OUT/defaults_${t}.json"
+        t0=$(date +%s.%N)
+        taskset -c "$LOAD_CPU" "$BIN/loadgen" --url "http://127.0.0.1:$port/" \
+            --rate "$DF_RATE" --duration-secs "$DF_SECS" --connections "$FO_CONNS" \
+            --timeout-ms 5000 --bucket-ms 250 --window-ms "$window" >"$file" &
+        local gen=$!
+        sleep "$DF_AT"
+        kill -STOP "${ORIGIN_PIDS[1]}"
+        t1=$(date +%s.%N)
+        sleep "$DF_HANG"
+        kill -CONT "${ORIGIN_PIDS[1]}"
+        t2=$(date +%s.%N)
+        wait "$gen"
+        record "{\"scenario\":\"defaults\",\"target\":\"$t\",\"loadgen\":\"$(basename "$file")\",\"fault_at_ms\":$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }'),\"resumed_at_ms\":$(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%d", (b - a) * 1000 }')}"
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        sleep 2
     done
 }
 

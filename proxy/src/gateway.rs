@@ -6,14 +6,22 @@
 //!   sent, up to the group's `max_attempts` and only while the retry budget allows;
 //! - a connection that broke or timed out before any response byte is retried once
 //!   elsewhere, and only for an idempotent request without a body;
-//! - nothing is retried once a response has started or a body has reached a backend.
+//! - nothing is retried once a response has started or a body has reached a backend;
+//! - a pooled connection the backend had just closed does not count: the attempt goes
+//!   again on a fresh connection, for a request whose body provably never left ([`pool`]).
+//!
+//! A `GET` or `HEAD` without a body on a group with hedging on does not take Pingora's
+//! one-attempt path: [`hedge`] runs its attempts (hedges, re-dispatch) and streams the
+//! winner through the same response phases.
 
 mod caching;
 mod connection;
 mod ctx;
 mod fault;
 mod forwarding;
+mod hedge;
 mod inspect;
+mod pool;
 mod refresh;
 mod respond;
 mod streams;
@@ -38,14 +46,23 @@ use crate::metrics::{Metrics, outcome_label};
 use crate::routing::{Resolution, SharedLive};
 use crate::upstreams::Outcome;
 
+/// How long a backend that answered with the draining header gets no new requests, unless
+/// the checks see it restart sooner: longer than the app's drain period.
+const DRAIN_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The proxy application Pingora drives.
 pub struct Gateway {
     live: SharedLive,
     metrics: Arc<Metrics>,
     tracker: Arc<ConnectionTracker>,
     cache: Option<Arc<Cache>>,
-    /// Background cache refreshes connect through this, outside any client request.
+    /// Background cache refreshes and raced attempts ([`hedge`]) connect through this,
+    /// outside Pingora's own upstream path; its pool is separate from Pingora's.
     connector: Arc<pingora::connectors::http::Connector>,
+    /// Each group's recent time to first byte, for the adaptive hedge delay.
+    hedging: hedge::Hedging,
+    /// Backends' advertised keep-alive timeouts, to pool connections for less.
+    keep_alive: pool::KeepAliveHints,
 }
 
 impl Gateway {
@@ -62,6 +79,26 @@ impl Gateway {
             tracker,
             cache,
             connector: Arc::new(pingora::connectors::http::Connector::new(None)),
+            hedging: hedge::Hedging::default(),
+            keep_alive: pool::KeepAliveHints::default(),
+        }
+    }
+
+    /// Hands the request to [`hedge`] when it may be raced; `Ok(false)`: Pingora's path.
+    async fn maybe_race(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let shape = hedge::Shape {
+            method: &session.req_header().method,
+            has_body: ctx.has_body,
+            streaming: ctx.streaming,
+        };
+        let takes = ctx
+            .upstream
+            .as_ref()
+            .is_some_and(|u| hedge::takes(shape, &u.config().retry));
+        if takes {
+            hedge::forward(self, session, ctx).await
+        } else {
+            Ok(false)
         }
     }
 
@@ -78,6 +115,35 @@ impl Gateway {
                 outcome_label(outcome),
             );
         }
+    }
+
+    /// A failure on a reused pooled connection before any response byte: the backend had
+    /// closed it. Sends the request again on a fresh connection (any backend, the same one
+    /// included) when that is safe; see [`pool`]. Once per request, outside the budget, and
+    /// without a verdict on the backend.
+    fn retry_on_fresh_connection(
+        &self,
+        session: &Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> bool {
+        let safe = ctx.upstream_status.is_none()
+            && session.response_written().is_none()
+            && ctx.stale_retries == 0
+            && pool::closed_under_us(e)
+            && ((session.req_header().method.is_idempotent() && !ctx.has_body)
+                || (pool::never_reached(e) && !session.as_ref().retry_buffer_truncated()));
+        if !safe {
+            return false;
+        }
+        ctx.abandon_attempt();
+        ctx.stale_retries += 1;
+        ctx.fresh_connection = true;
+        if let Some(addr) = ctx.backend {
+            ctx.tried.retain(|tried| *tried != addr);
+        }
+        ctx.retry_reason = Some("stale_connection");
+        true
     }
 
     /// Grants a retry if the group allows another attempt and its budget has room.
@@ -161,10 +227,14 @@ impl ProxyHttp for Gateway {
                     .and_then(|key| inspect::hash_input(session, &key));
                 ctx.route = route;
                 ctx.upstream = Some(upstream);
-                match self.cache.as_ref().filter(|_| cache) {
-                    Some(cache) => caching::lookup(cache, &self.connector, session, ctx).await,
-                    None => Ok(false),
+                let answered = match self.cache.as_ref().filter(|_| cache) {
+                    Some(cache) => caching::lookup(cache, &self.connector, session, ctx).await?,
+                    None => false,
+                };
+                if answered {
+                    return Ok(true);
                 }
+                self.maybe_race(session, ctx).await
             }
             Resolution::Denied { route } => {
                 ctx.route = route;
@@ -200,10 +270,13 @@ impl ProxyHttp for Gateway {
         ctx.current = Some(selection);
 
         let mut peer = HttpPeer::new(addr, false, String::new());
+        if std::mem::take(&mut ctx.fresh_connection) {
+            peer.group_key = pool::fresh_group_key();
+        }
         let timeouts = &live.timeouts;
         peer.options.connection_timeout = Some(timeouts.connect());
         peer.options.total_connection_timeout = Some(timeouts.connect());
-        peer.options.idle_timeout = Some(timeouts.upstream_idle());
+        peer.options.idle_timeout = Some(self.keep_alive.idle_for(addr, timeouts.upstream_idle()));
         // Per read. An event stream or WebSocket lives as long as the client keeps it, so
         // its backend reads have no timeout; the response head is still awaited only
         // `response_header_ms`, by a deadline on the client connection's reads (lifted in
@@ -239,7 +312,7 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         e: Box<Error>,
         ctx: &mut RequestCtx,
-        _client_reused: bool,
+        client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
         if let Some(fault) = fault::classify(session, &e, ctx) {
@@ -261,6 +334,10 @@ impl ProxyHttp for Gateway {
             return e;
         }
         let from_backend = e.esource() == &ErrorSource::Upstream;
+        if client_reused && from_backend && self.retry_on_fresh_connection(session, &e, ctx) {
+            e.set_retry(true);
+            return e;
+        }
         if from_backend && ctx.upstream_status.is_none() {
             let outcome = match e.etype() {
                 ErrorType::ReadTimedout | ErrorType::WriteTimedout => Outcome::Timeout,
@@ -341,6 +418,17 @@ impl ProxyHttp for Gateway {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
         if ctx.streaming {
             streams::on_response_head(session, upstream_response, ctx);
+        }
+        if let Some(addr) = ctx.backend {
+            self.keep_alive.observe(addr, upstream_response);
+        }
+        if upstream_response
+            .remove_header(shared::shutdown::DRAINING_HEADER)
+            .is_some()
+        {
+            if let Some(selection) = ctx.current.as_ref() {
+                selection.mark_draining(DRAIN_HOLD);
+            }
         }
         match self.cache.clone().filter(|_| ctx.cache.enabled) {
             Some(cache) => caching::on_response(&cache, session, upstream_response, ctx).await,

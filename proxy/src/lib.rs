@@ -28,6 +28,9 @@
 //!    routing: deny → 404, no route → 404.
 //!    On a cache-enabled route, a usable stored copy answers here (`X-Cache: HIT`, or a
 //!    304 for a matching conditional request); a miss joins the key's coalescing lock.
+//!    A `GET`/`HEAD` without a body on a hedging group is then run by `gateway::hedge`:
+//!    its attempts (hedge, re-dispatch, retries) race outside Pingora's one-attempt path,
+//!    and the winner goes through steps 6 and 7 as below; steps 4 and 5 are skipped.
 //! 4. `upstream_peer`: the group selects a backend not yet tried; none → 503 with
 //!    `Retry-After`. Connect, response-header and idle timeouts go on the peer; a
 //!    would-be stream instead waits `response_header_ms` for its head by a deadline on

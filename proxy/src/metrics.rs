@@ -31,6 +31,7 @@ pub struct Metrics {
     duration: HistogramVec,
     upstream_requests: IntCounterVec,
     retries: IntCounterVec,
+    hedges: IntCounterVec,
     cache_requests: IntCounterVec,
     cache_bytes: IntGauge,
     cache_entries: IntGauge,
@@ -92,6 +93,13 @@ impl Metrics {
             ),
             &["upstream", "reason"],
         )?;
+        let hedges = IntCounterVec::new(
+            Opts::new(
+                names::PROXY_HEDGES_TOTAL,
+                "Hedged requests: won, lost, or skipped (no backend or retry budget left).",
+            ),
+            &["upstream", "result"],
+        )?;
         let cache_requests = IntCounterVec::new(
             Opts::new(
                 names::PROXY_CACHE_REQUESTS_TOTAL,
@@ -135,6 +143,7 @@ impl Metrics {
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_requests.clone()))?;
         registry.register(Box::new(retries.clone()))?;
+        registry.register(Box::new(hedges.clone()))?;
         registry.register(Box::new(open_connections.clone()))?;
         registry.register(Box::new(cache_requests.clone()))?;
         registry.register(Box::new(cache_bytes.clone()))?;
@@ -147,6 +156,7 @@ impl Metrics {
             duration,
             upstream_requests,
             retries,
+            hedges,
             cache_requests,
             cache_bytes,
             cache_entries,
@@ -208,6 +218,11 @@ impl Metrics {
     /// One retry, and why.
     pub fn retry(&self, upstream: &str, reason: &str) {
         self.retries.with_label_values(&[upstream, reason]).inc();
+    }
+
+    /// One hedge decision: `won`, `lost` or `skipped`.
+    pub fn hedge(&self, upstream: &str, result: &str) {
+        self.hedges.with_label_values(&[upstream, result]).inc();
     }
 }
 

@@ -6,7 +6,8 @@
 //!
 //! # Semantics
 //!
-//! - **Eligible** = healthy by the active checks (or checks turned off) and not ejected.
+//! - **Eligible** = healthy by the active checks (or checks turned off), not ejected, and
+//!   not draining.
 //!   Selection only ever returns an eligible backend that this request has not tried yet;
 //!   when there is none it returns `None` at once, and the gateway answers 503 with
 //!   `Retry-After`. There is no fail-open: an ineligible backend is never picked.
@@ -43,6 +44,11 @@
 //! - **DNS**: resolved once on construction (blocking, like Pingora's static list), then
 //!   every `refresh_interval_ms` by [`Upstream::run`]. An empty or failed answer keeps the
 //!   last good set and logs a WARN.
+//! - **Draining**: a backend that answers with the app's draining header
+//!   ([`shared::shutdown::DRAINING_HEADER`]) takes no new requests from that moment, until
+//!   an active check fails and a later one passes (a new process on the address) or the
+//!   hold passes. [`Selection::stopped_serving`] wakes the attempts still waiting on a
+//!   backend that went down or started draining, so the gateway can re-dispatch them.
 //! - **Retry budget**: every [`Upstream::select`] with an empty `tried` list counts as one
 //!   request. Over a sliding 10 s window (one-second buckets), allowed retries =
 //!   max(`budget_ratio` × requests, `budget_min_retries_per_sec` × 10).
@@ -132,7 +138,9 @@ pub struct BackendStatus {
     pub healthy: bool,
     /// Whether passive ejection has it out right now.
     pub ejected: bool,
-    /// Whether it may take requests: healthy and not ejected.
+    /// Whether it answered that it is draining (the app's draining header).
+    pub draining: bool,
+    /// Whether it may take requests: healthy, not ejected and not draining.
     pub eligible: bool,
     /// Requests on it right now.
     pub inflight: u64,
@@ -405,6 +413,26 @@ impl Selection {
         {
             tracing::info!(upstream = %self.upstream, backend = %self.backend.addr,
                 reason = ?outcome, ejection_ms = length.as_millis() as u64, "backend ejected");
+        }
+    }
+}
+
+impl Selection {
+    /// Resolves once this attempt's backend stops taking requests: the active checks took
+    /// it down, or it said it is draining. An attempt still waiting for its response head
+    /// then goes elsewhere instead of waiting for its timeout.
+    pub fn stopped_serving(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let backend = self.backend.clone();
+        let checks_on = self.members.config.health.enabled;
+        async move { backend.wait_stopped(checks_on).await }
+    }
+
+    /// The backend answered with the draining header: no new requests go there for
+    /// `hold`, or until it is seen to restart.
+    pub fn mark_draining(&self, hold: Duration) {
+        if self.backend.mark_draining(Instant::now(), hold) {
+            tracing::info!(upstream = %self.upstream, backend = %self.backend.addr,
+                "backend draining; no new requests");
         }
     }
 }

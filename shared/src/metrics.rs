@@ -22,6 +22,9 @@ pub mod names {
     pub const PROXY_UPSTREAM_INFLIGHT: &str = "proxy_upstream_inflight";
     /// Counter `{upstream, reason}` of attempts beyond the first.
     pub const PROXY_RETRIES_TOTAL: &str = "proxy_retries_total";
+    /// Counter `{upstream, result}` of hedged requests: `won` (the hedge's response came
+    /// first), `lost` (the first attempt's did), `skipped` (due, but no backend or budget).
+    pub const PROXY_HEDGES_TOTAL: &str = "proxy_hedges_total";
     /// Counter `{upstream, backend, result}` of active health checks.
     pub const PROXY_HEALTH_CHECKS_TOTAL: &str = "proxy_health_checks_total";
     /// Gauge of client connections currently open on the public listeners.

@@ -1,4 +1,10 @@
-//! The process-wide stop signal.
+//! The process-wide stop signal, and how a draining app instance tells the proxy.
+
+/// Response header an app instance sets (value `1`) on every response while it drains
+/// after SIGTERM. The proxy reads it as "stop sending here" and takes the instance out of
+/// rotation at once, before its `/readyz` turns 503 in an active check; it strips the
+/// header before the client sees the response.
+pub const DRAINING_HEADER: &str = "x-flotilla-draining";
 
 /// Which signal asked the process to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

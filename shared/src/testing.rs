@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+pub mod load;
+
 /// How long tests wait for a process or server to become ready before failing.
 pub const READY_DEADLINE: Duration = Duration::from_secs(30);
 

@@ -1,8 +1,9 @@
 //! What happens around every request: a request id (kept from `X-Request-Id` when it
 //! follows the rule shared with the proxy, made otherwise) in the tracing span and the
 //! response, `X-Instance`, the request metrics by method (known methods only) and route
-//! template, one access-log line with the client's address, and `Connection: close` while
-//! draining so clients move to other instances.
+//! template, one access-log line with the client's address, and while draining
+//! `Connection: close` so clients move to other instances plus the draining header
+//! ([`shared::shutdown::DRAINING_HEADER`]) so the proxy stops sending here at once.
 
 use std::any::Any;
 use std::time::Instant;
@@ -20,6 +21,9 @@ use crate::state::AppState;
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static(shared::forwarding::X_REQUEST_ID);
 /// The answering instance's name.
 pub static X_INSTANCE: HeaderName = HeaderName::from_static("x-instance");
+
+/// Set on every response while the instance drains; see [`shared::shutdown::DRAINING_HEADER`].
+static X_DRAINING: HeaderName = HeaderName::from_static(shared::shutdown::DRAINING_HEADER);
 
 /// The route label for requests that matched no route.
 const UNMATCHED: &str = "unmatched";
@@ -61,6 +65,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     headers.insert(X_INSTANCE.clone(), state.instance.clone());
     if state.draining.is_cancelled() {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.insert(X_DRAINING.clone(), HeaderValue::from_static("1"));
     }
     let status = response.status();
     let elapsed = started.elapsed();

@@ -72,6 +72,8 @@ async fn drain_fails_readiness_then_finishes_in_flight_requests() {
     let response = upload.await.expect("join").expect("upload response");
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["connection"], "close");
+    // The proxy reads this as "stop sending here" before any readiness check runs.
+    assert_eq!(response.headers()[shared::shutdown::DRAINING_HEADER], "1");
 
     let result = tokio::time::timeout(DEADLINE, server)
         .await

@@ -51,6 +51,16 @@ struct Args {
     /// Width of the timeline buckets in the summary.
     #[arg(long, default_value_t = 500)]
     bucket_ms: u64,
+    /// `FROM-TO` in milliseconds from the start: also summarize the requests scheduled in
+    /// this window alone (a failover run's fault).
+    #[arg(long, value_parser = parse_window)]
+    window_ms: Option<(u64, u64)>,
+}
+
+fn parse_window(text: &str) -> Result<(u64, u64), String> {
+    let (from, to) = text.split_once('-').ok_or("expected FROM-TO")?;
+    let parse = |n: &str| n.trim().parse::<u64>().map_err(|e| format!("{n}: {e}"));
+    Ok((parse(from)?, parse(to)?))
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -112,7 +122,14 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = start.elapsed();
 
     let records = std::mem::take(&mut *records.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
-    let summary = report::summarize(
+    let window = args.window_ms.map(|(from, to)| {
+        report::window_of(
+            &records,
+            Duration::from_millis(from),
+            Duration::from_millis(to),
+        )
+    });
+    let mut summary = report::summarize(
         &args.url.to_string(),
         args.rate,
         elapsed,
@@ -121,6 +138,7 @@ async fn main() -> anyhow::Result<()> {
         records,
         Duration::from_millis(args.bucket_ms.max(1)),
     );
+    summary.window = window;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }

@@ -48,6 +48,16 @@ pub(crate) struct Failure {
     latency_ms: f64,
 }
 
+/// The requests scheduled within a window (the fault, in a failover run).
+#[derive(Serialize, Debug)]
+pub(crate) struct Window {
+    from_ms: f64,
+    to_ms: f64,
+    sent: u64,
+    failed: u64,
+    latency_ms: Percentiles,
+}
+
 /// One timeline bucket.
 #[derive(Serialize, Debug)]
 pub(crate) struct Bucket {
@@ -83,6 +93,8 @@ pub(crate) struct Summary {
     /// The first failures, in time order.
     failures: Vec<Failure>,
     timeline: Vec<Bucket>,
+    /// The `--window-ms` requests alone, when asked for.
+    pub(crate) window: Option<Window>,
 }
 
 const MAX_FAILURES_LISTED: usize = 200;
@@ -206,5 +218,27 @@ pub(crate) fn summarize(
         last_failure_ms: last_failure,
         failures,
         timeline,
+        window: None,
+    }
+}
+
+/// The requests scheduled in `[from, to)`, summarized on their own.
+pub(crate) fn window_of(records: &[Record], from: Duration, to: Duration) -> Window {
+    let inside: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.scheduled >= from && r.scheduled < to)
+        .collect();
+    let failed = inside
+        .iter()
+        .filter(|r| !matches!(r.outcome, Outcome::Response { status, .. } if (200..300).contains(&status)))
+        .count() as u64;
+    let mut latencies: Vec<Duration> = inside.iter().map(|r| r.latency).collect();
+    latencies.sort_unstable();
+    Window {
+        from_ms: ms(from),
+        to_ms: ms(to),
+        sent: inside.len() as u64,
+        failed,
+        latency_ms: percentiles(&latencies),
     }
 }

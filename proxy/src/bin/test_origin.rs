@@ -20,7 +20,16 @@
 //!   requests to that path (in `/__stats` as `paths`), so a test can tell which origin
 //!   response it was served;
 //! - `POST /__fail`: from now on `/cache/...` answers 500 (an origin that is up but failing);
+//! - `POST /__drain`: from now on every response carries the app's draining header, as an
+//!   app instance does after SIGTERM;
 //! - anything else: 200 with the instance name and the request body's length.
+//!
+//! With `--keep-alive-ms N` it is instead a bare HTTP/1.1 server that answers every request
+//! 200 with its instance name and closes a keep-alive connection N ms after its last
+//! response unless a new request has begun, as Node (5 s) and uvicorn (5 s) do;
+//! `--keep-alive-header` also advertises it as `Keep-Alive: timeout=S`, as Node does;
+//! `--late-close` closes such a connection only when its next request arrives, so the
+//! request and the close always cross (the race a backend's timer makes now and then).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -36,12 +45,16 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
+#[path = "test_origin/keep_alive.rs"]
+mod keep_alive;
+
 #[derive(Clone)]
 struct Origin {
     id: String,
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
     paths: Arc<Mutex<BTreeMap<String, u64>>>,
     failing: Arc<std::sync::atomic::AtomicBool>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
     log: Option<Arc<Mutex<std::fs::File>>>,
 }
 
@@ -63,6 +76,7 @@ async fn main() {
         counts: Arc::default(),
         paths: Arc::default(),
         failing: Arc::default(),
+        draining: Arc::default(),
         log: value("--log").map(|path| {
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -85,6 +99,7 @@ async fn main() {
         .route("/slow", any(slow))
         .route("/cache/{*rest}", any(cacheable))
         .route("/__fail", axum::routing::post(fail))
+        .route("/__drain", axum::routing::post(drain))
         .route("/metrics", get(|| async { "app_secret_metric 1\n" }))
         .fallback(any(plain))
         .layer(middleware::from_fn_with_state(
@@ -99,6 +114,14 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    if let Some(idle_ms) = value("--keep-alive-ms").and_then(|v| v.parse::<u64>().ok()) {
+        let advertise = args.iter().any(|a| a == "--keep-alive-header");
+        let late_close = args.iter().any(|a| a == "--late-close");
+        let id = value("--id").unwrap_or_else(|| listen.clone());
+        let idle = Duration::from_millis(idle_ms);
+        keep_alive::serve(listener, id, idle, advertise, late_close).await;
+        return;
+    }
     let _ = axum::serve(listener, app).await;
 }
 
@@ -125,6 +148,12 @@ async fn count_and_tag(State(origin): State<Origin>, request: Request, next: Nex
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&origin.id) {
         response.headers_mut().insert("x-instance", value);
+    }
+    if origin.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        response.headers_mut().insert(
+            shared::shutdown::DRAINING_HEADER,
+            HeaderValue::from_static("1"),
+        );
     }
     response
 }
@@ -324,6 +353,13 @@ fn percent_decode(text: &str) -> String {
 async fn fail(State(origin): State<Origin>) -> StatusCode {
     origin
         .failing
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    StatusCode::NO_CONTENT
+}
+
+async fn drain(State(origin): State<Origin>) -> StatusCode {
+    origin
+        .draining
         .store(true, std::sync::atomic::Ordering::Relaxed);
     StatusCode::NO_CONTENT
 }

@@ -145,7 +145,10 @@ pub struct Timeouts {
     /// Not applied to WebSocket upgrades or `Accept: text/event-stream` requests, which
     /// live as long as the client keeps them.
     pub response_header_ms: u64,
-    /// How long an unused keep-alive connection to a backend stays pooled.
+    /// How long an unused keep-alive connection to a backend stays pooled. Kept below the
+    /// backends' own keep-alive timeout (Node and uvicorn close idle connections after 5 s),
+    /// so the proxy never sends a request on a connection the backend is closing; a
+    /// backend's `Keep-Alive: timeout=N` shortens it further for that backend.
     pub upstream_idle_ms: u64,
     /// A client must send each request head within this, counted from its first byte
     /// (the first head: from the connection's accept). Past it the connection is closed
@@ -163,7 +166,7 @@ impl Default for Timeouts {
         Self {
             connect_ms: 1_000,
             response_header_ms: 30_000,
-            upstream_idle_ms: 60_000,
+            upstream_idle_ms: 4_000,
             client_header_ms: 10_000,
             client_idle_ms: 60_000,
             client_body_idle_ms: 15_000,

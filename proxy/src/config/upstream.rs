@@ -255,6 +255,19 @@ pub struct RetryConfig {
     pub budget_ratio: f64,
     /// Retries always allowed per second, however little traffic there was.
     pub budget_min_retries_per_sec: u32,
+    /// Hedged requests: a `GET` or `HEAD` without a body that has no response head after
+    /// the hedge delay is sent to a second backend as well, and the first head wins. Hedges
+    /// count against `max_attempts` and the retry budget. Off: one attempt at a time.
+    pub hedge: bool,
+    /// A fixed hedge delay in milliseconds; absent, the delay adapts to twice the group's
+    /// recent p95 time to first byte, within `hedge_min_ms..=hedge_max_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge_after_ms: Option<u64>,
+    /// The shortest adaptive hedge delay, in milliseconds.
+    pub hedge_min_ms: u64,
+    /// The longest adaptive hedge delay (also the delay before enough samples exist), in
+    /// milliseconds.
+    pub hedge_max_ms: u64,
 }
 
 impl Default for RetryConfig {
@@ -263,6 +276,10 @@ impl Default for RetryConfig {
             max_attempts: 3,
             budget_ratio: 0.2,
             budget_min_retries_per_sec: 10,
+            hedge: true,
+            hedge_after_ms: None,
+            hedge_min_ms: 50,
+            hedge_max_ms: 1000,
         }
     }
 }

@@ -38,6 +38,10 @@ pub struct RequestCtx {
     pub retry_reason: Option<&'static str>,
     /// Retries granted after a connection broke (at most one per request).
     pub broken_retries: u32,
+    /// Retries on a fresh connection after a reused one had been closed (at most one).
+    pub stale_retries: u32,
+    /// The next attempt must dial instead of taking a pooled connection.
+    pub fresh_connection: bool,
     /// The status the backend answered with, once its header arrived.
     pub upstream_status: Option<u16>,
     /// A status the proxy answered with itself.
@@ -76,6 +80,8 @@ impl RequestCtx {
             backend: None,
             retry_reason: None,
             broken_retries: 0,
+            stale_retries: 0,
+            fresh_connection: false,
             upstream_status: None,
             local_status: None,
             body_bytes: 0,

@@ -26,6 +26,9 @@ pub(crate) struct Backend {
     checks_failed_total: AtomicU64,
     ejections_total: AtomicU64,
     state: Mutex<State>,
+    /// Woken when the member stops taking requests (checks took it down, or it said it is
+    /// draining), so attempts in flight to it can go elsewhere at once.
+    stopped: tokio::sync::Notify,
 }
 
 /// The slowly changing part, behind one short-held lock.
@@ -48,6 +51,10 @@ struct State {
     ejection_streak: u32,
     /// When the member last came (back) into service through health or membership.
     ramp_from: Option<Instant>,
+    /// While in the future, the member said it is draining and takes no new requests.
+    draining_until: Option<Instant>,
+    /// An active check failed since the drain mark: the next pass means a new process.
+    drain_gap_seen: bool,
 }
 
 /// A change of the active verdict, for the log line.
@@ -74,6 +81,7 @@ impl Backend {
                 ramp_from,
                 ..State::default()
             }),
+            stopped: tokio::sync::Notify::new(),
         }
     }
 
@@ -117,6 +125,9 @@ impl Backend {
             return None;
         }
         if state.ejected_until.is_some_and(|until| now < until) {
+            return None;
+        }
+        if state.draining_until.is_some_and(|until| now < until) {
             return None;
         }
         if slow_start.is_zero() {
@@ -180,8 +191,59 @@ impl Backend {
         Some(length)
     }
 
+    /// Whether a request on this member should go elsewhere now: the checks took it down,
+    /// or it is draining. Ejection is not counted: an ejected member may still answer.
+    pub(crate) fn stopped_serving(&self, now: Instant, checks_on: bool) -> bool {
+        let state = self.state();
+        (checks_on && !state.healthy) || state.draining_until.is_some_and(|until| now < until)
+    }
+
+    /// Waits until [`Self::stopped_serving`] turns true.
+    pub(crate) async fn wait_stopped(&self, checks_on: bool) {
+        loop {
+            let notified = self.stopped.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.stopped_serving(Instant::now(), checks_on) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// The member answered that it is draining: it takes no new requests for `hold`, or
+    /// until the checks see it go away and come back (a new process on the same address).
+    /// Returns whether this was news.
+    pub(crate) fn mark_draining(&self, now: Instant, hold: Duration) -> bool {
+        let fresh = {
+            let mut state = self.state();
+            let fresh = state.draining_until.is_none_or(|until| now >= until);
+            state.draining_until = Some(now + hold);
+            state.drain_gap_seen = false;
+            fresh
+        };
+        if fresh {
+            self.stopped.notify_waiters();
+        }
+        fresh
+    }
+
     /// Feeds one active check's result. Returns the change of verdict, if any.
     pub(crate) fn record_check(
+        &self,
+        result: Result<(), String>,
+        rise: u32,
+        fall: u32,
+        now: Instant,
+    ) -> Option<HealthChange> {
+        let change = self.apply_check(result, rise, fall, now);
+        if matches!(change, Some(HealthChange::Down(_))) {
+            self.stopped.notify_waiters();
+        }
+        change
+    }
+
+    fn apply_check(
         &self,
         result: Result<(), String>,
         rise: u32,
@@ -191,6 +253,16 @@ impl Backend {
         let mut state = self.state();
         state.last_check = Some(SystemTime::now());
         state.last_check_ok = Some(result.is_ok());
+        if state.draining_until.is_some() {
+            match &result {
+                Err(_) => state.drain_gap_seen = true,
+                Ok(()) if state.drain_gap_seen => {
+                    state.draining_until = None;
+                    state.drain_gap_seen = false;
+                }
+                Ok(()) => {}
+            }
+        }
         match result {
             Ok(()) => {
                 self.checks_ok_total.fetch_add(1, Ordering::Relaxed);
@@ -220,13 +292,15 @@ impl Backend {
     pub(crate) fn status(&self, now: Instant, checks_on: bool) -> BackendStatus {
         let state = self.state();
         let ejected = state.ejected_until.is_some_and(|until| now < until);
+        let draining = state.draining_until.is_some_and(|until| now < until);
         let healthy = state.healthy || !checks_on;
         BackendStatus {
             addr: self.addr,
             weight: self.weight(),
             healthy,
             ejected,
-            eligible: healthy && !ejected,
+            draining,
+            eligible: healthy && !ejected && !draining,
             inflight: self.inflight(),
             last_check: state.last_check.map(unix_ms),
             last_check_ok: state.last_check_ok,

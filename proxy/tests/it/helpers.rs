@@ -38,17 +38,24 @@ impl Origin {
     /// Starts an origin that logs every request's method and id to `log`.
     pub(crate) async fn start_logging(id: &str, log: &Path) -> Self {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        Self::spawn(id, addr, Some(log)).await
+        Self::spawn(id, addr, Some(log), &[]).await
+    }
+
+    /// Starts an origin with extra command-line flags (e.g. `--keep-alive-ms 1000`).
+    pub(crate) async fn start_with(id: &str, flags: &[&str]) -> Self {
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        Self::spawn(id, addr, None, flags).await
     }
 
     /// Starts an origin on `addr` (e.g. to bring a killed one back).
     pub(crate) async fn start_on(id: &str, addr: SocketAddr) -> Self {
-        Self::spawn(id, addr, None).await
+        Self::spawn(id, addr, None, &[]).await
     }
 
-    async fn spawn(id: &str, addr: SocketAddr, log: Option<&Path>) -> Self {
+    async fn spawn(id: &str, addr: SocketAddr, log: Option<&Path>, flags: &[&str]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_proxy-test-origin"));
         command.args(["--listen", &addr.to_string(), "--id", id]);
+        command.args(flags);
         if let Some(log) = log {
             command.arg("--log").arg(log);
         }
@@ -189,6 +196,34 @@ impl Proxy {
             addr,
             admin,
             config_path,
+            child,
+            dir,
+        };
+        proxy.wait_all_eligible().await;
+        proxy
+    }
+
+    /// Starts the proxy in quick mode (`--listen --backend … --admin`), with its defaults.
+    pub(crate) async fn quick(origins: &[&Origin]) -> Self {
+        let dir = scratch_dir();
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_proxy"));
+        command.args(["--listen", &addr.to_string(), "--admin", &admin.to_string()]);
+        for origin in origins {
+            command.args(["--backend", &origin.addr.to_string()]);
+        }
+        let child = ChildGuard::spawn(command.stdout(output()).stderr(output()));
+        wait_for_status(admin, "/healthz", 200, READY_DEADLINE)
+            .await
+            .expect("admin ready");
+        shared::testing::wait_for_tcp(addr, READY_DEADLINE)
+            .await
+            .expect("public listener ready");
+        let proxy = Self {
+            addr,
+            admin,
+            config_path: dir.join("none.toml"),
             child,
             dir,
         };

@@ -1,6 +1,7 @@
 //! The stack as a user runs it: the real binary, real child processes, real signals.
 
 mod browser;
+mod failover;
 mod forwarding;
 mod helpers;
 mod lifecycle;

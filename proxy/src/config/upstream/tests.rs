@@ -193,6 +193,21 @@ fn validation_errors_name_the_full_key() {
                retry = { budget_ratio = 1.5 }"#,
             "`upstreams.app.retry.budget_ratio`",
         ),
+        (
+            r#"backends = [{ addr = "127.0.0.1:1" }]
+               retry = { hedge_min_ms = 0 }"#,
+            "`upstreams.app.retry.hedge_min_ms`",
+        ),
+        (
+            r#"backends = [{ addr = "127.0.0.1:1" }]
+               retry = { hedge_min_ms = 500, hedge_max_ms = 100 }"#,
+            "`upstreams.app.retry.hedge_max_ms`",
+        ),
+        (
+            r#"backends = [{ addr = "127.0.0.1:1" }]
+               retry = { hedge_after_ms = 0 }"#,
+            "`upstreams.app.retry.hedge_after_ms`",
+        ),
     ];
     for (text, expected) in cases {
         let err = error(text);

@@ -130,5 +130,23 @@ pub(super) fn retry(retry: &RetryConfig, key: &str) -> Result<(), ConfigError> {
             "must be between 0.0 and 1.0",
         ));
     }
+    if retry.hedge_min_ms == 0 {
+        return Err(ConfigError::invalid(
+            &format!("{key}.hedge_min_ms"),
+            "must be at least 1",
+        ));
+    }
+    if retry.hedge_max_ms < retry.hedge_min_ms {
+        return Err(ConfigError::invalid(
+            &format!("{key}.hedge_max_ms"),
+            "must be at least hedge_min_ms",
+        ));
+    }
+    if retry.hedge_after_ms == Some(0) {
+        return Err(ConfigError::invalid(
+            &format!("{key}.hedge_after_ms"),
+            "must be at least 1 (set `hedge = false` to turn hedging off)",
+        ));
+    }
     Ok(())
 }

@@ -234,3 +234,52 @@ fn a_refused_connection_still_ejects_at_once_with_the_default_config() {
             .is_some()
     );
 }
+
+#[test]
+fn a_draining_backend_takes_nothing_until_it_restarts_or_the_hold_ends() {
+    let b = backend();
+    let t0 = Instant::now();
+    assert!(b.mark_draining(t0, ms(60_000)), "news the first time");
+    assert!(!b.mark_draining(t0, ms(60_000)), "not news the second time");
+    assert_eq!(b.eligibility(t0, true, OFF), None);
+    assert!(b.stopped_serving(t0, true));
+    let status = b.status(t0, true);
+    assert!(status.draining && !status.eligible && status.healthy);
+
+    // Checks that keep passing (a draining app still answers /healthz) do not end it.
+    b.record_check(Ok(()), 2, 2, t0);
+    assert_eq!(b.eligibility(t0, true, OFF), None);
+    // A failed check then a pass: the old process went away and a new one answers.
+    b.record_check(Err("connect: refused".into()), 2, 2, t0);
+    b.record_check(Ok(()), 2, 2, t0);
+    assert_eq!(b.eligibility(t0, true, OFF), Some(1.0));
+    assert!(!b.stopped_serving(t0, true));
+
+    b.mark_draining(t0, ms(1000));
+    assert_eq!(
+        b.eligibility(t0 + ms(1000), true, OFF),
+        Some(1.0),
+        "the hold ends"
+    );
+}
+
+#[tokio::test]
+async fn waiters_wake_when_checks_take_the_backend_down() {
+    let b = std::sync::Arc::new(backend());
+    let waiter = tokio::spawn({
+        let b = b.clone();
+        async move { b.wait_stopped(true).await }
+    });
+    tokio::task::yield_now().await;
+    assert!(!waiter.is_finished());
+    let t0 = Instant::now();
+    b.record_check(Err("timeout".into()), 2, 2, t0);
+    assert_eq!(
+        b.record_check(Err("timeout".into()), 2, 2, t0),
+        Some(HealthChange::Down("timeout".into()))
+    );
+    tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("woken")
+        .expect("join");
+}
