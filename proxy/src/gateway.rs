@@ -468,6 +468,10 @@ impl ProxyHttp for Gateway {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        // The connection is not reused after a failed attempt (its request body may be
+        // half read), so whatever is answered here tells the client with
+        // `Connection: close` instead of leaving it to meet a reset on its next request.
+        session.set_keepalive(None);
         if session.response_written().is_none() && self.cache_for(ctx).is_some() {
             if let Some(status) = caching::fallback(session, ctx).await {
                 return FailToProxy {

@@ -354,3 +354,30 @@ async fn a_client_hanging_up_mid_request_does_not_eject_the_backend() {
         .expect("next request");
     assert_eq!(response.status(), 200);
 }
+
+/// The proxy closes the client's connection after an answer it writes itself on a failed
+/// attempt, so it must say so: a client that reused the connection would otherwise meet a
+/// reset, and a POST on it would fail outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_answer_that_ends_the_connection_says_connection_close() {
+    let (mut a, mut b) = (Origin::start("a").await, Origin::start("b").await);
+    let proxy = Proxy::start(&upstream("app", &[&a, &b])).await;
+    a.kill();
+    b.kill();
+
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr)
+        .await
+        .expect("connect");
+    let response = crate::raw::get(&mut stream, "/").await.expect("an answer");
+
+    assert_eq!(response.status, 503);
+    assert!(
+        response
+            .head
+            .to_ascii_lowercase()
+            .contains("connection: close"),
+        "{}",
+        response.head
+    );
+    assert!(crate::raw::closed_within(&mut stream, Duration::from_secs(5)).await);
+}
