@@ -84,14 +84,7 @@ impl TryFrom<CredentialsBody> for NewAccount {
                 format!("must be at most {MAX_PASSWORD_CHARS} characters"),
             );
         }
-        if !fields.is_empty() {
-            let message = fields
-                .iter()
-                .map(|(field, reason)| format!("{field}: {reason}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(Error::Validation { message, fields });
-        }
+        Error::fields(fields)?;
         Ok(Self {
             email,
             password: body.password,
@@ -167,14 +160,7 @@ async fn login(
             format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
         );
     }
-    if !fields.is_empty() {
-        let message = fields
-            .iter()
-            .map(|(field, reason)| format!("{field}: {reason}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(Error::Validation { message, fields });
-    }
+    Error::fields(fields)?;
 
     let config = &state.config;
     let window_ms = millis(config.login_window_secs);

@@ -142,6 +142,20 @@ impl Error {
         }
     }
 
+    /// A validation error about several fields at once, so a form shows every problem in
+    /// one answer; `Ok` when there are none.
+    pub fn fields(fields: BTreeMap<&'static str, String>) -> Result<(), Self> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let message = fields
+            .iter()
+            .map(|(field, reason)| format!("{field}: {reason}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Err(Self::Validation { message, fields })
+    }
+
     /// The HTTP status this error answers with.
     pub fn status(&self) -> StatusCode {
         match self {
