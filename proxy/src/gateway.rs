@@ -1,7 +1,7 @@
 //! The one [`ProxyHttp`] implementation: routing, limits, backend choice, retries,
 //! forwarding headers, metrics and the access log, each in the Pingora phase it belongs to.
 //!
-//! Retry rules (DESIGN.md, "Failure behaviour the proxy promises"):
+//! Retry rules (the README's "How it fails" promises):
 //! - a connect failure is retried on another backend for any method, since nothing was
 //!   sent, up to the group's `max_attempts` and only while the retry budget allows;
 //! - a connection that broke or timed out before any response byte is retried once

@@ -25,9 +25,7 @@ pub async fn signal() -> Signal {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        #[allow(clippy::expect_used)]
         let mut terminate = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-        #[allow(clippy::expect_used)]
         let mut interrupt = signal(SignalKind::interrupt()).expect("install SIGINT handler");
         tokio::select! {
             _ = terminate.recv() => Signal::Terminate,

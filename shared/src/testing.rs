@@ -7,7 +7,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -25,11 +24,9 @@ pub const READY_DEADLINE: Duration = Duration::from_secs(30);
 ///
 /// If loopback cannot be bound, which means the test machine is broken.
 pub async fn listener() -> (TcpListener, SocketAddr) {
-    #[allow(clippy::expect_used)]
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
-    #[allow(clippy::expect_used)]
     let addr = listener.local_addr().expect("listener address");
     (listener, addr)
 }
@@ -44,9 +41,7 @@ pub async fn listener() -> (TcpListener, SocketAddr) {
 ///
 /// If loopback cannot be bound.
 pub fn free_port() -> u16 {
-    #[allow(clippy::expect_used)]
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    #[allow(clippy::expect_used)]
     listener.local_addr().expect("listener address").port()
 }
 
@@ -183,33 +178,6 @@ pub async fn get_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other("not an HTTP/1.x status line"))
 }
 
-/// The path of a binary built by this workspace, next to the running test executable.
-///
-/// `cargo test --workspace` builds every package's binaries before running any test, so a
-/// test of one crate can start another crate's binary.
-///
-/// # Panics
-///
-/// If the binary has not been built, with the command that builds it.
-pub fn workspace_bin(name: &str) -> PathBuf {
-    #[allow(clippy::expect_used)]
-    let test_exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let profile_dir = test_exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let path = profile_dir.join(name);
-    assert!(
-        path.is_file(),
-        "binary `{name}` not found at {}; build it with `cargo build -p {name}` \
-         or run `cargo test --workspace`",
-        path.display()
-    );
-    path
-}
-
 /// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves
 /// nothing running.
 #[derive(Debug)]
@@ -224,7 +192,6 @@ impl ChildGuard {
     ///
     /// If the process cannot be started.
     pub fn spawn(command: &mut Command) -> Self {
-        #[allow(clippy::expect_used)]
         let child = command.spawn().expect("spawn child process");
         Self { child }
     }

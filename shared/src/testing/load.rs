@@ -107,7 +107,6 @@ impl Load {
     ///
     /// If the load task panicked, which is a bug in the harness.
     pub async fn finish(self) -> Report {
-        #[allow(clippy::expect_used)]
         let samples = self.task.await.expect("load task");
         Report { samples }
     }
