@@ -11,6 +11,8 @@
 //! - [`telemetry`]: `tracing` set-up, human-readable or JSON; silent in tests unless `TEST_LOG`.
 //! - [`metrics`]: the metric-name contract, bounded label values, and a registry with the
 //!   process collector.
+//! - [`probe`]: the one HTTP status probe (`GET path`, the status code) behind the proxy's
+//!   health checks, the stack's readiness wait and the test harness.
 //! - [`shutdown`]: a future that resolves on SIGTERM or Ctrl-C.
 //! - `testing` (feature `test-util`): port-0 listeners, readiness polling with a deadline,
 //!   child processes that cannot outlive the test, and the `FLOTILLA_REQUIRE` switch that
@@ -20,6 +22,7 @@
 pub mod config;
 pub mod forwarding;
 pub mod metrics;
+pub mod probe;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "test-util")]

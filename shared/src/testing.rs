@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 pub mod load;
@@ -159,23 +158,15 @@ pub async fn wait_for_status(
     .await
 }
 
-/// The status code of a bare `GET path` over a new HTTP/1.1 connection.
-///
-/// Deliberately minimal, so readiness checks depend on no HTTP client library.
+/// The status code of a bare `GET path` over a new HTTP/1.1 connection ([`crate::probe`]).
 ///
 /// # Errors
 ///
 /// On connection failure or a response that is not HTTP.
 pub async fn get_status(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).await?;
-    std::str::from_utf8(&head[9..12])
-        .ok()
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other("not an HTTP/1.x status line"))
+    crate::probe::status(addr, path)
+        .await
+        .map_err(std::io::Error::other)
 }
 
 /// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves
@@ -241,6 +232,8 @@ impl Drop for ChildGuard {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
 
     #[tokio::test]

@@ -247,21 +247,12 @@ async fn wait_http_ok(addr: std::net::SocketAddr, path: &str) -> Result<(), Stri
     }
 }
 
-/// The status of a bare `GET path`, or `None` when nothing answers.
+/// The status of a bare `GET path`, or `None` when nothing answers within 2 s.
 async fn probe(addr: std::net::SocketAddr, path: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.ok()?;
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head).await.ok()?;
-        std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-    };
-    timeout(Duration::from_secs(2), attempt)
+    timeout(Duration::from_secs(2), shared::probe::status(addr, path))
         .await
+        .ok()?
         .ok()
-        .flatten()
 }
 
 fn spawn(program: &PathBuf, spec: &ProcessSpec) -> anyhow::Result<Child> {

@@ -1,8 +1,8 @@
 //! The background task: one active-check loop per member, each on its own timer and in
 //! parallel, plus DNS refresh; reconciled whenever membership changes.
 //!
-//! The probe is a minimal HTTP/1.1 client on a fresh TCP connection (`Connection: close`),
-//! so a check measures what a new proxied connection would meet. Its timeout covers connect
+//! The probe is [`shared::probe`]: a minimal HTTP/1.1 client on a fresh TCP connection
+//! (`Connection: close`), so a check measures what a new proxied connection would meet. Its timeout covers connect
 //! and the response head: a backend that accepts but never answers fails by timeout.
 
 use std::collections::HashMap;
@@ -10,8 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -20,9 +18,6 @@ use super::Upstream;
 use super::backend::{Backend, HealthChange};
 use super::discovery;
 use crate::config::upstream::{DnsConfig, HealthConfig};
-
-/// The most of a response head read before giving up on it.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
 
 /// Runs checks and DNS refresh for `upstream` until `shutdown`.
 pub(super) async fn supervise(upstream: Arc<Upstream>, shutdown: CancellationToken) {
@@ -113,65 +108,19 @@ async fn check_loop(upstream: Arc<Upstream>, backend: Arc<Backend>, cancel: Canc
 
 /// One check: `GET path` within `timeout_ms`, passing on an expected status.
 pub(crate) async fn probe(addr: SocketAddr, health: &HealthConfig) -> Result<(), String> {
-    let status = match tokio::time::timeout(health.timeout(), exchange(addr, &health.path)).await {
-        Ok(result) => result?,
-        Err(_) => return Err(format!("no response within {} ms", health.timeout_ms)),
-    };
+    let status =
+        match tokio::time::timeout(health.timeout(), shared::probe::status(addr, &health.path))
+            .await
+        {
+            Ok(result) => result?,
+            Err(_) => return Err(format!("no response within {} ms", health.timeout_ms)),
+        };
     let expected = health.expected_status.codes();
     if expected.contains(&status) {
         Ok(())
     } else {
         Err(format!("status {status}, expected {expected:?}"))
     }
-}
-
-/// Sends the request and reads up to the end of the response head; returns the status.
-async fn exchange(addr: SocketAddr, path: &str) -> Result<u16, String> {
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         User-Agent: flotilla-health\r\nAccept: */*\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("send: {e}"))?;
-    let mut head = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let read = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        if read == 0 {
-            if head.is_empty() {
-                return Err("connection closed before a response".to_owned());
-            }
-            break;
-        }
-        head.extend_from_slice(&chunk[..read]);
-        if head.len() > MAX_HEAD_BYTES {
-            return Err("response head too large".to_owned());
-        }
-    }
-    parse_status(&head).ok_or_else(|| "malformed response".to_owned())
-}
-
-/// The status code of an `HTTP/1.x NNN reason` status line.
-fn parse_status(head: &[u8]) -> Option<u16> {
-    let line = head.split(|b| *b == b'\n').next()?;
-    let line = std::str::from_utf8(line).ok()?;
-    let mut parts = line.split_ascii_whitespace();
-    if !parts.next()?.starts_with("HTTP/1.") {
-        return None;
-    }
-    let code = parts.next()?;
-    if code.len() != 3 {
-        return None;
-    }
-    code.parse().ok()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::{parse_status, probe};
+use super::probe;
 use crate::config::upstream::{HealthConfig, UpstreamConfig};
 use crate::upstreams::Upstream;
 
@@ -72,14 +72,6 @@ fn fast_health() -> HealthConfig {
         timeout_ms: 100,
         ..HealthConfig::default()
     }
-}
-
-#[test]
-fn the_status_line_is_parsed() {
-    assert_eq!(parse_status(b"HTTP/1.1 204 No Content\r\n\r\n"), Some(204));
-    assert_eq!(parse_status(b"HTTP/1.0 500\r\n\r\n"), Some(500));
-    assert_eq!(parse_status(b"SSH-2.0-OpenSSH\r\n"), None);
-    assert_eq!(parse_status(b"HTTP/1.1 20 OK\r\n"), None);
 }
 
 #[tokio::test]
