@@ -238,14 +238,10 @@ impl Config {
                 ));
             }
         }
-        let known = ["sqlite:", "postgres:", "postgresql:"];
-        if !known
-            .iter()
-            .any(|scheme| self.database_url.starts_with(scheme))
-        {
+        if crate::db::Backend::of_url(&self.database_url).is_err() {
             return Err(ConfigError::invalid(
                 "database_url",
-                "expected sqlite://PATH or postgres://...",
+                crate::db::Backend::EXPECTED,
             ));
         }
         if self.max_upload_bytes == 0 {

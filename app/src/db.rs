@@ -94,16 +94,20 @@ impl Backend {
     ///
     /// # Errors
     ///
-    /// For a scheme that is neither `sqlite:` nor `postgres:`/`postgresql:`.
+    /// For a scheme that is neither `sqlite:` nor `postgres:`/`postgresql:`, with
+    /// [`Self::EXPECTED`] as the reason.
     pub fn of_url(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("sqlite:") {
             Ok(Self::Sqlite)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Self::Postgres)
         } else {
-            anyhow::bail!("unsupported database URL scheme; expected sqlite: or postgres:")
+            anyhow::bail!(Self::EXPECTED)
         }
     }
+
+    /// What a database URL must look like.
+    pub const EXPECTED: &'static str = "expected sqlite://PATH or postgres://...";
 }
 
 /// The connection pool, the engine behind it and the breaker in front of it. Cheap to clone.

@@ -40,3 +40,20 @@ pub fn router(state: AppState) -> Router {
 async fn not_found() -> Error {
     Error::NotFound
 }
+
+/// Whether the request's `If-None-Match` lists `etag` (or `*`): the client already holds
+/// these bytes and gets a 304. Comparison is weak, per RFC 9110 §13.1.2, and every header
+/// line counts.
+fn if_none_match(headers: &http::HeaderMap, etag: &http::HeaderValue) -> bool {
+    let Ok(etag) = etag.to_str() else {
+        return false;
+    };
+    let etag = etag.trim_start_matches("W/");
+    headers
+        .get_all(http::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|list| list.split(','))
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
+}

@@ -262,7 +262,7 @@ async fn detail(
     let etag = HeaderValue::try_from(etag)
         .map_err(|error| Error::Internal(anyhow::anyhow!("stored ETag: {error}")))?;
     let cache = if public { PUBLIC_DETAIL } else { PRIVATE };
-    if if_none_match(&headers, &etag) {
+    if super::if_none_match(&headers, &etag) {
         return Ok((
             StatusCode::NOT_MODIFIED,
             [
@@ -330,21 +330,6 @@ fn parse_id(id: &str) -> Result<&str> {
         Ok(_) => Ok(id),
         Err(_) => Err(Error::NotFound),
     }
-}
-
-/// Whether `If-None-Match` lists `etag` (or `*`). Comparison is weak, per RFC 9110 §13.1.2.
-fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let Ok(etag) = etag.to_str() else {
-        return false;
-    };
-    let etag = etag.trim_start_matches("W/");
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|list| list.split(','))
-        .map(str::trim)
-        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
 }
 
 fn validate_name(raw: &str) -> Result<String> {

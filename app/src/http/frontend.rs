@@ -93,10 +93,7 @@ pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 
 /// The file, or a 304 when the client already holds these bytes.
 async fn serve(asset: &'static Asset, request: HeaderMap) -> Response<Body> {
-    let fresh = request
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .any(|value| etag_matches(value, &asset.etag));
+    let fresh = super::if_none_match(&request, &asset.etag);
     let (status, body) = if fresh {
         (StatusCode::NOT_MODIFIED, Body::empty())
     } else {
@@ -112,18 +109,6 @@ async fn serve(asset: &'static Asset, request: HeaderMap) -> Response<Body> {
     }
     security_headers(headers);
     response
-}
-
-/// Whether an `If-None-Match` value names `etag`: `*`, or a list of tags compared weakly
-/// as RFC 9110 asks for `If-None-Match`.
-fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
-    let Ok(list) = if_none_match.to_str() else {
-        return false;
-    };
-    let ours = etag.as_bytes();
-    list.split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == ours)
 }
 
 fn security_headers(headers: &mut HeaderMap) {
