@@ -206,11 +206,7 @@ impl ProxyHttp for Gateway {
             respond::respond(session, ctx, 431, respond::message_for(431)).await?;
             return Ok(true);
         }
-        let declared = req
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
+        let declared = inspect::content_length(&req.headers);
         if declared.is_some_and(|len| len > live.limits.max_request_body_bytes) {
             respond::respond(session, ctx, 413, respond::message_for(413)).await?;
             return Ok(true);

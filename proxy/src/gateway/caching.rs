@@ -175,20 +175,31 @@ pub(super) fn add_validators(ctx: &mut RequestCtx, upstream_request: &mut Reques
         return;
     }
     let stored = &entry.header.headers;
-    let etag = stored.get(header::ETAG).cloned();
-    let modified = stored.get(header::LAST_MODIFIED).cloned();
-    if etag.is_none() && modified.is_none() {
+    if !stored.contains_key(header::ETAG) && !stored.contains_key(header::LAST_MODIFIED) {
         return;
     }
-    upstream_request.remove_header(&header::IF_NONE_MATCH);
-    upstream_request.remove_header(&header::IF_MODIFIED_SINCE);
-    if let Some(etag) = etag {
-        let _ = upstream_request.insert_header(header::IF_NONE_MATCH, etag);
+    if insert_validators(stored, upstream_request).is_ok() {
+        ctx.cache.revalidating = true;
     }
-    if let Some(modified) = modified {
-        let _ = upstream_request.insert_header(header::IF_MODIFIED_SINCE, modified);
+}
+
+/// Makes `request` conditional on the stored copy's validators: the client's own
+/// `If-None-Match` and `If-Modified-Since` give way to the copy's `ETag` and
+/// `Last-Modified`, so a 304 is about the bytes the cache holds.
+///
+/// # Errors
+///
+/// When a validator cannot be set on the request.
+pub(super) fn insert_validators(stored: &HeaderMap, request: &mut RequestHeader) -> Result<()> {
+    request.remove_header(&header::IF_NONE_MATCH);
+    request.remove_header(&header::IF_MODIFIED_SINCE);
+    if let Some(etag) = stored.get(header::ETAG).cloned() {
+        request.insert_header(header::IF_NONE_MATCH, etag)?;
     }
-    ctx.cache.revalidating = true;
+    if let Some(modified) = stored.get(header::LAST_MODIFIED).cloned() {
+        request.insert_header(header::IF_MODIFIED_SINCE, modified)?;
+    }
+    Ok(())
 }
 
 /// `upstream_response_filter`'s part. An `Err` of [`CACHE_ANSWER`] means: stop, the
@@ -235,11 +246,7 @@ pub(super) async fn on_response(
         &response.headers,
         &directives,
     );
-    let declared = response
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let declared = super::inspect::content_length(&response.headers);
     let event_stream = response
         .headers
         .get(header::CONTENT_TYPE)

@@ -46,6 +46,14 @@ pub(super) fn wants_event_stream(req: &RequestHeader) -> bool {
         .is_some_and(|v| v.contains("text/event-stream"))
 }
 
+/// A message's declared `Content-Length`, when it has a valid one.
+pub(super) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// The request carries a body (chunked, or a non-zero `Content-Length`).
 pub(super) fn has_body(req: &RequestHeader) -> bool {
     req.headers.contains_key(http::header::TRANSFER_ENCODING)

@@ -78,20 +78,8 @@ impl Refresh {
             }
         }
         forwarding::strip_hop_by_hop(&mut request);
-        for name in [
-            header::IF_NONE_MATCH,
-            header::IF_MODIFIED_SINCE,
-            header::CONTENT_LENGTH,
-        ] {
-            request.remove_header(&name);
-        }
-        let stored = &self.stale.header.headers;
-        if let Some(etag) = stored.get(header::ETAG).cloned() {
-            request.insert_header(header::IF_NONE_MATCH, etag)?;
-        }
-        if let Some(modified) = stored.get(header::LAST_MODIFIED).cloned() {
-            request.insert_header(header::IF_MODIFIED_SINCE, modified)?;
-        }
+        request.remove_header(&header::CONTENT_LENGTH);
+        super::caching::insert_validators(&self.stale.header.headers, &mut request)?;
         forwarding::upstream_request(
             &self.trusted_proxies,
             self.client,
