@@ -42,6 +42,8 @@ const SQLITE_MIGRATION_ATTEMPTS: u32 = 20;
 /// How long a starting instance waits for the database to come up, whatever the acquire
 /// timeout: a fleet started beside its database should not exit for being early.
 const STARTUP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often start-up tries the database again while it is unreachable.
+const STARTUP_RETRY_EVERY: Duration = Duration::from_millis(250);
 
 use self::breaker::{Breaker, Outcome, Transition};
 
@@ -151,7 +153,7 @@ impl Db {
             })
             .connect_lazy(url)
             .context("parsing the database URL")?;
-        wait_for_first_connection(&pool).await?;
+        wait_for_first_connection(url).await?;
         if backend == Backend::Postgres {
             // sqlx's Postgres migrator holds an advisory lock for the whole run, so
             // instances starting together apply each migration exactly once.
@@ -283,15 +285,36 @@ impl Db {
     }
 }
 
-/// Waits up to [`STARTUP_CONNECT_TIMEOUT`] for the pool's first connection, each attempt
-/// bounded by the pool's own acquire timeout.
-async fn wait_for_first_connection(pool: &AnyPool) -> anyhow::Result<()> {
+/// Waits up to [`STARTUP_CONNECT_TIMEOUT`] for the database to accept a connection.
+///
+/// Each attempt is a direct connection rather than a pool checkout, so the operator reads
+/// the real cause ("Connection refused", a bad password) at once in a WARN line, and in the
+/// error when the wait runs out, instead of "pool timed out" seconds later. A cause that
+/// waiting cannot cure (the database answered and refused us) ends the wait at once.
+async fn wait_for_first_connection(url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection as _;
+
     let deadline = Instant::now() + STARTUP_CONNECT_TIMEOUT;
+    let mut warned = false;
     loop {
-        match pool.acquire().await {
-            Ok(_connection) => return Ok(()),
-            Err(sqlx::Error::PoolTimedOut) if Instant::now() < deadline => {
-                tracing::debug!("the database is not reachable yet; waiting");
+        match sqlx::AnyConnection::connect(url).await {
+            Ok(connection) => {
+                let _ = connection.close().await;
+                return Ok(());
+            }
+            Err(error)
+                if breaker::classify(&error) == Outcome::Unreachable
+                    && Instant::now() < deadline =>
+            {
+                if !warned {
+                    tracing::warn!(
+                        %error,
+                        "the database is not reachable yet; retrying for up to {}s",
+                        STARTUP_CONNECT_TIMEOUT.as_secs()
+                    );
+                    warned = true;
+                }
+                tokio::time::sleep(STARTUP_RETRY_EVERY).await;
             }
             Err(error) => return Err(error).context("connecting to the database"),
         }

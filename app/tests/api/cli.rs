@@ -87,3 +87,28 @@ fn a_zero_database_timeout_or_breaker_setting_is_refused_by_name() {
         );
     }
 }
+
+#[test]
+fn an_unreachable_database_is_reported_with_its_real_cause() {
+    // Nothing listens on the port a moment after it was free: the connection is refused.
+    let url = format!("postgres://postgres@127.0.0.1:{}/flotilla", free_port());
+    let db = TestDb::sqlite();
+    let started = std::time::Instant::now();
+    let output = app_command(&db)
+        .env("DATABASE_URL", &url)
+        .env("JWT_SECRET", SECRET)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .output()
+        .expect("run the app");
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+    assert!(stderr.contains("refused"), "the real cause: {stderr}");
+    assert!(!stderr.contains("pool timed out"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "it gives up after its start-up wait: {:?}",
+        started.elapsed()
+    );
+}
