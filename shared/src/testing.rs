@@ -82,6 +82,9 @@ pub const REQUIRE_VAR: &str = "FLOTILLA_REQUIRE";
 pub enum Component {
     /// A PostgreSQL server at `TEST_DATABASE_URL`.
     Postgres,
+    /// PostgreSQL's server binaries (`initdb`, `pg_ctl`) on this machine, for tests that
+    /// stop and start a server of their own.
+    PostgresServer,
     /// Headless Chromium and its chromedriver.
     Chromium,
     /// The `prometheus` server binary.
@@ -95,6 +98,7 @@ impl Component {
     pub fn name(self) -> &'static str {
         match self {
             Self::Postgres => "postgres",
+            Self::PostgresServer => "postgres-server",
             Self::Chromium => "chromium",
             Self::Prometheus => "prometheus",
             Self::Node => "node",
@@ -267,5 +271,7 @@ mod tests {
         assert!(!Component::Prometheus.is_listed_in("postgres,chromium"));
         assert!(!Component::Postgres.is_listed_in(""));
         assert!(!Component::Node.is_listed_in("nodejs"));
+        assert!(!Component::PostgresServer.is_listed_in("postgres"));
+        assert!(Component::PostgresServer.is_listed_in("postgres,postgres-server"));
     }
 }

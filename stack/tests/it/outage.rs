@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use shared::testing::{Component, skip, wait_until};
+use shared::testing::{skip, wait_until};
 
 use crate::helpers::{START_DEADLINE, TestStack, client};
 use crate::postgres::PrivatePostgres;
@@ -28,9 +28,9 @@ const RECOVERY_DEADLINE: Duration = Duration::from_secs(30);
 async fn a_database_outage_answers_fast_and_recovers_without_loss() {
     let postgres = match PrivatePostgres::launch() {
         Ok(postgres) => postgres,
-        Err(reason) => {
+        Err((component, reason)) => {
             skip(
-                Component::Postgres,
+                component,
                 "a_database_outage_answers_fast_and_recovers_without_loss",
                 &reason,
             );

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use shared::testing::free_port;
+use shared::testing::{Component, free_port};
 
 use crate::helpers::TempDir;
 
@@ -21,17 +21,29 @@ pub(crate) struct PrivatePostgres {
 }
 
 impl PrivatePostgres {
-    /// Initialises and starts a server, or says why it cannot: no server binaries
-    /// installed, or `TEST_DATABASE_URL` not set (the sign that tests may use Postgres).
-    pub(crate) fn launch() -> Result<Self, String> {
+    /// Initialises and starts a server, or says which component is missing:
+    /// `TEST_DATABASE_URL` not set (the sign that tests may use Postgres), or no server
+    /// binaries installed.
+    ///
+    /// # Panics
+    ///
+    /// When the binaries are there but the server cannot be set up.
+    pub(crate) fn launch() -> Result<Self, (Component, String)> {
         if std::env::var_os("TEST_DATABASE_URL").is_none() {
-            return Err("TEST_DATABASE_URL is not set".to_owned());
+            return Err((
+                Component::Postgres,
+                "TEST_DATABASE_URL is not set".to_owned(),
+            ));
         }
-        let bin = server_bin_dir().ok_or("no /usr/lib/postgresql/*/bin/initdb")?;
+        let bin = server_bin_dir().ok_or((
+            Component::PostgresServer,
+            "no /usr/lib/postgresql/*/bin/initdb".to_owned(),
+        ))?;
         let as_postgres = is_root();
         let dir = TempDir::new();
         if as_postgres {
-            run(Command::new("chown").arg("postgres:").arg(&dir.0))?;
+            run(Command::new("chown").arg("postgres:").arg(&dir.0))
+                .unwrap_or_else(|error| panic!("{error}"));
         }
         let server = Self {
             data: dir.0.join("data"),
@@ -49,7 +61,7 @@ impl PrivatePostgres {
             "UTF8",
             "--no-sync",
         ]);
-        run(&mut initdb)?;
+        run(&mut initdb).unwrap_or_else(|error| panic!("{error}"));
         server.start();
         Ok(server)
     }
