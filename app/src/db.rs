@@ -341,11 +341,27 @@ async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
     create_private_file(file)?;
     // A one-connection pool rather than a bare connection: `Migrator::run` on a pool keeps
     // the future `Send`, so `Application::build` can run on a spawned task.
-    let conn = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options.clone())
-        .await
-        .with_context(|| format!("opening the SQLite database {}", file.display()))?;
+    // Switching a fresh file to WAL takes an exclusive lock that SQLite does not wait for
+    // when another instance opening the same file holds it; the loser opens again.
+    let mut attempt = 1;
+    let conn = loop {
+        match SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+        {
+            Ok(conn) => break conn,
+            Err(error) if is_locked(&error) && attempt < SQLITE_MIGRATION_ATTEMPTS => {
+                tracing::debug!(%error, attempt, "SQLite open raced another instance; retrying");
+                tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(error) => {
+                return Err(error)
+                    .with_context(|| format!("opening the SQLite database {}", file.display()));
+            }
+        }
+    };
     let mut attempt = 1;
     loop {
         match SQLITE_MIGRATOR.run(&conn).await {
@@ -360,6 +376,12 @@ async fn prepare_sqlite(url: &str) -> anyhow::Result<()> {
     }
     conn.close().await;
     Ok(())
+}
+
+/// SQLite's "database is locked" (`SQLITE_BUSY`, code 5): another connection holds a lock.
+fn is_locked(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(cause)
+        if cause.code().as_deref() == Some("5") || cause.message().contains("database is locked"))
 }
 
 /// Creates the database directory (and missing parents) readable by this user only.
