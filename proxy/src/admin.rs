@@ -1,95 +1,102 @@
-//! The admin listener: `/metrics`, `/healthz`, `/status`, `/sd` and `/cache/purge`. It is
-//! a separate Pingora service on its own address, so nothing on the public port can reach
-//! it.
+//! The admin listener: the dashboard (`/`, its script and style, and its live `/events`
+//! stream), `/metrics`, `/healthz`, `/status`, `/sd`, and the operator's actions
+//! (`/backends/{upstream}/{addr}/drain` and `/undrain`, `/cache/purge`). It is a separate
+//! Pingora service on its own address, so nothing on the public port can reach it.
+//!
+//! Reads need no token. Actions need `Authorization: Bearer <admin.token>` when a token is
+//! set; with none set they are allowed only on a loopback admin address, where only the
+//! host's own users can reach them.
+
+mod actions;
+mod events;
+mod history;
+mod page;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::{Response, StatusCode, header};
-use pingora::apps::http_app::ServeHttp;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
 use serde::Serialize;
 
+pub use self::history::{History, Sampler};
 use crate::cache::Cache;
 use crate::metrics::Metrics;
 use crate::routing::SharedLive;
 use crate::upstreams::BackendStatus;
 
-/// Serves the admin endpoints from the live state and the metrics registry.
+/// Serves the admin endpoints from the live state, the metrics registry and the history.
 pub struct Admin {
     live: SharedLive,
     metrics: Arc<Metrics>,
     cache: Option<Arc<Cache>>,
-    purge_token: Option<String>,
+    history: Arc<History>,
+    guard: actions::Guard,
+    streams: events::Streams,
+}
+
+/// What [`Admin::new`] needs beyond the shared state.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// The bearer token actions require, if set.
+    pub token: Option<String>,
+    /// Whether the admin address is a loopback one (actions without a token allowed).
+    pub loopback: bool,
+    /// How many `/events` streams may be open at once.
+    pub max_event_streams: usize,
 }
 
 impl Admin {
-    /// An admin app over `live` and `metrics`, and the cache with its purge token.
+    /// An admin app over `live`, `metrics`, the cache and the history the sampler feeds.
     pub fn new(
         live: SharedLive,
         metrics: Arc<Metrics>,
         cache: Option<Arc<Cache>>,
-        purge_token: Option<String>,
+        history: Arc<History>,
+        settings: AdminSettings,
     ) -> Self {
         Self {
             live,
             metrics,
             cache,
-            purge_token,
+            history,
+            guard: actions::Guard::new(settings.token, settings.loopback),
+            streams: events::Streams::new(settings.max_event_streams),
         }
     }
 
-    /// `POST /cache/purge?url=URL` drops one URL (all its variants);
-    /// `?prefix=URL` drops every URL starting with it. Keys look like
-    /// `http://host/path?query`. Answers `{"purged": N}`.
-    async fn purge(&self, session: &ServerSession) -> Response<Vec<u8>> {
-        let req = session.req_header();
-        if req.method != http::Method::POST && req.method != http::Method::DELETE {
-            return reply(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain",
-                b"use POST\n".to_vec(),
-            );
+    /// Every answer but `/events`'s stream.
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_owned();
+        if let Some(rest) = path.strip_prefix("/backends/") {
+            return actions::backend(self, session, rest).await;
         }
-        if let Some(token) = &self.purge_token {
-            let given = req
-                .headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if !given.is_some_and(|given| same_token(given, token)) {
-                return reply(
-                    StatusCode::UNAUTHORIZED,
-                    "text/plain",
-                    b"bearer token required\n".to_vec(),
-                );
+        match path.as_str() {
+            "/" | "/index.html" => page::index(),
+            "/dashboard.js" => page::script(),
+            "/dashboard.css" => page::style(),
+            "/metrics" => {
+                if let Some(cache) = &self.cache {
+                    self.metrics.observe_cache(&cache.state());
+                }
+                let (content_type, body) = shared::metrics::encode(self.metrics.registry());
+                reply(StatusCode::OK, content_type, body)
             }
+            "/healthz" => text(StatusCode::OK, "ok\n"),
+            "/status" => {
+                let cache = match &self.cache {
+                    Some(cache) => serde_json::to_value(cache.state()).unwrap_or_default(),
+                    None => serde_json::json!({ "enabled": false }),
+                };
+                json(&serde_json::json!({ "upstreams": self.status(), "cache": cache }))
+            }
+            "/cache/purge" => actions::purge(self, session).await,
+            "/sd" => json(&self.service_discovery()),
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
-        let Some(cache) = &self.cache else {
-            return reply(
-                StatusCode::NOT_FOUND,
-                "text/plain",
-                b"the cache is off\n".to_vec(),
-            );
-        };
-        let query = req.uri.query().unwrap_or("");
-        let param = |name: &str| {
-            form_urlencoded::parse(query.as_bytes())
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
-        let purged = match (param("url"), param("prefix")) {
-            (Some(url), None) => cache.store.invalidate(&url),
-            (None, Some(prefix)) => cache.store.purge_prefix(&prefix),
-            _ => {
-                return reply(
-                    StatusCode::BAD_REQUEST,
-                    "text/plain",
-                    b"give exactly one of ?url= or ?prefix=\n".to_vec(),
-                );
-            }
-        };
-        json(&serde_json::json!({ "purged": purged }))
     }
 
     fn status(&self) -> Vec<UpstreamStatus> {
@@ -145,37 +152,52 @@ struct SdLabels {
 }
 
 #[async_trait]
-impl ServeHttp for Admin {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let path = session.req_header().uri.path().to_owned();
-        match path.as_str() {
-            "/metrics" => {
-                if let Some(cache) = &self.cache {
-                    self.metrics.observe_cache(&cache.state());
-                }
-                let (content_type, body) = shared::metrics::encode(self.metrics.registry());
-                reply(StatusCode::OK, content_type, body)
+impl HttpServerApp for Admin {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        match session.read_request().await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(error) => {
+                tracing::debug!(%error, "admin: unreadable request");
+                return None;
             }
-            "/healthz" => reply(
-                StatusCode::OK,
-                "text/plain; charset=utf-8",
-                b"ok\n".to_vec(),
-            ),
-            "/status" => {
-                let cache = match &self.cache {
-                    Some(cache) => serde_json::to_value(cache.state()).unwrap_or_default(),
-                    None => serde_json::json!({ "enabled": false }),
-                };
-                json(&serde_json::json!({ "upstreams": self.status(), "cache": cache }))
-            }
-            "/cache/purge" => self.purge(session).await,
-            "/sd" => json(&self.service_discovery()),
-            _ => reply(
-                StatusCode::NOT_FOUND,
-                "text/plain; charset=utf-8",
-                b"not found\n".to_vec(),
-            ),
         }
+        session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
+        if session.req_header().uri.path() == "/events" {
+            events::serve(self, session, shutdown.clone()).await;
+            return None;
+        }
+        let response = self.response(&mut session).await;
+        let (parts, body) = response.into_parts();
+        let head: ResponseHeader = parts.into();
+        if let Err(error) = session.write_response_header(Box::new(head)).await {
+            tracing::debug!(%error, "admin: client went away");
+            return None;
+        }
+        if !body.is_empty() {
+            if let Err(error) = session.write_response_body(body.into(), true).await {
+                tracing::debug!(%error, "admin: client went away");
+                return None;
+            }
+        }
+        let settings = HttpPersistentSettings::for_session(&session);
+        match session.finish().await {
+            Ok(reusable) => reusable.map(|s| ReusedHttpStream::from_reusable_stream(s, settings)),
+            Err(error) => {
+                tracing::debug!(%error, "admin: could not finish the response");
+                None
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").finish_non_exhaustive()
     }
 }
 
@@ -186,6 +208,14 @@ fn json(value: &impl Serialize) -> Response<Vec<u8>> {
     }
 }
 
+fn text(status: StatusCode, body: &str) -> Response<Vec<u8>> {
+    reply(
+        status,
+        "text/plain; charset=utf-8",
+        body.as_bytes().to_vec(),
+    )
+}
+
 fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -193,29 +223,11 @@ fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<
         response.headers_mut().insert(header::CONTENT_TYPE, value);
     }
     let length = response.body().len();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
     response
-        .headers_mut()
-        .insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
-    response
-}
-
-/// Compares a presented purge token with the configured one in time that does not depend
-/// on where they differ, so the token cannot be guessed byte by byte from response times.
-/// (Only its length can show.)
-fn same_token(given: &str, expected: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    given.as_bytes().ct_eq(expected.as_bytes()).into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_token;
-
-    #[test]
-    fn only_the_exact_token_matches() {
-        assert!(same_token("s3cret-token", "s3cret-token"));
-        assert!(!same_token("s3cret-tokem", "s3cret-token"));
-        assert!(!same_token("s3cret", "s3cret-token"));
-        assert!(!same_token("", "s3cret-token"));
-    }
 }

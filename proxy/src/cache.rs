@@ -85,7 +85,7 @@ pub struct Cache {
 }
 
 /// The cache as `/status` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct CacheState {
     /// Whether the cache is on.
     pub enabled: bool,

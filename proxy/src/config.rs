@@ -117,7 +117,7 @@ impl Config {
             }],
             admin: AdminConfig {
                 addr: admin.map_or_else(|| AdminConfig::default().addr, |a| a.to_string()),
-                purge_token: None,
+                ..AdminConfig::default()
             },
             timeouts: Timeouts::default(),
             limits: Limits::default(),
@@ -159,9 +159,9 @@ impl Config {
             .admin
             .socket_addr()
             .is_some_and(|a| a.ip().is_loopback());
-        if self.cache.enabled && !admin_loopback && self.admin.purge_token.is_none() {
+        if self.cache.enabled && !admin_loopback && self.admin.token.is_none() {
             return Err(ConfigError::invalid(
-                "admin.purge_token",
+                "admin.token",
                 "the cache is on and the admin listener is not on loopback, so purging needs a token",
             ));
         }

@@ -226,6 +226,50 @@ impl Metrics {
     }
 }
 
+/// Running totals the admin page turns into rates.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    /// Attempts beyond the first.
+    pub retries: u64,
+    /// Hedges sent (won or lost; not the skipped ones).
+    pub hedges: u64,
+    /// Requests the cache answered: fresh hits, stale answers and revalidations.
+    pub cache_served: u64,
+    /// Requests the cache looked up: the served ones plus misses (bypasses excluded).
+    pub cache_lookups: u64,
+}
+
+impl Metrics {
+    /// The totals now.
+    pub fn totals(&self) -> Totals {
+        // The sum over the series whose `label` value passes `keep`.
+        let sum = |vec: &IntCounterVec, label: &str, keep: &dyn Fn(&str) -> bool| -> u64 {
+            vec.collect()
+                .iter()
+                .flat_map(|family| family.get_metric())
+                .filter(|metric| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .filter(|pair| pair.name() == label)
+                        .all(|pair| keep(pair.value()))
+                })
+                .map(|metric| metric.get_counter().value() as u64)
+                .sum()
+        };
+        let cache_served = sum(&self.cache_requests, "result", &|result| {
+            matches!(result, "hit" | "stale" | "revalidated")
+        });
+        Totals {
+            retries: sum(&self.retries, "reason", &|_| true),
+            hedges: sum(&self.hedges, "result", &|result| result != "skipped"),
+            cache_served,
+            cache_lookups: cache_served
+                + sum(&self.cache_requests, "result", &|result| result == "miss"),
+        }
+    }
+}
+
 /// Reads every group's snapshot at scrape time into `proxy_upstream_up`,
 /// `proxy_upstream_inflight` and `proxy_health_checks_total`.
 struct UpstreamCollector {

@@ -9,15 +9,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use pingora::apps::http_app::HttpServer;
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignalWatch};
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 pub use control::Control;
 
-use crate::admin::Admin;
+use crate::admin::{Admin, AdminSettings, History, Sampler};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::error::StartError;
@@ -121,20 +121,33 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
         }
     }
 
+    let history = Arc::new(History::new(live.clone(), metrics.clone(), cache.clone()));
+    let settings = AdminSettings {
+        token: config.admin.token.clone(),
+        loopback: config
+            .admin
+            .socket_addr()
+            .is_some_and(|addr| addr.ip().is_loopback()),
+        max_event_streams: config.admin.max_event_streams,
+    };
     let mut admin = Service::new(
         "admin".to_owned(),
-        HttpServer::new_app(Admin::new(
+        Admin::new(
             live.clone(),
             metrics.clone(),
             cache,
-            config.admin.purge_token.clone(),
-        )),
+            history.clone(),
+            settings,
+        ),
     );
     admin.threads = Some(1);
     admin.add_tcp(&config.admin.addr);
+    let mut sampler = background_service("admin history", Sampler(history));
+    sampler.threads = Some(1);
 
     server.add_service(public);
     server.add_service(admin);
+    server.add_service(sampler);
 
     let listeners: Vec<&str> = config.listeners.iter().map(|l| l.addr.as_str()).collect();
     tracing::info!(?listeners, admin = %config.admin.addr, upstreams = config.upstreams.len(), "proxy starting");

@@ -58,6 +58,7 @@ mod budget;
 mod discovery;
 mod health;
 mod select;
+mod traffic;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -69,8 +70,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use self::backend::Backend;
+pub(crate) use self::backend::{iso8601, unix_ms};
 use self::budget::RetryBudget;
 use self::select::{Candidate, Selector};
+pub use self::traffic::{LATENCY_BUCKETS, TrafficCounts};
 pub use crate::config::upstream::HashKey;
 use crate::config::upstream::{DnsConfig, UpstreamConfig};
 
@@ -99,6 +102,8 @@ pub struct Selection {
     /// The membership it was chosen from, for the ejection cap.
     members: Arc<Members>,
     upstream: Arc<str>,
+    /// When it was handed out, for the attempt's latency.
+    started: Instant,
 }
 
 /// How an attempt went, as far as passive ejection is concerned.
@@ -138,18 +143,29 @@ pub struct BackendStatus {
     pub healthy: bool,
     /// Whether passive ejection has it out right now.
     pub ejected: bool,
-    /// Whether it answered that it is draining (the app's draining header).
+    /// Whether it takes no new requests because it is draining: it answered with the
+    /// app's draining header, or an operator drained it.
     pub draining: bool,
+    /// Whether an operator drained it (until undrained).
+    pub operator_drain: bool,
+    /// Whether it is ramping up after joining or coming back (slow start).
+    pub slow_starting: bool,
     /// Whether it may take requests: healthy, not ejected and not draining.
     pub eligible: bool,
     /// Requests on it right now.
     pub inflight: u64,
     /// When the last active check finished, in Unix milliseconds.
     pub last_check: Option<u64>,
+    /// [`Self::last_check`] in ISO 8601 (UTC).
+    pub last_check_at: Option<String>,
     /// Whether the last active check passed.
     pub last_check_ok: Option<bool>,
-    /// Why the most recent failed check failed (kept after recovery, for diagnosis).
+    /// Why the most recent failed check failed; cleared once the member is healthy again.
     pub last_error: Option<String>,
+    /// When the most recent failed check finished, in ISO 8601 (kept after recovery).
+    pub last_error_at: Option<String>,
+    /// [`Self::last_error_at`] in Unix milliseconds.
+    pub last_error_at_ms: Option<u64>,
     /// Time left in the current ejection, in milliseconds.
     pub ejected_for_ms: Option<u64>,
     /// Passed active checks since it joined.
@@ -235,6 +251,7 @@ impl Upstream {
             backend,
             members,
             upstream: self.name.clone(),
+            started: now,
         })
     }
 
@@ -278,11 +295,43 @@ impl Upstream {
         let members = self.members.load();
         let now = Instant::now();
         let checks_on = members.config.health.enabled;
+        let slow_start = Duration::from_millis(members.config.slow_start_ms);
         members
             .backends
             .iter()
-            .map(|b| b.status(now, checks_on))
+            .map(|b| BackendStatus {
+                slow_starting: b
+                    .eligibility(now, checks_on, slow_start)
+                    .is_some_and(|factor| factor < 1.0),
+                ..b.status(now, checks_on)
+            })
             .collect()
+    }
+
+    /// Every current member's traffic counters, for the admin page's history.
+    pub fn traffic(&self) -> Vec<(SocketAddr, TrafficCounts)> {
+        self.members
+            .load()
+            .backends
+            .iter()
+            .map(|b| (b.addr, b.traffic()))
+            .collect()
+    }
+
+    /// Drains the member at `addr` (`drain`: no new requests, the ones in flight finish)
+    /// or puts it back. `None` when no member has that address; otherwise whether this
+    /// changed anything. The mark belongs to the member, so it survives reloads that keep
+    /// the address.
+    pub fn set_operator_drain(&self, addr: SocketAddr, drain: bool) -> Option<bool> {
+        let members = self.members.load();
+        let backend = members.backends.iter().find(|b| b.addr == addr)?;
+        let changed = backend.set_operator_drain(drain);
+        if changed {
+            tracing::info!(upstream = %self.name, backend = %addr,
+                "{}", if drain { "backend drained by operator; no new requests" }
+                    else { "backend undrained by operator" });
+        }
+        Some(changed)
     }
 
     /// How many members may take a request right now.
@@ -405,6 +454,9 @@ impl Selection {
     }
 
     fn finish_at(self, outcome: Outcome, now: Instant) {
+        self.backend
+            .traffic
+            .record(outcome, now.saturating_duration_since(self.started));
         // Asked before the backend's own state is locked: it reads every member's.
         let may_eject = !outcome.is_ambiguous() || self.members.can_spare_one(now);
         if let Some(length) =

@@ -108,18 +108,24 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    /// `ip:port` serving `/metrics`, `/healthz`, `/status` and `/sd`.
+    /// `ip:port` serving the dashboard, `/metrics`, `/healthz`, `/status` and `/sd`.
     pub addr: String,
-    /// The bearer token `/cache/purge` requires; mandatory when the cache is on and
-    /// `addr` is not a loopback address, optional (but then enforced) on loopback.
-    pub purge_token: Option<String>,
+    /// The bearer token the actions (drain, undrain, cache purge) require. Without one,
+    /// actions are allowed on a loopback `addr` and refused (403) elsewhere; with the
+    /// cache on and `addr` off loopback it is mandatory. `purge_token` is its old name.
+    #[serde(alias = "purge_token")]
+    pub token: Option<String>,
+    /// How many dashboard event streams (`/events`) may be open at once; more are
+    /// answered 503 with `Retry-After`.
+    pub max_event_streams: usize,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             addr: "127.0.0.1:8081".to_owned(),
-            purge_token: None,
+            token: None,
+            max_event_streams: 16,
         }
     }
 }
@@ -131,6 +137,12 @@ impl AdminConfig {
     }
 
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_event_streams == 0 {
+            return Err(ConfigError::invalid(
+                "admin.max_event_streams",
+                "must be above 0",
+            ));
+        }
         parse_addr("admin.addr", &self.addr).map(|_| ())
     }
 }

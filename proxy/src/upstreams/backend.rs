@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::traffic::{Traffic, TrafficCounts};
 use super::{BackendStatus, Outcome};
 use crate::config::upstream::PassiveConfig;
 
@@ -25,6 +26,8 @@ pub(crate) struct Backend {
     checks_ok_total: AtomicU64,
     checks_failed_total: AtomicU64,
     ejections_total: AtomicU64,
+    /// Errors and latency of finished attempts, for the admin page.
+    pub(crate) traffic: Traffic,
     state: Mutex<State>,
     /// Woken when the member stops taking requests (checks took it down, or it said it is
     /// draining), so attempts in flight to it can go elsewhere at once.
@@ -41,6 +44,10 @@ struct State {
     last_check: Option<SystemTime>,
     last_check_ok: Option<bool>,
     last_error: Option<String>,
+    /// When the most recent failed check finished (kept after recovery).
+    last_error_at: Option<SystemTime>,
+    /// An operator drained it (admin API or page): no new requests until undrained.
+    operator_drain: bool,
     /// Consecutive failed connections (refused, reset, timed out) since the last answer.
     live_failures: u32,
     /// Consecutive 5xx answers since the last other answer.
@@ -76,6 +83,7 @@ impl Backend {
             checks_ok_total: AtomicU64::new(0),
             checks_failed_total: AtomicU64::new(0),
             ejections_total: AtomicU64::new(0),
+            traffic: Traffic::default(),
             state: Mutex::new(State {
                 healthy: true,
                 ramp_from,
@@ -127,7 +135,7 @@ impl Backend {
         if state.ejected_until.is_some_and(|until| now < until) {
             return None;
         }
-        if state.draining_until.is_some_and(|until| now < until) {
+        if state.operator_drain || state.draining_until.is_some_and(|until| now < until) {
             return None;
         }
         if slow_start.is_zero() {
@@ -271,7 +279,13 @@ impl Backend {
                 if !state.healthy && state.consecutive_ok >= rise {
                     state.healthy = true;
                     state.ramp_from = Some(now);
+                    state.last_error = None;
                     return Some(HealthChange::Up);
+                }
+                if state.healthy {
+                    // A passing check on a healthy member: any earlier error is history,
+                    // kept only as its time.
+                    state.last_error = None;
                 }
             }
             Err(reason) => {
@@ -279,6 +293,7 @@ impl Backend {
                 state.consecutive_failed = state.consecutive_failed.saturating_add(1);
                 state.consecutive_ok = 0;
                 state.last_error = Some(reason.clone());
+                state.last_error_at = state.last_check;
                 if state.healthy && state.consecutive_failed >= fall {
                     state.healthy = false;
                     return Some(HealthChange::Down(reason));
@@ -288,11 +303,28 @@ impl Backend {
         None
     }
 
+    /// An operator drains the member (`drain`) or puts it back (`!drain`): while drained
+    /// it gets no new requests and the ones in flight finish where they are. Returns
+    /// whether this changed anything.
+    pub(crate) fn set_operator_drain(&self, drain: bool) -> bool {
+        let mut state = self.state();
+        let changed = state.operator_drain != drain;
+        state.operator_drain = drain;
+        changed
+    }
+
+    /// The member's traffic counters now.
+    pub(crate) fn traffic(&self) -> TrafficCounts {
+        self.traffic
+            .counts(self.requests_total.load(Ordering::Relaxed))
+    }
+
     /// The member as `/status` and the metrics see it.
     pub(crate) fn status(&self, now: Instant, checks_on: bool) -> BackendStatus {
         let state = self.state();
         let ejected = state.ejected_until.is_some_and(|until| now < until);
-        let draining = state.draining_until.is_some_and(|until| now < until);
+        let draining =
+            state.operator_drain || state.draining_until.is_some_and(|until| now < until);
         let healthy = state.healthy || !checks_on;
         BackendStatus {
             addr: self.addr,
@@ -300,11 +332,16 @@ impl Backend {
             healthy,
             ejected,
             draining,
+            operator_drain: state.operator_drain,
+            slow_starting: false,
             eligible: healthy && !ejected && !draining,
             inflight: self.inflight(),
             last_check: state.last_check.map(unix_ms),
+            last_check_at: state.last_check.map(iso8601),
             last_check_ok: state.last_check_ok,
             last_error: state.last_error.clone(),
+            last_error_at: state.last_error_at.map(iso8601),
+            last_error_at_ms: state.last_error_at.map(unix_ms),
             ejected_for_ms: state
                 .ejected_until
                 .filter(|_| ejected)
@@ -326,7 +363,12 @@ pub(crate) fn ramp(elapsed: Duration, length: Duration) -> f64 {
     SLOW_START_FLOOR + (1.0 - SLOW_START_FLOOR) * elapsed.as_secs_f64() / length.as_secs_f64()
 }
 
-fn unix_ms(time: SystemTime) -> u64 {
+/// `2026-12-02T01:23:45.678Z`: what `/status` shows beside the milliseconds.
+pub(crate) fn iso8601(time: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub(crate) fn unix_ms(time: SystemTime) -> u64 {
     duration_ms(time.duration_since(UNIX_EPOCH).unwrap_or_default())
 }
 

@@ -86,7 +86,7 @@ fn bad_configs_name_the_key_and_the_reason() {
         ),
         (
             format!("[admin]\naddr = \"0.0.0.0:8081\"\n[cache]\nenabled = true\n{BACKENDS}"),
-            "admin.purge_token",
+            "admin.token",
             "token",
         ),
     ];

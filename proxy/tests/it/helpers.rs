@@ -151,6 +151,13 @@ impl Proxy {
         Self::start_with(server, body, Command::new(env!("CARGO_BIN_EXE_proxy"))).await
     }
 
+    /// Like [`Proxy::start`], with `admin` (lines such as `token = "..."`) added to the
+    /// base config's `[admin]` table.
+    pub(crate) async fn start_with_admin(admin: &str, body: &str) -> Self {
+        // The base config's `[admin]` table comes last, so these lines land in it.
+        Self::start(&format!("{admin}\n\n{body}")).await
+    }
+
     /// As [`Proxy::start`], with the process's open-file limit (soft and hard) set to
     /// `open_files` by `prlimit`, as on a host with a low default; `None` when `prlimit`
     /// is not installed.

@@ -11,6 +11,7 @@ mod cache;
 mod client_faults;
 mod config_check;
 mod connections;
+mod dashboard;
 mod failover;
 mod forwarding;
 mod hedging;

@@ -151,7 +151,9 @@ fn checks_fall_after_fall_failures_and_rise_after_rise_passes() {
     let status = b.status(now, true);
     assert!(status.healthy && status.eligible);
     assert_eq!(status.last_check_ok, Some(true));
-    assert_eq!(status.last_error.as_deref(), Some("timeout"));
+    // Healthy again: the error is history, kept only as its time.
+    assert_eq!(status.last_error, None);
+    assert!(status.last_error_at.is_some() && status.last_error_at_ms.is_some());
     assert_eq!((status.checks_ok_total, status.checks_failed_total), (3, 3));
     assert!(status.last_check.is_some());
 }
