@@ -187,7 +187,10 @@ fn print_banner(plan: &Plan, pids: &[(String, u32)]) {
     };
     println!();
     println!("Flotilla is starting. Open http://{}", plan.proxy.addr);
-    println!("  admin   http://{}/status", plan.admin);
+    println!(
+        "  admin   http://{}/  (dashboard; /status, /metrics)",
+        plan.admin
+    );
     println!(
         "  proxy   http://{}  pid {}",
         plan.proxy.addr,

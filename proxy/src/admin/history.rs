@@ -25,7 +25,7 @@ use crate::upstreams::{BackendStatus, TrafficCounts};
 
 /// How many per-second samples each backend keeps: five minutes.
 pub(crate) const HISTORY_SECONDS: usize = 300;
-/// How many seconds the "last minute" figures cover.
+/// How many ticks (normally seconds) the "last minute" figures cover.
 pub(crate) const MINUTE: usize = 60;
 /// How often the sampler runs.
 pub(crate) const TICK: Duration = Duration::from_secs(1);
@@ -127,8 +127,8 @@ pub(crate) type Backlog = BTreeMap<String, Vec<Sample>>;
 #[derive(Debug)]
 struct Track {
     last: TrafficCounts,
-    /// The last [`MINUTE`] seconds' differences.
-    minute: VecDeque<TrafficCounts>,
+    /// The last [`MINUTE`] ticks' differences, each with the time it covers.
+    minute: VecDeque<(Duration, TrafficCounts)>,
     samples: VecDeque<Sample>,
     state: &'static str,
     since: SystemTime,
@@ -140,7 +140,7 @@ struct Track {
 #[derive(Debug, Default)]
 struct ProxyTrack {
     last: Option<(Instant, Totals, Option<f64>)>,
-    minute: VecDeque<Totals>,
+    minute: VecDeque<(Duration, Totals)>,
 }
 
 /// The sampler's state and its latest snapshot, shared with the admin listener.
@@ -251,7 +251,7 @@ impl History {
                     p99_ms: second.latency_quantile(0.99).map(to_ms),
                 });
                 if let Some(sample) = sample {
-                    push_bounded(&mut track.minute, second, MINUTE);
+                    push_bounded(&mut track.minute, (elapsed, second), MINUTE);
                     push_bounded(&mut track.samples, sample, HISTORY_SECONDS);
                 }
                 let word = state_word(&status);
@@ -260,10 +260,11 @@ impl History {
                     track.since = wall;
                 }
                 let mut minute = TrafficCounts::default();
-                for counts in &track.minute {
+                let mut window = Duration::ZERO;
+                for (covers, counts) in &track.minute {
                     minute.add(counts);
+                    window += *covers;
                 }
-                let window = track.minute.len() as f64 * TICK.as_secs_f64();
                 backends.push((
                     minute.requests,
                     BackendView {
@@ -271,7 +272,7 @@ impl History {
                         state: track.state,
                         since: crate::upstreams::iso8601(track.since),
                         since_ms: crate::upstreams::unix_ms(track.since),
-                        rps: minute.requests as f64 / window.max(1.0),
+                        rps: minute.requests as f64 / window.as_secs_f64().max(1.0),
                         error_rate: ratio(minute.errors, minute.requests),
                         p50_ms: minute.latency_quantile(0.5).map(to_ms),
                         p99_ms: minute.latency_quantile(0.99).map(to_ms),
@@ -320,17 +321,19 @@ impl History {
                 .saturating_sub(previous_totals.cache_lookups),
         };
         if inner.proxy.last.is_some() {
-            push_bounded(&mut inner.proxy.minute, second, MINUTE);
+            push_bounded(&mut inner.proxy.minute, (elapsed, second), MINUTE);
         }
         inner.proxy.last = Some((now, totals, cpu_seconds));
         let mut minute = Totals::default();
-        for second in &inner.proxy.minute {
+        let mut window = Duration::ZERO;
+        for (covers, second) in &inner.proxy.minute {
             minute.retries += second.retries;
             minute.hedges += second.hedges;
             minute.cache_served += second.cache_served;
             minute.cache_lookups += second.cache_lookups;
+            window += *covers;
         }
-        let window = (inner.proxy.minute.len() as f64 * TICK.as_secs_f64()).max(1.0);
+        let window = window.as_secs_f64().max(1.0);
 
         Snapshot {
             at: crate::upstreams::iso8601(wall),
@@ -402,20 +405,52 @@ fn to_ms(seconds: f64) -> f64 {
     seconds * 1000.0
 }
 
-/// Runs [`History::tick`] once a second until the server shuts down.
+/// Runs [`History::tick`] once a second until the server shuts down, and early when a
+/// backend changes state, so the page shows a backend going down within a
+/// [`LOOK`] of the proxy deciding it, not up to a whole tick later.
 pub struct Sampler(pub Arc<History>);
+
+/// How often the sampler looks for a change of state between ticks.
+const LOOK: Duration = Duration::from_millis(250);
 
 #[async_trait]
 impl BackgroundService for Sampler {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut interval = tokio::time::interval(TICK);
+        let mut interval = tokio::time::interval(LOOK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_tick: Option<Instant> = None;
         loop {
             tokio::select! {
-                _ = interval.tick() => self.0.tick(),
+                _ = interval.tick() => {
+                    let due = last_tick.is_none_or(|at| at.elapsed() >= TICK);
+                    if due || self.0.state_changed() {
+                        self.0.tick();
+                        last_tick = Some(Instant::now());
+                    }
+                }
                 _ = shutdown.changed() => return,
             }
         }
+    }
+}
+
+impl History {
+    /// Whether any backend's state word differs from the one the last tick recorded (or a
+    /// backend came or went).
+    fn state_changed(&self) -> bool {
+        let live = self.live.load();
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut current = 0;
+        for (name, group) in live.upstreams() {
+            for status in group.snapshot() {
+                current += 1;
+                let known = inner.tracks.get(&(name.clone(), status.addr));
+                if known.is_none_or(|track| track.state != state_word(&status)) {
+                    return true;
+                }
+            }
+        }
+        current != inner.tracks.len()
     }
 }
 

@@ -7,6 +7,7 @@
 //! `/usr/bin/chromedriver` they print that they were skipped. Screenshots of every page
 //! land in `target/browser-artifacts/` (or `BROWSER_ARTIFACTS`).
 
+mod dashboard;
 mod driver;
 
 use std::path::{Path, PathBuf};

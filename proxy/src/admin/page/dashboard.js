@@ -186,7 +186,7 @@ function groupFor(name) {
   const heading = el("h3", {}, name);
   const wrap = el("div", { class: "table-wrap" });
   const table = el("table");
-  table.appendChild(el("caption", { class: "muted" }, `Backends of ${name}`));
+  table.appendChild(el("caption", { class: "visually-hidden" }, `Backends of ${name}`));
   const head = el("thead");
   const headRow = el("tr");
   for (const [, label] of COLUMNS) headRow.appendChild(el("th", { scope: "col" }, label));
@@ -342,6 +342,12 @@ function connect() {
     if (source.readyState === EventSource.CLOSED) setTimeout(connect, 5000);
   });
 }
+
+// Anything the Content-Security-Policy blocked is recorded where a test can read it.
+document.addEventListener("securitypolicyviolation", (event) => {
+  const root = document.documentElement;
+  root.dataset.cspViolations = `${root.dataset.cspViolations || ""}${event.violatedDirective} ${event.blockedURI}; `;
+});
 
 document.addEventListener("DOMContentLoaded", () => {
   const saved = window.sessionStorage.getItem("flotilla-admin-token");

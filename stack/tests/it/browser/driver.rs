@@ -134,6 +134,11 @@ impl Browser {
         Self::open_at(driver, &format!("http://{}/", stack.public), size).await
     }
 
+    /// A session pointed at the stack's admin listener (the dashboard).
+    pub(super) async fn open_admin(driver: &Chromedriver, stack: &Stack, size: (u32, u32)) -> Self {
+        Self::open_at(driver, &format!("http://{}/", stack.admin), size).await
+    }
+
     async fn open_at(driver: &Chromedriver, base: &str, (width, height): (u32, u32)) -> Self {
         let mut options = json!({
             "args": [
