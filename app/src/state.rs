@@ -10,9 +10,9 @@ use prometheus::{
 use shared::metrics::{LATENCY_BUCKETS_SECONDS, names};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::token::Tokens;
 use crate::config::Config;
 use crate::db::Db;
-use crate::http::auth::token::Tokens;
 use crate::realtime::Hub;
 use crate::work::Pools;
 
