@@ -56,9 +56,9 @@ impl std::fmt::Debug for AppState {
 pub struct Metrics {
     /// Everything `/metrics` exposes, process metrics included.
     pub registry: Registry,
-    /// `http_requests_total{method,route,status}`.
+    /// `app_http_requests_total{method,route,status}`.
     pub requests: IntCounterVec,
-    /// `http_request_duration_seconds{method,route}`.
+    /// `app_http_request_duration_seconds{method,route}`.
     pub request_duration: HistogramVec,
     /// `app_db_pool_connections{state}`, refreshed at each scrape.
     pub pool_connections: IntGaugeVec,
@@ -83,13 +83,13 @@ impl Metrics {
         Ok(Self {
             requests: counter_vec(
                 &registry,
-                names::HTTP_REQUESTS_TOTAL,
+                names::APP_HTTP_REQUESTS_TOTAL,
                 "HTTP requests answered",
                 &["method", "route", "status"],
             )?,
             request_duration: histogram_vec(
                 &registry,
-                names::HTTP_REQUEST_DURATION_SECONDS,
+                names::APP_HTTP_REQUEST_DURATION_SECONDS,
                 "Time from request to response head",
                 &["method", "route"],
                 LATENCY_BUCKETS_SECONDS,

@@ -58,9 +58,9 @@ pub mod names {
 
     // --- app ---
     /// Counter `{method, route, status}`; `route` is the matched template.
-    pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
+    pub const APP_HTTP_REQUESTS_TOTAL: &str = "app_http_requests_total";
     /// Histogram `{method, route}` of handler latency.
-    pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+    pub const APP_HTTP_REQUEST_DURATION_SECONDS: &str = "app_http_request_duration_seconds";
     /// Gauge `{state}`: database pool connections `in_use` and `idle`.
     pub const APP_DB_POOL_CONNECTIONS: &str = "app_db_pool_connections";
     /// Gauge: 1 while the database breaker is open (the database is known down), else 0.
