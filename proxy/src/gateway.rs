@@ -453,7 +453,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         if let Some(status) = ctx.cache.status.filter(|_| ctx.cache.enabled) {
-            upstream_response.insert_header(caching::X_CACHE, status.as_str())?;
+            upstream_response.insert_header(forwarding::X_CACHE, status.as_str())?;
         }
         forwarding::downstream_response(upstream_response, &ctx.request_id)
     }

@@ -9,61 +9,19 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode, header};
+use pingora::connectors::http::Connector;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
-use pingora::connectors::http::Connector;
-
-use super::ctx::RequestCtx;
-use super::forwarding::{Client, REQUEST_ID, VIA};
+use super::ctx::{Fill, RequestCtx};
+use super::forwarding::{Client, REQUEST_ID, VIA, X_CACHE};
 use super::inspect::Authority;
 use super::refresh::Refresh;
-use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Leader, Turn, key, policy};
-
-/// The `X-Cache` response header.
-pub(super) const X_CACHE: &str = "x-cache";
+use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Turn, key, policy};
 
 /// The error an upstream response filter returns when the cache answers instead.
 pub(super) const CACHE_ANSWER: ErrorType = ErrorType::Custom("cache answers");
-
-/// The cache's part of the per-request context.
-#[derive(Default)]
-pub struct CacheCtx {
-    /// The route has the cache on (so every response gets `X-Cache`).
-    pub enabled: bool,
-    /// What the cache did.
-    pub status: Option<CacheStatus>,
-    /// The URL key.
-    pub primary: Option<String>,
-    /// The stored copy found stale: for revalidation and stale-if-error.
-    pub stale: Option<Arc<Entry>>,
-    /// Validators from `stale` went upstream.
-    pub revalidating: bool,
-    /// The leader's lock for this key; dropped once the fill is stored or abandoned.
-    pub leader: Option<Leader>,
-    /// The response being captured for the store.
-    pub fill: Option<Fill>,
-    /// What `fail_to_proxy` writes instead of an error (status `Revalidated` or `Stale`).
-    pub answer: Option<Arc<Entry>>,
-    /// A successful unsafe request invalidates this URL.
-    pub invalidate: bool,
-}
-
-/// A response being captured.
-pub struct Fill {
-    header: ResponseHeader,
-    body: BytesMut,
-}
-
-impl std::fmt::Debug for CacheCtx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CacheCtx")
-            .field("status", &self.status)
-            .field("primary", &self.primary)
-            .finish_non_exhaustive()
-    }
-}
 
 /// `request_filter`'s part: serve a usable stored copy (true), or prepare the miss.
 pub(super) async fn lookup(

@@ -4,10 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::caching::CacheCtx;
+use bytes::BytesMut;
+use pingora::http::ResponseHeader;
+
 use super::connection::ConnState;
 use super::fault::Fault;
 use super::inspect::Authority;
+use crate::cache::{CacheStatus, Entry, Leader};
 use crate::routing::Live;
 use crate::upstreams::{Outcome, Selection, Upstream};
 
@@ -113,4 +116,44 @@ impl RequestCtx {
             addr
         })
     }
+}
+
+/// The cache's part of the per-request context.
+#[derive(Default)]
+pub struct CacheCtx {
+    /// The route has the cache on (so every response gets `X-Cache`).
+    pub enabled: bool,
+    /// What the cache did.
+    pub status: Option<CacheStatus>,
+    /// The URL key.
+    pub primary: Option<String>,
+    /// The stored copy found stale: for revalidation and stale-if-error.
+    pub stale: Option<Arc<Entry>>,
+    /// Validators from `stale` went upstream.
+    pub revalidating: bool,
+    /// The leader's lock for this key; dropped once the fill is stored or abandoned.
+    pub leader: Option<Leader>,
+    /// The response being captured for the store.
+    pub fill: Option<Fill>,
+    /// What `fail_to_proxy` writes instead of an error (status `Revalidated` or `Stale`).
+    pub answer: Option<Arc<Entry>>,
+    /// A successful unsafe request invalidates this URL.
+    pub invalidate: bool,
+}
+
+impl std::fmt::Debug for CacheCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheCtx")
+            .field("status", &self.status)
+            .field("primary", &self.primary)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response being captured for the store, from its head to its last body byte.
+pub struct Fill {
+    /// The backend's response head, as it arrived.
+    pub(super) header: ResponseHeader,
+    /// The body so far; the fill is dropped once it outgrows `max_object_bytes`.
+    pub(super) body: BytesMut,
 }

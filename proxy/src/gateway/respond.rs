@@ -30,7 +30,7 @@ pub(super) async fn respond(
     header.insert_header(REQUEST_ID, ctx.request_id.as_str())?;
     header.insert_header(http::header::VIA, VIA)?;
     if let Some(cache) = ctx.cache.status.filter(|_| ctx.cache.enabled) {
-        header.insert_header(super::caching::X_CACHE, cache.as_str())?;
+        header.insert_header(super::forwarding::X_CACHE, cache.as_str())?;
     }
     if status == 503 {
         header.insert_header(http::header::RETRY_AFTER, RETRY_AFTER_SECS)?;
