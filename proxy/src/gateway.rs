@@ -164,7 +164,8 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new()
+        // Pingora calls this once the request head is read, just before the first phase.
+        RequestCtx::new(self.live.load_full())
     }
 
     async fn early_request_filter(
@@ -172,7 +173,6 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let live = self.live.load_full();
         let conn = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -183,19 +183,16 @@ impl ProxyHttp for Gateway {
         // An HTTP/2 connection carries other requests: no deadline on its reads.
         ctx.conn = conn.filter(|_| !session.is_http2());
         // Per read of the body: a body that stops arriving gets 408 (`fault`).
-        session.set_read_timeout(Some(live.timeouts.client_body_idle()));
+        session.set_read_timeout(Some(ctx.live.timeouts.client_body_idle()));
         ctx.request_id = forwarding::request_id(session.req_header());
         let req = session.req_header();
         ctx.streaming = session.is_upgrade_req() || inspect::wants_event_stream(req);
         ctx.has_body = inspect::has_body(req);
-        ctx.live = Some(live);
         Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let Some(live) = ctx.live.clone() else {
-            return Ok(false);
-        };
+        let live = ctx.live.clone();
         let req = session.req_header();
         let Ok(authority) = inspect::authority(req) else {
             respond::respond(session, ctx, 400, "the Host is not a valid authority").await?;
@@ -249,9 +246,10 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let (Some(upstream), Some(live)) = (ctx.upstream.clone(), ctx.live.clone()) else {
+        let Some(upstream) = ctx.upstream.clone() else {
             return Err(Error::explain(ErrorType::HTTPStatus(404), "no route"));
         };
+        let live = ctx.live.clone();
         if let Some(reason) = ctx.retry_reason.take() {
             self.metrics.retry(upstream.name(), reason);
         }
@@ -369,9 +367,9 @@ impl ProxyHttp for Gateway {
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let (Some(chunk), Some(live)) = (body.as_ref(), ctx.live.as_ref()) {
+        if let Some(chunk) = body.as_ref() {
             ctx.body_bytes += chunk.len() as u64;
-            if ctx.body_bytes > live.limits.max_request_body_bytes {
+            if ctx.body_bytes > ctx.live.limits.max_request_body_bytes {
                 return Err(Error::explain(
                     ErrorType::HTTPStatus(413),
                     "request body over the limit",
@@ -387,14 +385,8 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        // Without the routing state (never, past `early_request_filter`) nobody is trusted.
-        let nobody = shared::forwarding::TrustedProxies::none();
-        let trusted = ctx
-            .live
-            .as_ref()
-            .map_or(&nobody, |live| &live.trusted_proxies);
         forwarding::upstream_request(
-            trusted,
+            &ctx.live.trusted_proxies,
             forwarding::Client::of(session),
             upstream_request,
             &ctx.request_id,

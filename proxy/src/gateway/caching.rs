@@ -64,9 +64,8 @@ pub(super) async fn lookup(
             && asks.max_age != Some(0)
             && !entry.stale_while_revalidate.is_zero()
             && entry.staleness() <= entry.stale_while_revalidate;
-        if let (true, Some(upstream), Some(live)) =
-            (while_revalidate, ctx.upstream.clone(), ctx.live.clone())
-        {
+        if let (true, Some(upstream)) = (while_revalidate, ctx.upstream.clone()) {
+            let live = &ctx.live;
             Refresh {
                 cache: cache.clone(),
                 connector: connector.clone(),

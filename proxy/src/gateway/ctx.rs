@@ -19,8 +19,9 @@ use crate::upstreams::{Outcome, Selection, Upstream};
 pub struct RequestCtx {
     /// When the request head arrived.
     pub started: Instant,
-    /// The routing state this request uses from start to end.
-    pub live: Option<Arc<Live>>,
+    /// The routing state in force when the request head arrived, used by this request from
+    /// start to end even if a reload swaps in another meanwhile.
+    pub live: Arc<Live>,
     /// The client's `X-Request-Id`, or a fresh one; echoed to client and backend.
     pub request_id: String,
     /// The validated `Host` (or absolute-form authority), when the request names one.
@@ -69,10 +70,11 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub(super) fn new() -> Self {
+    /// A context for a request that starts now, under `live`.
+    pub(super) fn new(live: Arc<Live>) -> Self {
         Self {
             started: Instant::now(),
-            live: None,
+            live,
             request_id: String::new(),
             authority: None,
             route: Arc::from("unmatched"),

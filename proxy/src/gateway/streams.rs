@@ -40,7 +40,7 @@ pub(super) fn on_response_body(ctx: &RequestCtx) {
     if !ctx.plain_answer_to_stream {
         return;
     }
-    if let (Some(conn), Some(live)) = (&ctx.conn, &ctx.live) {
-        conn.arm_read_deadline(live.timeouts.response_header());
+    if let Some(conn) = &ctx.conn {
+        conn.arm_read_deadline(ctx.live.timeouts.response_header());
     }
 }

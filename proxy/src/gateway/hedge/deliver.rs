@@ -10,7 +10,6 @@ use pingora::{Error, ErrorType, Result};
 use super::super::{Gateway, RequestCtx, caching};
 use super::race::Head;
 use super::ttfb::Ttfb;
-use crate::config::Timeouts;
 use crate::upstreams::{Outcome, Selection};
 
 /// Sends the response of `head` to the client and returns its connection to the pool.
@@ -81,11 +80,9 @@ pub(super) async fn deliver(
             .await
             .map_err(|e| e.into_down())?;
     }
-    let configured = ctx.live.as_ref().map_or_else(
-        || Timeouts::default().upstream_idle(),
-        |l| l.timeouts.upstream_idle(),
-    );
-    let idle = gateway.keep_alive.idle_for(addr, configured);
+    let idle = gateway
+        .keep_alive
+        .idle_for(addr, ctx.live.timeouts.upstream_idle());
     gateway
         .connector
         .release_http_session(upstream, &peer, Some(idle))

@@ -74,7 +74,7 @@ pub(in crate::gateway) async fn forward(
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> Result<bool> {
-    let (Some(upstream), Some(live)) = (ctx.upstream.clone(), ctx.live.clone()) else {
+    let Some(upstream) = ctx.upstream.clone() else {
         return Err(Error::explain(ErrorType::HTTPStatus(404), "no route"));
     };
     let mut request = origin_request(session)?;
@@ -88,7 +88,7 @@ pub(in crate::gateway) async fn forward(
         metrics: gateway.metrics.clone(),
         connector: gateway.connector.clone(),
         request,
-        timeouts: live.timeouts.clone(),
+        timeouts: ctx.live.timeouts.clone(),
     };
     let won = {
         let client_gone = session.as_downstream_mut().read_body_or_idle(true);
