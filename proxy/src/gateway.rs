@@ -37,6 +37,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 pub use connection::{ConnState, ConnectionTracker, Front};
+use ctx::Answer;
 pub use ctx::RequestCtx;
 pub use fault::Fault;
 pub use inspect::Authority;
@@ -100,11 +101,6 @@ impl Gateway {
         } else {
             Ok(false)
         }
-    }
-
-    /// The cache, when it is on and the request's route uses it.
-    fn cache_for(&self, ctx: &RequestCtx) -> Option<&Cache> {
-        self.cache.as_deref().filter(|_| ctx.cache.enabled)
     }
 
     fn record_attempt(&self, ctx: &mut RequestCtx, outcome: Outcome) {
@@ -220,11 +216,8 @@ impl ProxyHttp for Gateway {
                     .and_then(|key| inspect::hash_input(session, &key));
                 ctx.route = route;
                 ctx.upstream = Some(upstream);
-                let answered = match self.cache.as_ref().filter(|_| cache) {
-                    Some(cache) => caching::lookup(cache, &self.connector, session, ctx).await?,
-                    None => false,
-                };
-                if answered {
+                ctx.cache.on = self.cache.clone().filter(|_| cache);
+                if caching::lookup(&self.connector, session, ctx).await? {
                     return Ok(true);
                 }
                 self.maybe_race(session, ctx).await
@@ -321,7 +314,7 @@ impl ProxyHttp for Gateway {
             e.set_retry(false);
             return e;
         }
-        if e.etype() == &caching::CACHE_ANSWER {
+        if let Answer::Stored(_) = ctx.cache.answer {
             // The cache answers instead; the backend did nothing wrong.
             self.record_attempt(ctx, Outcome::Success);
             e.set_retry(false);
@@ -391,9 +384,7 @@ impl ProxyHttp for Gateway {
             upstream_request,
             &ctx.request_id,
         )?;
-        if self.cache_for(ctx).is_some() {
-            caching::add_validators(ctx, upstream_request);
-        }
+        caching::add_validators(ctx, upstream_request);
         Ok(())
     }
 
@@ -418,10 +409,7 @@ impl ProxyHttp for Gateway {
                 selection.mark_draining(DRAIN_HOLD);
             }
         }
-        match self.cache.clone().filter(|_| ctx.cache.enabled) {
-            Some(cache) => caching::on_response(&cache, session, upstream_response, ctx).await,
-            None => Ok(()),
-        }
+        caching::on_response(session, upstream_response, ctx).await
     }
 
     fn upstream_response_body_filter(
@@ -432,9 +420,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
         streams::on_response_body(ctx);
-        if let Some(cache) = self.cache.clone().filter(|_| ctx.cache.enabled) {
-            caching::on_body(&cache, session, ctx, body.as_ref(), end_of_stream);
-        }
+        caching::on_body(session, ctx, body.as_ref(), end_of_stream);
         Ok(None)
     }
 
@@ -444,7 +430,7 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(status) = ctx.cache.status.filter(|_| ctx.cache.enabled) {
+        if let Some(status) = ctx.cache.status {
             upstream_response.insert_header(forwarding::X_CACHE, status.as_str())?;
         }
         forwarding::downstream_response(upstream_response, &ctx.request_id)
@@ -460,13 +446,11 @@ impl ProxyHttp for Gateway {
         // half read), so whatever is answered here tells the client with
         // `Connection: close` instead of leaving it to meet a reset on its next request.
         session.set_keepalive(None);
-        if session.response_written().is_none() && self.cache_for(ctx).is_some() {
-            if let Some(status) = caching::fallback(session, ctx).await {
-                return FailToProxy {
-                    error_code: status,
-                    can_reuse_downstream: false,
-                };
-            }
+        if let Some(status) = caching::fallback(session, ctx).await {
+            return FailToProxy {
+                error_code: status,
+                can_reuse_downstream: false,
+            };
         }
         let status = ctx
             .fault
@@ -485,12 +469,9 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let answered_by_cache = e.is_some_and(|e| e.etype() == &caching::CACHE_ANSWER);
-        if ctx.cache.enabled {
-            caching::finish(ctx);
-            if let Some(status) = ctx.cache.status {
-                self.metrics.cache_request(status.label());
-            }
+        let answered_by_cache = matches!(ctx.cache.answer, Answer::Stored(_));
+        if let Some(status) = caching::finish(ctx) {
+            self.metrics.cache_request(status.label());
         }
         if let Some(conn) = &ctx.conn {
             conn.request_finished();

@@ -1,9 +1,12 @@
 //! The cache in the gateway's phases: look up in `request_filter`, decide and capture in
 //! the upstream response filters (storing at the body's last byte), release coalesced
 //! waiters of an abandoned fill in `logging`, and fall back to a stored copy in
-//! `fail_to_proxy`. Revalidation and stale-if-error on a 5xx end the upstream attempt
-//! with [`CACHE_ANSWER`], so `fail_to_proxy` writes the stored response whole. Within
+//! `fail_to_proxy`. Revalidation and stale-if-error on a 5xx set [`Answer::Stored`] and end
+//! the upstream attempt, so `fail_to_proxy` writes the stored response whole. Within
 //! `stale-while-revalidate` the stale copy answers and [`Refresh`] runs in the background.
+//!
+//! Each step does nothing unless the cache is on for the request (`ctx.cache.on`, set once
+//! in `request_filter`), so the phases call them without asking.
 
 use std::sync::Arc;
 
@@ -14,23 +17,21 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
-use super::ctx::{Fill, RequestCtx};
+use super::ctx::{Answer, Fill, RequestCtx};
 use super::forwarding::{Client, REQUEST_ID, VIA, X_CACHE};
 use super::inspect::Authority;
 use super::refresh::Refresh;
 use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Turn, key, policy};
 
-/// The error an upstream response filter returns when the cache answers instead.
-pub(super) const CACHE_ANSWER: ErrorType = ErrorType::Custom("cache answers");
-
 /// `request_filter`'s part: serve a usable stored copy (true), or prepare the miss.
 pub(super) async fn lookup(
-    cache: &Arc<Cache>,
     connector: &Arc<Connector>,
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> Result<bool> {
-    ctx.cache.enabled = true;
+    let Some(cache) = ctx.cache.on.clone() else {
+        return Ok(false);
+    };
     ctx.cache.status = Some(CacheStatus::Bypass);
     let client = Client::of(session);
     let req = session.req_header();
@@ -123,7 +124,8 @@ fn usable(entry: Option<Arc<Entry>>, authorised: bool) -> Option<Arc<Entry>> {
     })
 }
 
-/// `upstream_request_filter`'s part: ask the origin whether the stale copy still holds.
+/// `upstream_request_filter`'s part: ask the origin whether the stale copy still holds
+/// (there is one only while the cache is on).
 pub(super) fn add_validators(ctx: &mut RequestCtx, upstream_request: &mut RequestHeader) {
     let Some(entry) = &ctx.cache.stale else {
         return;
@@ -159,19 +161,22 @@ pub(super) fn insert_validators(stored: &HeaderMap, request: &mut RequestHeader)
     Ok(())
 }
 
-/// `upstream_response_filter`'s part. An `Err` of [`CACHE_ANSWER`] means: stop, the
-/// stored copy in `ctx.cache.answer` is the response.
+/// `upstream_response_filter`'s part. It fails only after setting [`Answer::Stored`]: the
+/// error stops Pingora forwarding the backend's response, and the phases after it go by
+/// the answer in the context.
 pub(super) async fn on_response(
-    cache: &Cache,
     session: &Session,
     response: &ResponseHeader,
     ctx: &mut RequestCtx,
 ) -> Result<()> {
+    let Some(cache) = ctx.cache.on.clone() else {
+        return Ok(());
+    };
     let status = response.status;
     let req = session.req_header();
     if ctx.cache.invalidate {
         if status.is_success() || status.is_redirection() {
-            invalidate(cache, ctx, response).await;
+            invalidate(&cache, ctx, response).await;
         }
         return Ok(());
     }
@@ -183,16 +188,13 @@ pub(super) async fn on_response(
                 cache.store.insert_arc(primary, &req.headers, fresh.clone());
             }
             ctx.cache.status = Some(CacheStatus::Revalidated);
-            ctx.cache.answer = Some(fresh);
-            return Err(Error::explain(
-                CACHE_ANSWER,
-                "origin confirmed the stored copy",
-            ));
+            ctx.cache.answer = Answer::Stored(fresh);
+            return Err(stop_upstream("the origin confirmed the stored copy"));
         }
         if status.is_server_error() && stale.serves_on_error() {
             ctx.cache.status = Some(CacheStatus::Stale);
-            ctx.cache.answer = Some(stale);
-            return Err(Error::explain(CACHE_ANSWER, "stale-if-error"));
+            ctx.cache.answer = Answer::Stored(stale);
+            return Err(stop_upstream("stale-if-error"));
         }
     }
     let directives = policy::Directives::parse(&response.headers);
@@ -222,17 +224,16 @@ pub(super) async fn on_response(
     Ok(())
 }
 
+/// Ends the upstream attempt once the stored copy answers instead ([`Answer::Stored`]).
+fn stop_upstream(why: &'static str) -> Box<Error> {
+    Error::explain(ErrorType::InternalError, why)
+}
+
 /// `upstream_response_body_filter`'s part: capture, give up past the size limit, and
 /// store at the last byte, before the client has it, so its next request finds it;
 /// then release the waiters.
-pub(super) fn on_body(
-    cache: &Cache,
-    session: &Session,
-    ctx: &mut RequestCtx,
-    body: Option<&Bytes>,
-    eos: bool,
-) {
-    let Some(fill) = ctx.cache.fill.as_mut() else {
+pub(super) fn on_body(session: &Session, ctx: &mut RequestCtx, body: Option<&Bytes>, eos: bool) {
+    let (Some(cache), Some(fill)) = (ctx.cache.on.as_deref(), ctx.cache.fill.as_mut()) else {
         return;
     };
     if let Some(chunk) = body {
@@ -254,17 +255,23 @@ pub(super) fn on_body(
     }
 }
 
-/// `logging`'s part: release the waiters of a fill that never completed.
-pub(super) fn finish(ctx: &mut RequestCtx) {
+/// `logging`'s part: release the waiters of a fill that never completed; what the cache
+/// did, for `proxy_cache_requests_total`.
+pub(super) fn finish(ctx: &mut RequestCtx) -> Option<CacheStatus> {
     ctx.cache.fill = None;
     ctx.cache.leader = None;
+    ctx.cache.status
 }
 
-/// `fail_to_proxy`'s part: the stored answer, or a stale copy when upstreams failed.
+/// `fail_to_proxy`'s part, while nothing was written: the stored answer, or a stale copy
+/// when upstreams failed. The status written, if it was.
 pub(super) async fn fallback(session: &mut Session, ctx: &mut RequestCtx) -> Option<u16> {
-    let entry = match ctx.cache.answer.take() {
-        Some(entry) => entry,
-        None => {
+    if ctx.cache.on.is_none() || session.response_written().is_some() {
+        return None;
+    }
+    let entry = match &ctx.cache.answer {
+        Answer::Stored(entry) => entry.clone(),
+        Answer::Backend => {
             let stale = ctx.cache.stale.clone()?;
             if !stale.serves_on_error() {
                 return None;

@@ -10,7 +10,7 @@ use pingora::http::ResponseHeader;
 use super::connection::ConnState;
 use super::fault::Fault;
 use super::inspect::Authority;
-use crate::cache::{CacheStatus, Entry, Leader};
+use crate::cache::{Cache, CacheStatus, Entry, Leader};
 use crate::routing::Live;
 use crate::upstreams::{Outcome, Selection, Upstream};
 
@@ -123,9 +123,12 @@ impl RequestCtx {
 /// The cache's part of the per-request context.
 #[derive(Default)]
 pub struct CacheCtx {
-    /// The route has the cache on (so every response gets `X-Cache`).
-    pub enabled: bool,
-    /// What the cache did.
+    /// The response cache, when the proxy has one and the request's route uses it. Decided
+    /// once, in `request_filter`; every later cache step asks this and nothing else, and
+    /// does nothing when it is `None`.
+    pub on: Option<Arc<Cache>>,
+    /// What the cache did; set only while it is [`on`](Self::on), so every response that
+    /// has one gets `X-Cache`.
     pub status: Option<CacheStatus>,
     /// The URL key.
     pub primary: Option<String>,
@@ -137,8 +140,8 @@ pub struct CacheCtx {
     pub leader: Option<Leader>,
     /// The response being captured for the store.
     pub fill: Option<Fill>,
-    /// What `fail_to_proxy` writes instead of an error (status `Revalidated` or `Stale`).
-    pub answer: Option<Arc<Entry>>,
+    /// Whether the backend's response or a stored copy answers the client.
+    pub answer: Answer,
     /// A successful unsafe request invalidates this URL.
     pub invalidate: bool,
 }
@@ -146,10 +149,26 @@ pub struct CacheCtx {
 impl std::fmt::Debug for CacheCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheCtx")
+            .field("on", &self.on.is_some())
             .field("status", &self.status)
+            .field("answer", &self.answer)
             .field("primary", &self.primary)
             .finish_non_exhaustive()
     }
+}
+
+/// Who answers the client once a backend's response head has arrived, as the cache decided.
+#[derive(Debug, Default)]
+pub enum Answer {
+    /// The backend: its response goes to the client as it comes (captured for the store
+    /// when it may be stored).
+    #[default]
+    Backend,
+    /// This stored copy, in place of the backend's response: the origin confirmed it (a
+    /// 304 to a revalidation, `X-Cache: REVALIDATED`) or failed within its
+    /// `stale-if-error` (`STALE`). The upstream attempt ends at its head, a success as far
+    /// as the backend's health goes, is never retried, and `fail_to_proxy` writes the copy.
+    Stored(Arc<Entry>),
 }
 
 /// A response being captured for the store, from its head to its last body byte.

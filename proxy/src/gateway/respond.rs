@@ -29,7 +29,7 @@ pub(super) async fn respond(
     header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     header.insert_header(REQUEST_ID, ctx.request_id.as_str())?;
     header.insert_header(http::header::VIA, VIA)?;
-    if let Some(cache) = ctx.cache.status.filter(|_| ctx.cache.enabled) {
+    if let Some(cache) = ctx.cache.status {
         header.insert_header(super::forwarding::X_CACHE, cache.as_str())?;
     }
     if status == 503 {

@@ -7,7 +7,8 @@ use http::{Method, header};
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
-use super::super::{Gateway, RequestCtx, caching};
+use super::super::ctx::Answer;
+use super::super::{Gateway, RequestCtx};
 use super::race::Head;
 use super::ttfb::Ttfb;
 use crate::upstreams::{Outcome, Selection};
@@ -40,7 +41,7 @@ pub(super) async fn deliver(
         .upstream_response_filter(session, &mut response, ctx)
         .await
     {
-        if error.etype() == &caching::CACHE_ANSWER {
+        if let Answer::Stored(_) = ctx.cache.answer {
             // The cache answers instead; the backend did nothing wrong.
             gateway.record_attempt(ctx, Outcome::Success);
         }
