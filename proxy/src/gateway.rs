@@ -430,10 +430,7 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(status) = ctx.cache.status {
-            upstream_response.insert_header(forwarding::X_CACHE, status.as_str())?;
-        }
-        forwarding::downstream_response(upstream_response, &ctx.request_id)
+        respond::stamp(upstream_response, &ctx.request_id, ctx.cache.status)
     }
 
     async fn fail_to_proxy(

@@ -18,7 +18,7 @@ use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
 use super::ctx::{Answer, Fill, RequestCtx};
-use super::forwarding::{Client, REQUEST_ID, VIA, X_CACHE};
+use super::forwarding::Client;
 use super::inspect::Authority;
 use super::refresh::Refresh;
 use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Turn, key, policy};
@@ -311,20 +311,9 @@ async fn serve(
         header.remove_header(&header::CONTENT_LENGTH);
     }
     header.insert_header(header::AGE, entry.age().as_secs().to_string())?;
-    header.insert_header(X_CACHE, status.as_str())?;
-    header.insert_header(REQUEST_ID, ctx.request_id.as_str())?;
-    header.append_header(header::VIA, VIA)?;
-    ctx.local_status = Some(header.status.as_u16());
     let bodiless = head || not_modified || entry.body.is_empty();
-    session
-        .write_response_header(Box::new(header), bodiless)
-        .await?;
-    if !bodiless {
-        session
-            .write_response_body(Some(entry.body.clone()), true)
-            .await?;
-    }
-    Ok(())
+    let body = (!bodiless).then(|| entry.body.clone());
+    super::respond::send(session, ctx, header, body).await
 }
 
 /// Drops the URL, and same-origin `Location` / `Content-Location` targets.
