@@ -1,14 +1,6 @@
 //! The one [`ProxyHttp`] implementation: routing, limits, backend choice, retries,
 //! forwarding headers, metrics and the access log, each in the Pingora phase it belongs to.
-//!
-//! Retry rules (the README's "How it fails" promises):
-//! - a connect failure is retried on another backend for any method, since nothing was
-//!   sent, up to the group's `max_attempts` and only while the retry budget allows;
-//! - a connection that broke or timed out before any response byte is retried once
-//!   elsewhere, and only for an idempotent request without a body;
-//! - nothing is retried once a response has started or a body has reached a backend;
-//! - a pooled connection the backend had just closed does not count: the attempt goes
-//!   again on a fresh connection, for a request whose body provably never left ([`pool`]).
+//! The retry rules are [`retry`]'s.
 //!
 //! A `GET` or `HEAD` without a body on a group with hedging on does not take Pingora's
 //! one-attempt path: [`hedge`] runs its attempts (hedges, re-dispatch) and streams the
@@ -24,6 +16,7 @@ mod inspect;
 mod pool;
 mod refresh;
 mod respond;
+mod retry;
 mod streams;
 
 use std::net::SocketAddr;
@@ -113,25 +106,11 @@ impl Gateway {
         }
     }
 
-    /// A failure on a reused pooled connection before any response byte: the backend had
-    /// closed it. Sends the request again on a fresh connection (any backend, the same one
-    /// included) when that is safe; see [`pool`]. Once per request, outside the budget, and
-    /// without a verdict on the backend.
-    fn retry_on_fresh_connection(
-        &self,
-        session: &Session,
-        e: &Error,
-        ctx: &mut RequestCtx,
-    ) -> bool {
-        let safe = ctx.upstream_status.is_none()
-            && session.response_written().is_none()
-            && ctx.stale_retries == 0
-            && pool::closed_under_us(e)
-            && ((session.req_header().method.is_idempotent() && !ctx.has_body)
-                || (pool::never_reached(e) && !session.as_ref().retry_buffer_truncated()));
-        if !safe {
-            return false;
-        }
+    /// A failure on a reused pooled connection before any response byte, which
+    /// [`retry::on_fresh_connection`] lets go again: sends the request again on a fresh
+    /// connection (any backend, the same one included); see [`pool`]. Outside the budget,
+    /// and without a verdict on the backend.
+    fn retry_on_fresh_connection(&self, ctx: &mut RequestCtx) {
         ctx.abandon_attempt();
         ctx.stale_retries += 1;
         ctx.fresh_connection = true;
@@ -139,7 +118,6 @@ impl Gateway {
             ctx.tried.retain(|tried| *tried != addr);
         }
         ctx.retry_reason = Some("stale_connection");
-        true
     }
 
     /// Grants a retry if the group allows another attempt and its budget has room.
@@ -147,7 +125,9 @@ impl Gateway {
         let Some(upstream) = ctx.upstream.clone() else {
             return false;
         };
-        let granted = ctx.tried.len() < upstream.max_attempts() && upstream.try_acquire_retry();
+        let granted = retry::within_limits(ctx.tried.len(), upstream.max_attempts(), || {
+            upstream.try_acquire_retry()
+        });
         if granted {
             ctx.retry_reason = Some(reason);
         }
@@ -282,13 +262,9 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        let outcome = match e.etype() {
-            ErrorType::ConnectTimedout => Outcome::Timeout,
-            _ => Outcome::ConnectFailed,
-        };
-        self.record_attempt(ctx, outcome);
+        self.record_attempt(ctx, retry::connect_outcome(&e));
         // Nothing reached the backend, so any method may go elsewhere.
-        let retry = self.allow_retry(ctx, "connect");
+        let retry = self.allow_retry(ctx, retry::CONNECT);
         e.set_retry(retry);
         e
     }
@@ -320,32 +296,25 @@ impl ProxyHttp for Gateway {
             e.set_retry(false);
             return e;
         }
-        let from_backend = e.esource() == &ErrorSource::Upstream;
-        if client_reused && from_backend && self.retry_on_fresh_connection(session, &e, ctx) {
+        let failed = retry::Failed {
+            by_backend: e.esource() == &ErrorSource::Upstream,
+            responded: ctx.upstream_status.is_some() || session.response_written().is_some(),
+            replayable: retry::replayable(&session.req_header().method, ctx.has_body),
+            body_truncated: session.as_ref().retry_buffer_truncated(),
+            reused: client_reused,
+        };
+        if retry::on_fresh_connection(failed, &e, ctx.stale_retries) {
+            self.retry_on_fresh_connection(ctx);
             e.set_retry(true);
             return e;
         }
-        if from_backend && ctx.upstream_status.is_none() {
-            let outcome = match e.etype() {
-                ErrorType::ReadTimedout | ErrorType::WriteTimedout => Outcome::Timeout,
-                _ => Outcome::Broken,
-            };
+        let outcome = retry::exchange_outcome(&e);
+        if failed.by_backend && ctx.upstream_status.is_none() {
             self.record_attempt(ctx, outcome);
         }
-        let safe = from_backend
-            && ctx.upstream_status.is_none()
-            && session.response_written().is_none()
-            && session.req_header().method.is_idempotent()
-            && !ctx.has_body
-            && !session.as_ref().retry_buffer_truncated()
-            && ctx.broken_retries == 0;
-        let reason = if matches!(e.etype(), ErrorType::ReadTimedout) {
-            "timeout"
-        } else {
-            "broken"
-        };
         // Always decided, never `ReusedOnly`, whose `retry()` panics.
-        let retry = safe && self.allow_retry(ctx, reason);
+        let retry = retry::after_exchange(failed, outcome, ctx.broken_retries)
+            .is_some_and(|reason| self.allow_retry(ctx, reason));
         if retry {
             ctx.broken_retries += 1;
         }
@@ -476,16 +445,7 @@ impl ProxyHttp for Gateway {
         let backend_failed = !answered_by_cache
             && ctx.fault.is_none()
             && e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
-        let outcome = match ctx.upstream_status {
-            Some(_) if backend_failed => Some(Outcome::Broken),
-            Some(code) if code >= 500 => Some(Outcome::Status(code)),
-            Some(_) => Some(Outcome::Success),
-            None if backend_failed => Some(Outcome::Broken),
-            // No response head and no fault on the backend's side: the client hung up
-            // first. Blaming the backend would eject healthy ones whenever clients leave.
-            None => None,
-        };
-        match outcome {
+        match retry::final_outcome(ctx.upstream_status, backend_failed) {
             Some(outcome) => self.record_attempt(ctx, outcome),
             None => ctx.abandon_attempt(),
         }

@@ -16,7 +16,7 @@ use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 
-use super::super::{Gateway, RequestCtx, forwarding, pool};
+use super::super::{Gateway, RequestCtx, forwarding, pool, retry};
 use super::{Hedge, Next, OnStopped, deliver};
 use crate::config::Timeouts;
 use crate::metrics::{Metrics, outcome_label};
@@ -189,7 +189,7 @@ async fn race(
                             // As on Pingora's path: nobody left to try is a 503.
                             return Err(no_backend());
                         };
-                        if reason != "connect" {
+                        if reason != retry::CONNECT {
                             ctx.broken_retries += 1;
                         }
                         gateway.metrics.retry(name, reason);
@@ -331,23 +331,15 @@ async fn exchange(session: &mut HttpSession, request: &RequestHeader) -> Result<
 
 impl Failure {
     fn connect(error: Box<Error>) -> Self {
-        let outcome = match error.etype() {
-            ErrorType::ConnectTimedout => Outcome::Timeout,
-            _ => Outcome::ConnectFailed,
-        };
         Self {
-            outcome,
+            outcome: retry::connect_outcome(&error),
             error: error.into_up(),
         }
     }
 
     fn exchange(error: Box<Error>) -> Self {
-        let outcome = match error.etype() {
-            ErrorType::ReadTimedout | ErrorType::WriteTimedout => Outcome::Timeout,
-            _ => Outcome::Broken,
-        };
         Self {
-            outcome,
+            outcome: retry::exchange_outcome(&error),
             error: error.into_up(),
         }
     }
