@@ -1,11 +1,23 @@
 //! The one [`ProxyHttp`] implementation: routing, limits, backend choice, retries,
 //! forwarding headers, metrics and the access log, each in the Pingora phase it belongs to.
-//! The retry rules are [`retry`]'s.
+//! Each phase here is a few calls into the module that owns the concern:
+//! - `inspect`: what the request head says, and whether the proxy admits it;
+//! - `caching`: the response cache's part of every phase, when it is on for the request;
+//! - `attempts`: each attempt of Pingora's path (its backend and peer, its verdict), with
+//!   the rules of `retry`;
+//! - `hedge`: the raced path, below;
+//! - `forwarding` and `respond`: the headers added both ways, and the responses the
+//!   proxy makes itself;
+//! - `streams`, `pool`, `fault`, `connection`: stream deadlines, pooled
+//!   connections, whose fault a failure was, and the client connection;
+//! - `access`: the request's metric and access-log line.
 //!
 //! A `GET` or `HEAD` without a body on a group with hedging on does not take Pingora's
-//! one-attempt path: [`hedge`] runs its attempts (hedges, re-dispatch) and streams the
+//! one-attempt path: `hedge` runs its attempts (hedges, re-dispatch) and streams the
 //! winner through the same response phases.
 
+mod access;
+mod attempts;
 mod caching;
 mod connection;
 mod ctx;
@@ -19,7 +31,6 @@ mod respond;
 mod retry;
 mod streams;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -27,28 +38,28 @@ use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
-use pingora::{Error, ErrorSource, ErrorType, Result};
+use pingora::{Error, ErrorType, Result};
 
 pub use connection::{ConnState, ConnectionTracker, Front};
-use ctx::Answer;
 pub use ctx::RequestCtx;
 pub use fault::Fault;
 pub use inspect::Authority;
 
 use crate::cache::Cache;
-use crate::metrics::{Metrics, outcome_label};
+use crate::metrics::Metrics;
 use crate::routing::{Resolution, SharedLive};
-use crate::upstreams::Outcome;
-
-/// How long a backend that answered with the draining header gets no new requests, unless
-/// the checks see it restart sooner: longer than the app's drain period.
-const DRAIN_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
+use respond::Refusal;
 
 /// The proxy application Pingora drives.
 pub struct Gateway {
+    /// The routing state in force; each request takes the version current when its head
+    /// arrived ([`ProxyHttp::new_ctx`]).
     live: SharedLive,
     metrics: Arc<Metrics>,
+    /// Every open client connection, for the deadlines a request puts on its own.
     tracker: Arc<ConnectionTracker>,
+    /// The response cache, when it is on; a route that uses it puts it in the request's
+    /// context.
     cache: Option<Arc<Cache>>,
     /// Background cache refreshes and raced attempts ([`hedge`]) connect through this,
     /// outside Pingora's own upstream path; its pool is separate from Pingora's.
@@ -78,6 +89,35 @@ impl Gateway {
         }
     }
 
+    /// `request_filter`'s routing: admits the head ([`inspect::admit`]), then resolves its
+    /// route, upstream group and hash input, and decides once whether the cache is on for
+    /// it. A deny route or no route is a 404.
+    fn route(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), Refusal> {
+        let req = session.req_header();
+        ctx.authority = inspect::admit(req, &ctx.live.limits)?;
+        let host = forwarding::client_host(req);
+        match ctx.live.resolve(host, req.uri.path()) {
+            Resolution::Forward {
+                route,
+                upstream,
+                cache,
+            } => {
+                ctx.hash_input = upstream
+                    .hash_key()
+                    .and_then(|key| inspect::hash_input(session, &key));
+                ctx.route = route;
+                ctx.upstream = Some(upstream);
+                ctx.cache.on = self.cache.clone().filter(|_| cache);
+                Ok(())
+            }
+            Resolution::Denied { route } => {
+                ctx.route = route;
+                Err(Refusal::of(404))
+            }
+            Resolution::NoRoute => Err(Refusal::of(404)),
+        }
+    }
+
     /// Hands the request to [`hedge`] when it may be raced; `Ok(false)`: Pingora's path.
     async fn maybe_race(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let shape = hedge::Shape {
@@ -95,44 +135,6 @@ impl Gateway {
             Ok(false)
         }
     }
-
-    fn record_attempt(&self, ctx: &mut RequestCtx, outcome: Outcome) {
-        if let Some(addr) = ctx.finish_attempt(outcome) {
-            self.metrics.attempt(
-                ctx.upstream_name(),
-                &addr.to_string(),
-                outcome_label(outcome),
-            );
-        }
-    }
-
-    /// A failure on a reused pooled connection before any response byte, which
-    /// [`retry::on_fresh_connection`] lets go again: sends the request again on a fresh
-    /// connection (any backend, the same one included); see [`pool`]. Outside the budget,
-    /// and without a verdict on the backend.
-    fn retry_on_fresh_connection(&self, ctx: &mut RequestCtx) {
-        ctx.abandon_attempt();
-        ctx.stale_retries += 1;
-        ctx.fresh_connection = true;
-        if let Some(addr) = ctx.backend {
-            ctx.tried.retain(|tried| *tried != addr);
-        }
-        ctx.retry_reason = Some("stale_connection");
-    }
-
-    /// Grants a retry if the group allows another attempt and its budget has room.
-    fn allow_retry(&self, ctx: &mut RequestCtx, reason: &'static str) -> bool {
-        let Some(upstream) = ctx.upstream.clone() else {
-            return false;
-        };
-        let granted = retry::within_limits(ctx.tried.len(), upstream.max_attempts(), || {
-            upstream.try_acquire_retry()
-        });
-        if granted {
-            ctx.retry_reason = Some(reason);
-        }
-        granted
-    }
 }
 
 #[async_trait]
@@ -149,69 +151,22 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let conn = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .and_then(|client| self.tracker.connection(*client));
-        if let Some(conn) = &conn {
-            conn.request_started();
-        }
-        // An HTTP/2 connection carries other requests: no deadline on its reads.
-        ctx.conn = conn.filter(|_| !session.is_http2());
+        ctx.conn = connection::request_started(&self.tracker, session);
         // Per read of the body: a body that stops arriving gets 408 (`fault`).
         session.set_read_timeout(Some(ctx.live.timeouts.client_body_idle()));
-        ctx.request_id = forwarding::request_id(session.req_header());
-        let req = session.req_header();
-        ctx.streaming = session.is_upgrade_req() || inspect::wants_event_stream(req);
-        ctx.has_body = inspect::has_body(req);
+        ctx.note_head(session);
         Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let live = ctx.live.clone();
-        let req = session.req_header();
-        let Ok(authority) = inspect::authority(req) else {
-            respond::respond(session, ctx, 400, "the Host is not a valid authority").await?;
-            return Ok(true);
-        };
-        ctx.authority = authority;
-        if inspect::header_bytes(req) > live.limits.max_request_header_bytes {
-            respond::respond(session, ctx, 431, respond::message_for(431)).await?;
+        if let Err(refusal) = self.route(session, ctx) {
+            respond::refuse(session, ctx, refusal).await?;
             return Ok(true);
         }
-        let declared = inspect::content_length(&req.headers);
-        if declared.is_some_and(|len| len > live.limits.max_request_body_bytes) {
-            respond::respond(session, ctx, 413, respond::message_for(413)).await?;
+        if caching::lookup(&self.connector, session, ctx).await? {
             return Ok(true);
         }
-        let host = forwarding::client_host(req).map(str::to_owned);
-        match live.resolve(host.as_deref(), req.uri.path()) {
-            Resolution::Forward {
-                route,
-                upstream,
-                cache,
-            } => {
-                ctx.hash_input = upstream
-                    .hash_key()
-                    .and_then(|key| inspect::hash_input(session, &key));
-                ctx.route = route;
-                ctx.upstream = Some(upstream);
-                ctx.cache.on = self.cache.clone().filter(|_| cache);
-                if caching::lookup(&self.connector, session, ctx).await? {
-                    return Ok(true);
-                }
-                self.maybe_race(session, ctx).await
-            }
-            Resolution::Denied { route } => {
-                ctx.route = route;
-                respond::respond(session, ctx, 404, respond::message_for(404)).await?;
-                Ok(true)
-            }
-            Resolution::NoRoute => {
-                respond::respond(session, ctx, 404, respond::message_for(404)).await?;
-                Ok(true)
-            }
-        }
+        self.maybe_race(session, ctx).await
     }
 
     async fn upstream_peer(
@@ -219,40 +174,7 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let Some(upstream) = ctx.upstream.clone() else {
-            return Err(Error::explain(ErrorType::HTTPStatus(404), "no route"));
-        };
-        let live = ctx.live.clone();
-        if let Some(reason) = ctx.retry_reason.take() {
-            self.metrics.retry(upstream.name(), reason);
-        }
-        // A leftover attempt was already recorded; dropping it only releases it.
-        ctx.current = None;
-        let selection = upstream
-            .select(ctx.hash_input.as_deref(), &ctx.tried)
-            .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "no eligible backend"))?;
-        let addr: SocketAddr = selection.addr();
-        ctx.tried.push(addr);
-        ctx.backend = Some(addr);
-        ctx.current = Some(selection);
-
-        let mut peer = HttpPeer::new(addr, false, String::new());
-        if std::mem::take(&mut ctx.fresh_connection) {
-            peer.group_key = pool::fresh_group_key();
-        }
-        let timeouts = &live.timeouts;
-        peer.options.connection_timeout = Some(timeouts.connect());
-        peer.options.total_connection_timeout = Some(timeouts.connect());
-        peer.options.idle_timeout = Some(self.keep_alive.idle_for(addr, timeouts.upstream_idle()));
-        // Per read. An event stream or WebSocket lives as long as the client keeps it, so
-        // its backend reads have no timeout; the response head is still awaited only
-        // `response_header_ms`, by a deadline on the client connection's reads (lifted in
-        // `upstream_response_filter`).
-        peer.options.read_timeout = (!ctx.streaming).then(|| timeouts.response_header());
-        if let Some(conn) = ctx.conn.as_ref().filter(|_| ctx.streaming) {
-            conn.arm_read_deadline(timeouts.response_header());
-        }
-        Ok(Box::new(peer))
+        self.next_peer(ctx).map(Box::new)
     }
 
     fn fail_to_connect(
@@ -262,9 +184,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        self.record_attempt(ctx, retry::connect_outcome(&e));
-        // Nothing reached the backend, so any method may go elsewhere.
-        let retry = self.allow_retry(ctx, retry::CONNECT);
+        let retry = self.after_connect_failure(&e, ctx);
         e.set_retry(retry);
         e
     }
@@ -278,46 +198,8 @@ impl ProxyHttp for Gateway {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        if let Some(fault) = fault::classify(session, &e, ctx) {
-            ctx.fault = Some(fault);
-            match fault {
-                fault::Fault::ClientBody => {
-                    ctx.abandon_attempt();
-                    self.metrics.client_fault("body_idle");
-                }
-                fault::Fault::BackendSilent => self.record_attempt(ctx, Outcome::Timeout),
-            }
-            e.set_retry(false);
-            return e;
-        }
-        if let Answer::Stored(_) = ctx.cache.answer {
-            // The cache answers instead; the backend did nothing wrong.
-            self.record_attempt(ctx, Outcome::Success);
-            e.set_retry(false);
-            return e;
-        }
-        let failed = retry::Failed {
-            by_backend: e.esource() == &ErrorSource::Upstream,
-            responded: ctx.upstream_status.is_some() || session.response_written().is_some(),
-            replayable: retry::replayable(&session.req_header().method, ctx.has_body),
-            body_truncated: session.as_ref().retry_buffer_truncated(),
-            reused: client_reused,
-        };
-        if retry::on_fresh_connection(failed, &e, ctx.stale_retries) {
-            self.retry_on_fresh_connection(ctx);
-            e.set_retry(true);
-            return e;
-        }
-        let outcome = retry::exchange_outcome(&e);
-        if failed.by_backend && ctx.upstream_status.is_none() {
-            self.record_attempt(ctx, outcome);
-        }
         // Always decided, never `ReusedOnly`, whose `retry()` panics.
-        let retry = retry::after_exchange(failed, outcome, ctx.broken_retries)
-            .is_some_and(|reason| self.allow_retry(ctx, reason));
-        if retry {
-            ctx.broken_retries += 1;
-        }
+        let retry = self.after_proxy_error(session, &e, ctx, client_reused);
         e.set_retry(retry);
         e
     }
@@ -367,17 +249,7 @@ impl ProxyHttp for Gateway {
         if ctx.streaming {
             streams::on_response_head(session, upstream_response, ctx);
         }
-        if let Some(addr) = ctx.backend {
-            self.keep_alive.observe(addr, upstream_response);
-        }
-        if upstream_response
-            .remove_header(shared::shutdown::DRAINING_HEADER)
-            .is_some()
-        {
-            if let Some(selection) = ctx.current.as_ref() {
-                selection.mark_draining(DRAIN_HOLD);
-            }
-        }
+        self.observe_backend(upstream_response, ctx);
         caching::on_response(session, upstream_response, ctx).await
     }
 
@@ -412,76 +284,25 @@ impl ProxyHttp for Gateway {
         // half read), so whatever is answered here tells the client with
         // `Connection: close` instead of leaving it to meet a reset on its next request.
         session.set_keepalive(None);
-        if let Some(status) = caching::fallback(session, ctx).await {
-            return FailToProxy {
-                error_code: status,
-                can_reuse_downstream: false,
-            };
-        }
-        let status = ctx
-            .fault
-            .map_or_else(|| respond::status_for(e), fault::Fault::status);
-        if status > 0 && session.response_written().is_none() {
-            if let Err(write_error) =
-                respond::respond(session, ctx, status, respond::message_for(status)).await
-            {
-                tracing::debug!(%write_error, "could not send the error response");
-            }
-        }
+        let error_code = match caching::fallback(session, ctx).await {
+            Some(status) => status,
+            None => respond::failure(session, ctx, e).await,
+        };
         FailToProxy {
-            error_code: status,
+            error_code,
             can_reuse_downstream: false,
         }
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let answered_by_cache = matches!(ctx.cache.answer, Answer::Stored(_));
         if let Some(status) = caching::finish(ctx) {
             self.metrics.cache_request(status.label());
         }
         if let Some(conn) = &ctx.conn {
             conn.request_finished();
         }
-        let backend_failed = !answered_by_cache
-            && ctx.fault.is_none()
-            && e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
-        match retry::final_outcome(ctx.upstream_status, backend_failed) {
-            Some(outcome) => self.record_attempt(ctx, outcome),
-            None => ctx.abandon_attempt(),
-        }
-
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .or(ctx.local_status)
-            .unwrap_or(0);
-        let elapsed = ctx.started.elapsed();
-        let req = session.req_header();
-        let method = req.method.as_str();
-        self.metrics.request(
-            &ctx.route,
-            ctx.upstream_name(),
-            method,
-            status,
-            elapsed.as_secs_f64(),
-        );
-        tracing::info!(
-            target: "proxy::access",
-            method,
-            path = req.uri.path(),
-            status,
-            route = &*ctx.route,
-            upstream = ctx.upstream_name(),
-            backend = ctx.backend.map(|b| b.to_string()).unwrap_or_default(),
-            attempts = ctx.tried.len(),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            request_id = ctx.request_id.as_str(),
-            cache = ctx.cache.status.map(|s| s.as_str()).unwrap_or_default(),
-            error = e
-                .filter(|_| !answered_by_cache)
-                .map(|e| e.to_string())
-                .unwrap_or_default(),
-        );
+        self.finish_last_attempt(e, ctx);
+        access::record(&self.metrics, session, e, ctx);
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {

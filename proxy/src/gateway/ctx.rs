@@ -6,10 +6,12 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
 
 use super::connection::ConnState;
 use super::fault::Fault;
-use super::inspect::Authority;
+use super::forwarding;
+use super::inspect::{self, Authority};
 use crate::cache::{Cache, CacheStatus, Entry, Leader};
 use crate::routing::Live;
 use crate::upstreams::{Outcome, Selection, Upstream};
@@ -99,6 +101,15 @@ impl RequestCtx {
         }
     }
 
+    /// Notes what the request head says before routing: its id (the client's, or a fresh
+    /// one), whether it may become a stream, and whether it has a body.
+    pub(super) fn note_head(&mut self, session: &Session) {
+        let req = session.req_header();
+        self.request_id = forwarding::request_id(req);
+        self.streaming = session.is_upgrade_req() || inspect::wants_event_stream(req);
+        self.has_body = inspect::has_body(req);
+    }
+
     /// The upstream group's name, or `none`.
     pub fn upstream_name(&self) -> &str {
         self.upstream.as_ref().map_or("none", |u| u.name())
@@ -108,6 +119,27 @@ impl RequestCtx {
     /// nothing about the backend.
     pub(super) fn abandon_attempt(&mut self) {
         self.current.take();
+    }
+
+    /// Picks a backend of `upstream` this request has not tried yet, for its next attempt.
+    pub(super) fn select(&mut self, upstream: &Upstream) -> Option<Selection> {
+        let selection = upstream.select(self.hash_input.as_deref(), &self.tried)?;
+        self.tried.push(selection.addr());
+        self.backend = Some(selection.addr());
+        Some(selection)
+    }
+
+    /// Sends the request again on a fresh connection after a reused one turned out to have
+    /// been closed under it (see `pool` and `retry::on_fresh_connection`): to any backend,
+    /// the same one included, outside the budget and without a verdict on the backend.
+    pub(super) fn retry_on_fresh_connection(&mut self) {
+        self.abandon_attempt();
+        self.stale_retries += 1;
+        self.fresh_connection = true;
+        if let Some(addr) = self.backend {
+            self.tried.retain(|tried| *tried != addr);
+        }
+        self.retry_reason = Some("stale_connection");
     }
 
     /// Ends the attempt in progress with `outcome`, once; returns the backend it went to.

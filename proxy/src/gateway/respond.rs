@@ -8,6 +8,7 @@ use pingora::proxy::Session;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use super::ctx::RequestCtx;
+use super::fault::Fault;
 use super::forwarding::{self, X_CACHE};
 use crate::cache::CacheStatus;
 
@@ -48,6 +49,48 @@ pub(super) async fn send(
         session.write_response_body(Some(body), true).await?;
     }
     Ok(())
+}
+
+/// A request the proxy answers itself instead of forwarding it: a refused head, a denied
+/// path, no route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refusal {
+    /// The status the client gets.
+    pub(super) status: u16,
+    /// What the error body tells the client.
+    pub(super) message: &'static str,
+}
+
+impl Refusal {
+    /// A refusal with the usual message for `status` ([`message_for`]).
+    pub(super) fn of(status: u16) -> Self {
+        Self {
+            status,
+            message: message_for(status),
+        }
+    }
+}
+
+/// Answers a refused request.
+pub(super) async fn refuse(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    refusal: Refusal,
+) -> Result<()> {
+    respond(session, ctx, refusal.status, refusal.message).await
+}
+
+/// `fail_to_proxy`'s error response, when the cache had nothing to answer with: the status
+/// the failure maps to (the gateway's own verdict in `ctx.fault` first), written unless
+/// something was already or the client is gone (status 0).
+pub(super) async fn failure(session: &mut Session, ctx: &mut RequestCtx, error: &Error) -> u16 {
+    let status = ctx.fault.map_or_else(|| status_for(error), Fault::status);
+    if status > 0 && session.response_written().is_none() {
+        if let Err(write_error) = respond(session, ctx, status, message_for(status)).await {
+            tracing::debug!(%write_error, "could not send the error response");
+        }
+    }
+    status
 }
 
 /// Writes an error response with `status` and `message`.
