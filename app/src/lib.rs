@@ -8,6 +8,7 @@
 //! - [`startup`]: [`startup::Application`] builds (connect, migrate, bind) and runs with a
 //!   drain on shutdown.
 //! - [`state`]: [`state::AppState`], what every handler can reach, and the metrics.
+//! - [`auth`]: signed tokens and password hashing, each with its own error type.
 //! - [`http`]: the router; one module per resource (`health`, `auth`, `datasets`,
 //!   `events`), the error
 //!   type and its HTTP mapping (`error`), extractors (`extract`) and the per-request layer
@@ -21,6 +22,7 @@
 //! - [`db`]: the pool over SQLite or Postgres, embedded migrations, and one module per table.
 
 pub mod analysis;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -16,9 +16,9 @@ use http::HeaderValue;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::{password, token::Tokens};
 use crate::config::{Config, redact_url};
 use crate::db::Db;
-use crate::http::auth::{password, token::Tokens};
 use crate::realtime::Hub;
 use crate::state::{AppState, Metrics};
 use crate::work::{Pool, Pools};
@@ -79,7 +79,7 @@ impl Application {
             .spawn(|| password::hash("not a real password; never matches"))
             .await?
             .await?
-            .map_err(|error| anyhow::anyhow!("{error}"))?
+            .context("hashing the dummy password")?
             .into();
         let metrics = Arc::new(Metrics::new().context("registering metrics")?);
         let draining = CancellationToken::new();

@@ -4,15 +4,15 @@
 use std::sync::Arc;
 
 use http::HeaderValue;
-use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry};
+use shared::metrics::{
+    LATENCY_BUCKETS_SECONDS, counter, counter_vec, gauge, gauge_vec, histogram_vec, names,
 };
-use shared::metrics::{LATENCY_BUCKETS_SECONDS, names};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::token::Tokens;
 use crate::config::Config;
 use crate::db::Db;
-use crate::http::auth::token::Tokens;
 use crate::realtime::Hub;
 use crate::work::Pools;
 
@@ -56,9 +56,9 @@ impl std::fmt::Debug for AppState {
 pub struct Metrics {
     /// Everything `/metrics` exposes, process metrics included.
     pub registry: Registry,
-    /// `http_requests_total{method,route,status}`.
+    /// `app_http_requests_total{method,route,status}`.
     pub requests: IntCounterVec,
-    /// `http_request_duration_seconds{method,route}`.
+    /// `app_http_request_duration_seconds{method,route}`.
     pub request_duration: HistogramVec,
     /// `app_db_pool_connections{state}`, refreshed at each scrape.
     pub pool_connections: IntGaugeVec,
@@ -80,54 +80,48 @@ impl Metrics {
     /// Only if two series share a name, which is a programming error.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = shared::metrics::registry();
-        let requests = IntCounterVec::new(
-            Opts::new(names::HTTP_REQUESTS_TOTAL, "HTTP requests answered"),
-            &["method", "route", "status"],
-        )?;
-        let request_duration = HistogramVec::new(
-            HistogramOpts::new(
-                names::HTTP_REQUEST_DURATION_SECONDS,
-                "Time from request to response head",
-            )
-            .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
-            &["method", "route"],
-        )?;
-        let pool_connections = IntGaugeVec::new(
-            Opts::new(names::APP_DB_POOL_CONNECTIONS, "Database pool connections"),
-            &["state"],
-        )?;
-        let db_breaker_open = IntGauge::new(
-            names::APP_DB_BREAKER_OPEN,
-            "1 while the database is known to be unreachable",
-        )?;
-        let live_clients = IntGaugeVec::new(
-            Opts::new(names::APP_LIVE_CLIENTS, "Live event clients connected"),
-            &["transport"],
-        )?;
-        let datasets_analysed = IntCounter::new(
-            names::APP_DATASETS_ANALYSED_TOTAL,
-            "Datasets analysed and stored",
-        )?;
-        let analysis_rows = IntCounter::new(
-            names::APP_ANALYSIS_ROWS_TOTAL,
-            "CSV data rows in stored datasets",
-        )?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(request_duration.clone()))?;
-        registry.register(Box::new(pool_connections.clone()))?;
-        registry.register(Box::new(db_breaker_open.clone()))?;
-        registry.register(Box::new(live_clients.clone()))?;
-        registry.register(Box::new(datasets_analysed.clone()))?;
-        registry.register(Box::new(analysis_rows.clone()))?;
         Ok(Self {
+            requests: counter_vec(
+                &registry,
+                names::APP_HTTP_REQUESTS_TOTAL,
+                "HTTP requests answered",
+                &["method", "route", "status"],
+            )?,
+            request_duration: histogram_vec(
+                &registry,
+                names::APP_HTTP_REQUEST_DURATION_SECONDS,
+                "Time from request to response head",
+                &["method", "route"],
+                LATENCY_BUCKETS_SECONDS,
+            )?,
+            pool_connections: gauge_vec(
+                &registry,
+                names::APP_DB_POOL_CONNECTIONS,
+                "Database pool connections",
+                &["state"],
+            )?,
+            db_breaker_open: gauge(
+                &registry,
+                names::APP_DB_BREAKER_OPEN,
+                "1 while the database is known to be unreachable",
+            )?,
+            live_clients: gauge_vec(
+                &registry,
+                names::APP_LIVE_CLIENTS,
+                "Live event clients connected",
+                &["transport"],
+            )?,
+            datasets_analysed: counter(
+                &registry,
+                names::APP_DATASETS_ANALYSED_TOTAL,
+                "Datasets analysed and stored",
+            )?,
+            analysis_rows: counter(
+                &registry,
+                names::APP_ANALYSIS_ROWS_TOTAL,
+                "CSV data rows in stored datasets",
+            )?,
             registry,
-            requests,
-            request_duration,
-            pool_connections,
-            db_breaker_open,
-            live_clients,
-            datasets_analysed,
-            analysis_rows,
         })
     }
 }

@@ -1,19 +1,23 @@
 //! The one [`ProxyHttp`] implementation: routing, limits, backend choice, retries,
 //! forwarding headers, metrics and the access log, each in the Pingora phase it belongs to.
-//!
-//! Retry rules (the README's "How it fails" promises):
-//! - a connect failure is retried on another backend for any method, since nothing was
-//!   sent, up to the group's `max_attempts` and only while the retry budget allows;
-//! - a connection that broke or timed out before any response byte is retried once
-//!   elsewhere, and only for an idempotent request without a body;
-//! - nothing is retried once a response has started or a body has reached a backend;
-//! - a pooled connection the backend had just closed does not count: the attempt goes
-//!   again on a fresh connection, for a request whose body provably never left ([`pool`]).
+//! Each phase here is a few calls into the module that owns the concern:
+//! - `inspect`: what the request head says, and whether the proxy admits it;
+//! - `caching`: the response cache's part of every phase, when it is on for the request;
+//! - `attempts`: each attempt of Pingora's path (its backend and peer, its verdict), with
+//!   the rules of `retry`;
+//! - `hedge`: the raced path, below;
+//! - `forwarding` and `respond`: the headers added both ways, and the responses the
+//!   proxy makes itself;
+//! - `streams`, `pool`, `fault`, `connection`: stream deadlines, pooled
+//!   connections, whose fault a failure was, and the client connection;
+//! - `access`: the request's metric and access-log line.
 //!
 //! A `GET` or `HEAD` without a body on a group with hedging on does not take Pingora's
-//! one-attempt path: [`hedge`] runs its attempts (hedges, re-dispatch) and streams the
+//! one-attempt path: `hedge` runs its attempts (hedges, re-dispatch) and streams the
 //! winner through the same response phases.
 
+mod access;
+mod attempts;
 mod caching;
 mod connection;
 mod ctx;
@@ -24,9 +28,9 @@ mod inspect;
 mod pool;
 mod refresh;
 mod respond;
+mod retry;
 mod streams;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -34,7 +38,7 @@ use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
-use pingora::{Error, ErrorSource, ErrorType, Result};
+use pingora::{Error, ErrorType, Result};
 
 pub use connection::{ConnState, ConnectionTracker, Front};
 pub use ctx::RequestCtx;
@@ -42,19 +46,20 @@ pub use fault::Fault;
 pub use inspect::Authority;
 
 use crate::cache::Cache;
-use crate::metrics::{Metrics, outcome_label};
+use crate::metrics::Metrics;
 use crate::routing::{Resolution, SharedLive};
-use crate::upstreams::Outcome;
-
-/// How long a backend that answered with the draining header gets no new requests, unless
-/// the checks see it restart sooner: longer than the app's drain period.
-const DRAIN_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
+use respond::Refusal;
 
 /// The proxy application Pingora drives.
 pub struct Gateway {
+    /// The routing state in force; each request takes the version current when its head
+    /// arrived ([`ProxyHttp::new_ctx`]).
     live: SharedLive,
     metrics: Arc<Metrics>,
+    /// Every open client connection, for the deadlines a request puts on its own.
     tracker: Arc<ConnectionTracker>,
+    /// The response cache, when it is on; a route that uses it puts it in the request's
+    /// context.
     cache: Option<Arc<Cache>>,
     /// Background cache refreshes and raced attempts ([`hedge`]) connect through this,
     /// outside Pingora's own upstream path; its pool is separate from Pingora's.
@@ -84,6 +89,35 @@ impl Gateway {
         }
     }
 
+    /// `request_filter`'s routing: admits the head ([`inspect::admit`]), then resolves its
+    /// route, upstream group and hash input, and decides once whether the cache is on for
+    /// it. A deny route or no route is a 404.
+    fn route(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), Refusal> {
+        let req = session.req_header();
+        ctx.authority = inspect::admit(req, &ctx.live.limits)?;
+        let host = forwarding::client_host(req);
+        match ctx.live.resolve(host, req.uri.path()) {
+            Resolution::Forward {
+                route,
+                upstream,
+                cache,
+            } => {
+                ctx.hash_input = upstream
+                    .hash_key()
+                    .and_then(|key| inspect::hash_input(session, &key));
+                ctx.route = route;
+                ctx.upstream = Some(upstream);
+                ctx.cache.on = self.cache.clone().filter(|_| cache);
+                Ok(())
+            }
+            Resolution::Denied { route } => {
+                ctx.route = route;
+                Err(Refusal::of(404))
+            }
+            Resolution::NoRoute => Err(Refusal::of(404)),
+        }
+    }
+
     /// Hands the request to [`hedge`] when it may be raced; `Ok(false)`: Pingora's path.
     async fn maybe_race(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let shape = hedge::Shape {
@@ -101,62 +135,6 @@ impl Gateway {
             Ok(false)
         }
     }
-
-    /// The cache, when it is on and the request's route uses it.
-    fn cache_for(&self, ctx: &RequestCtx) -> Option<&Cache> {
-        self.cache.as_deref().filter(|_| ctx.cache.enabled)
-    }
-
-    fn record_attempt(&self, ctx: &mut RequestCtx, outcome: Outcome) {
-        if let Some(addr) = ctx.finish_attempt(outcome) {
-            self.metrics.attempt(
-                ctx.upstream_name(),
-                &addr.to_string(),
-                outcome_label(outcome),
-            );
-        }
-    }
-
-    /// A failure on a reused pooled connection before any response byte: the backend had
-    /// closed it. Sends the request again on a fresh connection (any backend, the same one
-    /// included) when that is safe; see [`pool`]. Once per request, outside the budget, and
-    /// without a verdict on the backend.
-    fn retry_on_fresh_connection(
-        &self,
-        session: &Session,
-        e: &Error,
-        ctx: &mut RequestCtx,
-    ) -> bool {
-        let safe = ctx.upstream_status.is_none()
-            && session.response_written().is_none()
-            && ctx.stale_retries == 0
-            && pool::closed_under_us(e)
-            && ((session.req_header().method.is_idempotent() && !ctx.has_body)
-                || (pool::never_reached(e) && !session.as_ref().retry_buffer_truncated()));
-        if !safe {
-            return false;
-        }
-        ctx.abandon_attempt();
-        ctx.stale_retries += 1;
-        ctx.fresh_connection = true;
-        if let Some(addr) = ctx.backend {
-            ctx.tried.retain(|tried| *tried != addr);
-        }
-        ctx.retry_reason = Some("stale_connection");
-        true
-    }
-
-    /// Grants a retry if the group allows another attempt and its budget has room.
-    fn allow_retry(&self, ctx: &mut RequestCtx, reason: &'static str) -> bool {
-        let Some(upstream) = ctx.upstream.clone() else {
-            return false;
-        };
-        let granted = ctx.tried.len() < upstream.max_attempts() && upstream.try_acquire_retry();
-        if granted {
-            ctx.retry_reason = Some(reason);
-        }
-        granted
-    }
 }
 
 #[async_trait]
@@ -164,7 +142,8 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new()
+        // Pingora calls this once the request head is read, just before the first phase.
+        RequestCtx::new(self.live.load_full())
     }
 
     async fn early_request_filter(
@@ -172,76 +151,22 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let live = self.live.load_full();
-        let conn = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .and_then(|client| self.tracker.connection(*client));
-        if let Some(conn) = &conn {
-            conn.request_started();
-        }
-        // An HTTP/2 connection carries other requests: no deadline on its reads.
-        ctx.conn = conn.filter(|_| !session.is_http2());
+        ctx.conn = connection::request_started(&self.tracker, session);
         // Per read of the body: a body that stops arriving gets 408 (`fault`).
-        session.set_read_timeout(Some(live.timeouts.client_body_idle()));
-        ctx.request_id = forwarding::request_id(session.req_header());
-        let req = session.req_header();
-        ctx.streaming = session.is_upgrade_req() || inspect::wants_event_stream(req);
-        ctx.has_body = inspect::has_body(req);
-        ctx.live = Some(live);
+        session.set_read_timeout(Some(ctx.live.timeouts.client_body_idle()));
+        ctx.note_head(session);
         Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let Some(live) = ctx.live.clone() else {
-            return Ok(false);
-        };
-        let req = session.req_header();
-        let Ok(authority) = inspect::authority(req) else {
-            respond::respond(session, ctx, 400, "the Host is not a valid authority").await?;
-            return Ok(true);
-        };
-        ctx.authority = authority;
-        if inspect::header_bytes(req) > live.limits.max_request_header_bytes {
-            respond::respond(session, ctx, 431, respond::message_for(431)).await?;
+        if let Err(refusal) = self.route(session, ctx) {
+            respond::refuse(session, ctx, refusal).await?;
             return Ok(true);
         }
-        let declared = inspect::content_length(&req.headers);
-        if declared.is_some_and(|len| len > live.limits.max_request_body_bytes) {
-            respond::respond(session, ctx, 413, respond::message_for(413)).await?;
+        if caching::lookup(&self.connector, session, ctx).await? {
             return Ok(true);
         }
-        let host = forwarding::client_host(req).map(str::to_owned);
-        match live.resolve(host.as_deref(), req.uri.path()) {
-            Resolution::Forward {
-                route,
-                upstream,
-                cache,
-            } => {
-                ctx.hash_input = upstream
-                    .hash_key()
-                    .and_then(|key| inspect::hash_input(session, &key));
-                ctx.route = route;
-                ctx.upstream = Some(upstream);
-                let answered = match self.cache.as_ref().filter(|_| cache) {
-                    Some(cache) => caching::lookup(cache, &self.connector, session, ctx).await?,
-                    None => false,
-                };
-                if answered {
-                    return Ok(true);
-                }
-                self.maybe_race(session, ctx).await
-            }
-            Resolution::Denied { route } => {
-                ctx.route = route;
-                respond::respond(session, ctx, 404, respond::message_for(404)).await?;
-                Ok(true)
-            }
-            Resolution::NoRoute => {
-                respond::respond(session, ctx, 404, respond::message_for(404)).await?;
-                Ok(true)
-            }
-        }
+        self.maybe_race(session, ctx).await
     }
 
     async fn upstream_peer(
@@ -249,39 +174,7 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let (Some(upstream), Some(live)) = (ctx.upstream.clone(), ctx.live.clone()) else {
-            return Err(Error::explain(ErrorType::HTTPStatus(404), "no route"));
-        };
-        if let Some(reason) = ctx.retry_reason.take() {
-            self.metrics.retry(upstream.name(), reason);
-        }
-        // A leftover attempt was already recorded; dropping it only releases it.
-        ctx.current = None;
-        let selection = upstream
-            .select(ctx.hash_input.as_deref(), &ctx.tried)
-            .ok_or_else(|| Error::explain(ErrorType::HTTPStatus(503), "no eligible backend"))?;
-        let addr: SocketAddr = selection.addr();
-        ctx.tried.push(addr);
-        ctx.backend = Some(addr);
-        ctx.current = Some(selection);
-
-        let mut peer = HttpPeer::new(addr, false, String::new());
-        if std::mem::take(&mut ctx.fresh_connection) {
-            peer.group_key = pool::fresh_group_key();
-        }
-        let timeouts = &live.timeouts;
-        peer.options.connection_timeout = Some(timeouts.connect());
-        peer.options.total_connection_timeout = Some(timeouts.connect());
-        peer.options.idle_timeout = Some(self.keep_alive.idle_for(addr, timeouts.upstream_idle()));
-        // Per read. An event stream or WebSocket lives as long as the client keeps it, so
-        // its backend reads have no timeout; the response head is still awaited only
-        // `response_header_ms`, by a deadline on the client connection's reads (lifted in
-        // `upstream_response_filter`).
-        peer.options.read_timeout = (!ctx.streaming).then(|| timeouts.response_header());
-        if let Some(conn) = ctx.conn.as_ref().filter(|_| ctx.streaming) {
-            conn.arm_read_deadline(timeouts.response_header());
-        }
-        Ok(Box::new(peer))
+        self.next_peer(ctx).map(Box::new)
     }
 
     fn fail_to_connect(
@@ -291,13 +184,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        let outcome = match e.etype() {
-            ErrorType::ConnectTimedout => Outcome::Timeout,
-            _ => Outcome::ConnectFailed,
-        };
-        self.record_attempt(ctx, outcome);
-        // Nothing reached the backend, so any method may go elsewhere.
-        let retry = self.allow_retry(ctx, "connect");
+        let retry = self.after_connect_failure(&e, ctx);
         e.set_retry(retry);
         e
     }
@@ -311,53 +198,8 @@ impl ProxyHttp for Gateway {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        if let Some(fault) = fault::classify(session, &e, ctx) {
-            ctx.fault = Some(fault);
-            match fault {
-                fault::Fault::ClientBody => {
-                    ctx.abandon_attempt();
-                    self.metrics.client_fault("body_idle");
-                }
-                fault::Fault::BackendSilent => self.record_attempt(ctx, Outcome::Timeout),
-            }
-            e.set_retry(false);
-            return e;
-        }
-        if e.etype() == &caching::CACHE_ANSWER {
-            // The cache answers instead; the backend did nothing wrong.
-            self.record_attempt(ctx, Outcome::Success);
-            e.set_retry(false);
-            return e;
-        }
-        let from_backend = e.esource() == &ErrorSource::Upstream;
-        if client_reused && from_backend && self.retry_on_fresh_connection(session, &e, ctx) {
-            e.set_retry(true);
-            return e;
-        }
-        if from_backend && ctx.upstream_status.is_none() {
-            let outcome = match e.etype() {
-                ErrorType::ReadTimedout | ErrorType::WriteTimedout => Outcome::Timeout,
-                _ => Outcome::Broken,
-            };
-            self.record_attempt(ctx, outcome);
-        }
-        let safe = from_backend
-            && ctx.upstream_status.is_none()
-            && session.response_written().is_none()
-            && session.req_header().method.is_idempotent()
-            && !ctx.has_body
-            && !session.as_ref().retry_buffer_truncated()
-            && ctx.broken_retries == 0;
-        let reason = if matches!(e.etype(), ErrorType::ReadTimedout) {
-            "timeout"
-        } else {
-            "broken"
-        };
         // Always decided, never `ReusedOnly`, whose `retry()` panics.
-        let retry = safe && self.allow_retry(ctx, reason);
-        if retry {
-            ctx.broken_retries += 1;
-        }
+        let retry = self.after_proxy_error(session, &e, ctx, client_reused);
         e.set_retry(retry);
         e
     }
@@ -369,9 +211,9 @@ impl ProxyHttp for Gateway {
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let (Some(chunk), Some(live)) = (body.as_ref(), ctx.live.as_ref()) {
+        if let Some(chunk) = body.as_ref() {
             ctx.body_bytes += chunk.len() as u64;
-            if ctx.body_bytes > live.limits.max_request_body_bytes {
+            if ctx.body_bytes > ctx.live.limits.max_request_body_bytes {
                 return Err(Error::explain(
                     ErrorType::HTTPStatus(413),
                     "request body over the limit",
@@ -387,21 +229,13 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        // Without the routing state (never, past `early_request_filter`) nobody is trusted.
-        let nobody = shared::forwarding::TrustedProxies::none();
-        let trusted = ctx
-            .live
-            .as_ref()
-            .map_or(&nobody, |live| &live.trusted_proxies);
         forwarding::upstream_request(
-            trusted,
+            &ctx.live.trusted_proxies,
             forwarding::Client::of(session),
             upstream_request,
             &ctx.request_id,
         )?;
-        if self.cache_for(ctx).is_some() {
-            caching::add_validators(ctx, upstream_request);
-        }
+        caching::add_validators(ctx, upstream_request);
         Ok(())
     }
 
@@ -415,21 +249,8 @@ impl ProxyHttp for Gateway {
         if ctx.streaming {
             streams::on_response_head(session, upstream_response, ctx);
         }
-        if let Some(addr) = ctx.backend {
-            self.keep_alive.observe(addr, upstream_response);
-        }
-        if upstream_response
-            .remove_header(shared::shutdown::DRAINING_HEADER)
-            .is_some()
-        {
-            if let Some(selection) = ctx.current.as_ref() {
-                selection.mark_draining(DRAIN_HOLD);
-            }
-        }
-        match self.cache.clone().filter(|_| ctx.cache.enabled) {
-            Some(cache) => caching::on_response(&cache, session, upstream_response, ctx).await,
-            None => Ok(()),
-        }
+        self.observe_backend(upstream_response, ctx);
+        caching::on_response(session, upstream_response, ctx).await
     }
 
     fn upstream_response_body_filter(
@@ -440,9 +261,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<Option<std::time::Duration>> {
         streams::on_response_body(ctx);
-        if let Some(cache) = self.cache.clone().filter(|_| ctx.cache.enabled) {
-            caching::on_body(&cache, session, ctx, body.as_ref(), end_of_stream);
-        }
+        caching::on_body(session, ctx, body.as_ref(), end_of_stream);
         Ok(None)
     }
 
@@ -452,10 +271,7 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(status) = ctx.cache.status.filter(|_| ctx.cache.enabled) {
-            upstream_response.insert_header(caching::X_CACHE, status.as_str())?;
-        }
-        forwarding::downstream_response(upstream_response, &ctx.request_id)
+        respond::stamp(upstream_response, &ctx.request_id, ctx.cache.status)
     }
 
     async fn fail_to_proxy(
@@ -468,90 +284,25 @@ impl ProxyHttp for Gateway {
         // half read), so whatever is answered here tells the client with
         // `Connection: close` instead of leaving it to meet a reset on its next request.
         session.set_keepalive(None);
-        if session.response_written().is_none() && self.cache_for(ctx).is_some() {
-            if let Some(status) = caching::fallback(session, ctx).await {
-                return FailToProxy {
-                    error_code: status,
-                    can_reuse_downstream: false,
-                };
-            }
-        }
-        let status = ctx
-            .fault
-            .map_or_else(|| respond::status_for(e), fault::Fault::status);
-        if status > 0 && session.response_written().is_none() {
-            if let Err(write_error) =
-                respond::respond(session, ctx, status, respond::message_for(status)).await
-            {
-                tracing::debug!(%write_error, "could not send the error response");
-            }
-        }
+        let error_code = match caching::fallback(session, ctx).await {
+            Some(status) => status,
+            None => respond::failure(session, ctx, e).await,
+        };
         FailToProxy {
-            error_code: status,
+            error_code,
             can_reuse_downstream: false,
         }
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        let answered_by_cache = e.is_some_and(|e| e.etype() == &caching::CACHE_ANSWER);
-        if ctx.cache.enabled {
-            caching::finish(ctx);
-            if let Some(status) = ctx.cache.status {
-                self.metrics.cache_request(status.label());
-            }
+        if let Some(status) = caching::finish(ctx) {
+            self.metrics.cache_request(status.label());
         }
         if let Some(conn) = &ctx.conn {
             conn.request_finished();
         }
-        let backend_failed = !answered_by_cache
-            && ctx.fault.is_none()
-            && e.is_some_and(|e| e.esource() == &ErrorSource::Upstream);
-        let outcome = match ctx.upstream_status {
-            Some(_) if backend_failed => Some(Outcome::Broken),
-            Some(code) if code >= 500 => Some(Outcome::Status(code)),
-            Some(_) => Some(Outcome::Success),
-            None if backend_failed => Some(Outcome::Broken),
-            // No response head and no fault on the backend's side: the client hung up
-            // first. Blaming the backend would eject healthy ones whenever clients leave.
-            None => None,
-        };
-        match outcome {
-            Some(outcome) => self.record_attempt(ctx, outcome),
-            None => ctx.abandon_attempt(),
-        }
-
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .or(ctx.local_status)
-            .unwrap_or(0);
-        let elapsed = ctx.started.elapsed();
-        let req = session.req_header();
-        let method = req.method.as_str();
-        self.metrics.request(
-            &ctx.route,
-            ctx.upstream_name(),
-            method,
-            status,
-            elapsed.as_secs_f64(),
-        );
-        tracing::info!(
-            target: "proxy::access",
-            method,
-            path = req.uri.path(),
-            status,
-            route = &*ctx.route,
-            upstream = ctx.upstream_name(),
-            backend = ctx.backend.map(|b| b.to_string()).unwrap_or_default(),
-            attempts = ctx.tried.len(),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            request_id = ctx.request_id.as_str(),
-            cache = ctx.cache.status.map(|s| s.as_str()).unwrap_or_default(),
-            error = e
-                .filter(|_| !answered_by_cache)
-                .map(|e| e.to_string())
-                .unwrap_or_default(),
-        );
+        self.finish_last_attempt(e, ctx);
+        access::record(&self.metrics, session, e, ctx);
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {

@@ -6,22 +6,10 @@
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
-use shared::metrics::{LATENCY_BUCKETS_SECONDS, names};
+use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use shared::metrics::{LATENCY_BUCKETS_SECONDS, counter, counter_vec, gauge, histogram_vec, names};
 
 use crate::routing::SharedLive;
-
-/// `proxy_connections_rejected_total{reason}`: client connections refused at accept,
-/// by the limit that refused them (`max_connections`, `max_connections_per_ip`).
-pub const PROXY_CONNECTIONS_REJECTED_TOTAL: &str = "proxy_connections_rejected_total";
-
-/// `proxy_client_faults_total{reason}`: requests and connections that ended by the
-/// client's doing and were not held against a backend: `body_idle` (a body that stopped
-/// arriving, 408), `head_deadline` (a request head slower than `client_header_ms`),
-/// `keepalive_idle` (a keep-alive connection idle past `client_idle_ms`).
-pub const PROXY_CLIENT_FAULTS_TOTAL: &str = "proxy_client_faults_total";
 
 /// The series the gateway records into.
 #[derive(Debug)]
@@ -64,106 +52,78 @@ impl Metrics {
     /// Only if a series is malformed, which is a programming error caught by tests.
     pub fn new(live: SharedLive) -> prometheus::Result<Self> {
         let registry = shared::metrics::registry();
-        let requests = IntCounterVec::new(
-            Opts::new(
-                names::PROXY_REQUESTS_TOTAL,
-                "Client requests by route, upstream, method and status class.",
-            ),
-            &["route", "upstream", "method", "code"],
-        )?;
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                names::PROXY_REQUEST_DURATION_SECONDS,
-                "Request latency as the client sees it.",
-            )
-            .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
-            &["route", "upstream"],
-        )?;
-        let upstream_requests = IntCounterVec::new(
-            Opts::new(
-                names::PROXY_UPSTREAM_REQUESTS_TOTAL,
-                "Attempts sent to each backend, by outcome.",
-            ),
-            &["upstream", "backend", "outcome"],
-        )?;
-        let retries = IntCounterVec::new(
-            Opts::new(
-                names::PROXY_RETRIES_TOTAL,
-                "Attempts beyond the first, by reason.",
-            ),
-            &["upstream", "reason"],
-        )?;
-        let hedges = IntCounterVec::new(
-            Opts::new(
-                names::PROXY_HEDGES_TOTAL,
-                "Hedged requests: won, lost, or skipped (no backend or retry budget left).",
-            ),
-            &["upstream", "result"],
-        )?;
-        let cache_requests = IntCounterVec::new(
-            Opts::new(
-                names::PROXY_CACHE_REQUESTS_TOTAL,
-                "Requests on cache-enabled routes, by what the cache did (X-Cache).",
-            ),
-            &["result"],
-        )?;
-        let cache_bytes = IntGauge::new(
-            names::PROXY_CACHE_BYTES,
-            "Bytes held by the response cache.",
-        )?;
-        let cache_entries = IntGauge::new(
-            names::PROXY_CACHE_ENTRIES,
-            "Responses held by the response cache.",
-        )?;
-        let cache_evictions = IntCounter::new(
-            names::PROXY_CACHE_EVICTIONS_TOTAL,
-            "Responses evicted to keep the cache within its byte bound.",
-        )?;
-        let open_connections = IntGauge::new(
-            names::PROXY_OPEN_CONNECTIONS,
-            "Client connections open on the public listeners.",
-        )?;
-        let connections_rejected = IntCounterVec::new(
-            Opts::new(
-                PROXY_CONNECTIONS_REJECTED_TOTAL,
-                "Client connections answered 503 and closed at accept, by the limit reached.",
-            ),
-            &["reason"],
-        )?;
-        let client_faults = IntCounterVec::new(
-            Opts::new(
-                PROXY_CLIENT_FAULTS_TOTAL,
-                "Requests failed by the client (not held against a backend), by reason.",
-            ),
-            &["reason"],
-        )?;
-        registry.register(Box::new(connections_rejected.clone()))?;
-        registry.register(Box::new(client_faults.clone()))?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(upstream_requests.clone()))?;
-        registry.register(Box::new(retries.clone()))?;
-        registry.register(Box::new(hedges.clone()))?;
-        registry.register(Box::new(open_connections.clone()))?;
-        registry.register(Box::new(cache_requests.clone()))?;
-        registry.register(Box::new(cache_bytes.clone()))?;
-        registry.register(Box::new(cache_entries.clone()))?;
-        registry.register(Box::new(cache_evictions.clone()))?;
         registry.register(Box::new(UpstreamCollector::new(live)?))?;
         Ok(Self {
+            requests: counter_vec(
+                &registry,
+                names::PROXY_REQUESTS_TOTAL,
+                "Client requests by route, upstream, method and status class.",
+                &["route", "upstream", "method", "code"],
+            )?,
+            duration: histogram_vec(
+                &registry,
+                names::PROXY_REQUEST_DURATION_SECONDS,
+                "Request latency as the client sees it.",
+                &["route", "upstream"],
+                LATENCY_BUCKETS_SECONDS,
+            )?,
+            upstream_requests: counter_vec(
+                &registry,
+                names::PROXY_UPSTREAM_REQUESTS_TOTAL,
+                "Attempts sent to each backend, by outcome.",
+                &["upstream", "backend", "outcome"],
+            )?,
+            retries: counter_vec(
+                &registry,
+                names::PROXY_RETRIES_TOTAL,
+                "Attempts beyond the first, by reason.",
+                &["upstream", "reason"],
+            )?,
+            hedges: counter_vec(
+                &registry,
+                names::PROXY_HEDGES_TOTAL,
+                "Hedged requests: won, lost, or skipped (no backend or retry budget left).",
+                &["upstream", "result"],
+            )?,
+            cache_requests: counter_vec(
+                &registry,
+                names::PROXY_CACHE_REQUESTS_TOTAL,
+                "Requests on cache-enabled routes, by what the cache did (X-Cache).",
+                &["result"],
+            )?,
+            cache_bytes: gauge(
+                &registry,
+                names::PROXY_CACHE_BYTES,
+                "Bytes held by the response cache.",
+            )?,
+            cache_entries: gauge(
+                &registry,
+                names::PROXY_CACHE_ENTRIES,
+                "Responses held by the response cache.",
+            )?,
+            cache_evictions: counter(
+                &registry,
+                names::PROXY_CACHE_EVICTIONS_TOTAL,
+                "Responses evicted to keep the cache within its byte bound.",
+            )?,
+            open_connections: gauge(
+                &registry,
+                names::PROXY_OPEN_CONNECTIONS,
+                "Client connections open on the public listeners.",
+            )?,
+            connections_rejected: counter_vec(
+                &registry,
+                names::PROXY_CONNECTIONS_REJECTED_TOTAL,
+                "Client connections answered 503 and closed at accept, by the limit reached.",
+                &["reason"],
+            )?,
+            client_faults: counter_vec(
+                &registry,
+                names::PROXY_CLIENT_FAULTS_TOTAL,
+                "Requests failed by the client (not held against a backend), by reason.",
+                &["reason"],
+            )?,
             registry,
-            requests,
-            duration,
-            upstream_requests,
-            retries,
-            hedges,
-            cache_requests,
-            cache_bytes,
-            cache_entries,
-            cache_evictions,
-            open_connections,
-            connections_rejected,
-            client_faults,
         })
     }
 
@@ -291,6 +251,8 @@ impl UpstreamCollector {
         Ok([Box::new(up), Box::new(inflight), Box::new(checks)])
     }
 
+    /// Fresh, unregistered series, filled at each scrape and handed over as families: the
+    /// collector is what the registry holds, so these are made with the bare constructors.
     fn vecs() -> prometheus::Result<(IntGaugeVec, IntGaugeVec, IntCounterVec)> {
         let labels = &["upstream", "backend"];
         Ok((

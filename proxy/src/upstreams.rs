@@ -122,6 +122,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How an attempt the backend answered with `status` went: a 5xx (or anything above,
+    /// which no backend should send) is [`Outcome::Status`], anything else a success. The
+    /// one rule for the gateway's attempts and for background cache refreshes alike.
+    pub fn from_status(status: u16) -> Self {
+        if status >= 500 {
+            Self::Status(status)
+        } else {
+            Self::Success
+        }
+    }
+
     /// A failure that may be the proxy's or the load's fault as much as the backend's.
     fn is_ambiguous(self) -> bool {
         match self {

@@ -1,11 +1,21 @@
-//! The metric-name contract, and registries that carry the process collector.
+//! The metric-name contract, registries that carry the process collector, and series
+//! created and registered in one call.
 //!
 //! Every Flotilla binary exports through the `prometheus` crate, version 0.14, the one
 //! Pingora's own metrics use; two versions would mean two registries and silently missing
 //! series. Names live in [`names`] and nowhere else. Labels are bounded: route templates,
 //! upstream names, backend addresses, status classes; never raw paths or user ids.
+//!
+//! A series is made with [`counter`], [`counter_vec`], [`gauge`], [`gauge_vec`] or
+//! [`histogram_vec`], which register it as they create it. A series created on its own and
+//! never registered is recorded into and exported by nobody, and nothing fails; with these
+//! there is no such step to forget.
 
-use prometheus::{Encoder, Registry, TextEncoder};
+use prometheus::core::Collector;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
 
 /// Metric names, one home for all of them. Dashboards, alert rules and tests refer to these.
 pub mod names {
@@ -37,12 +47,20 @@ pub mod names {
     pub const PROXY_CACHE_ENTRIES: &str = "proxy_cache_entries";
     /// Counter of entries evicted for space.
     pub const PROXY_CACHE_EVICTIONS_TOTAL: &str = "proxy_cache_evictions_total";
+    /// Counter `{reason}` of client connections refused at accept, by the limit that
+    /// refused them (`max_connections`, `max_connections_per_ip`).
+    pub const PROXY_CONNECTIONS_REJECTED_TOTAL: &str = "proxy_connections_rejected_total";
+    /// Counter `{reason}` of requests and connections that ended by the client's doing and
+    /// were not held against a backend: `body_idle` (a body that stopped arriving, 408),
+    /// `head_deadline` (a request head slower than `client_header_ms`), `keepalive_idle`
+    /// (a keep-alive connection idle past `client_idle_ms`).
+    pub const PROXY_CLIENT_FAULTS_TOTAL: &str = "proxy_client_faults_total";
 
     // --- app ---
     /// Counter `{method, route, status}`; `route` is the matched template.
-    pub const HTTP_REQUESTS_TOTAL: &str = "http_requests_total";
+    pub const APP_HTTP_REQUESTS_TOTAL: &str = "app_http_requests_total";
     /// Histogram `{method, route}` of handler latency.
-    pub const HTTP_REQUEST_DURATION_SECONDS: &str = "http_request_duration_seconds";
+    pub const APP_HTTP_REQUEST_DURATION_SECONDS: &str = "app_http_request_duration_seconds";
     /// Gauge `{state}`: database pool connections `in_use` and `idle`.
     pub const APP_DB_POOL_CONNECTIONS: &str = "app_db_pool_connections";
     /// Gauge: 1 while the database breaker is open (the database is known down), else 0.
@@ -99,6 +117,79 @@ pub fn registry() -> Registry {
     registry
 }
 
+/// An integer counter named `name`, registered in `registry`.
+///
+/// # Errors
+///
+/// When the name is malformed or already registered: a programming error.
+pub fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    registered(registry, IntCounter::new(name, help)?)
+}
+
+/// An integer counter with `labels`, registered in `registry`.
+///
+/// # Errors
+///
+/// As [`counter`].
+pub fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntCounterVec> {
+    registered(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
+}
+
+/// An integer gauge named `name`, registered in `registry`.
+///
+/// # Errors
+///
+/// As [`counter`].
+pub fn gauge(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntGauge> {
+    registered(registry, IntGauge::new(name, help)?)
+}
+
+/// An integer gauge with `labels`, registered in `registry`.
+///
+/// # Errors
+///
+/// As [`counter`].
+pub fn gauge_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<IntGaugeVec> {
+    registered(registry, IntGaugeVec::new(Opts::new(name, help), labels)?)
+}
+
+/// A histogram with `labels` and `buckets` (upper bounds, e.g.
+/// [`LATENCY_BUCKETS_SECONDS`]), registered in `registry`.
+///
+/// # Errors
+///
+/// As [`counter`], or when the buckets are not increasing.
+pub fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> prometheus::Result<HistogramVec> {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    registered(registry, HistogramVec::new(opts, labels)?)
+}
+
+/// `series`, once `registry` holds it too (series are handles onto shared values, so the
+/// registry's clone exports what the caller's records).
+fn registered<C: Collector + Clone + 'static>(
+    registry: &Registry,
+    series: C,
+) -> prometheus::Result<C> {
+    registry.register(Box::new(series.clone()))?;
+    Ok(series)
+}
+
 /// The Prometheus text exposition of everything in `registry`, and its content type.
 pub fn encode(registry: &Registry) -> (&'static str, Vec<u8>) {
     let encoder = TextEncoder::new();
@@ -121,6 +212,55 @@ mod tests {
         for invented in ["FOO", "get", "PROPFIND", "", "GETS", &"X".repeat(10_000)] {
             assert_eq!(method_label(invented), "OTHER", "{invented}");
         }
+    }
+
+    #[test]
+    fn every_series_made_here_is_exported() {
+        let registry = Registry::new();
+        let help = "a test series";
+        counter(&registry, "test_counter_total", help)
+            .expect("counter")
+            .inc();
+        counter_vec(&registry, "test_counter_vec_total", help, &["kind"])
+            .expect("counter_vec")
+            .with_label_values(&["a"])
+            .inc();
+        gauge(&registry, "test_gauge", help).expect("gauge").set(3);
+        gauge_vec(&registry, "test_gauge_vec", help, &["kind"])
+            .expect("gauge_vec")
+            .with_label_values(&["a"])
+            .set(4);
+        histogram_vec(
+            &registry,
+            "test_duration_seconds",
+            help,
+            &["kind"],
+            LATENCY_BUCKETS_SECONDS,
+        )
+        .expect("histogram_vec")
+        .with_label_values(&["a"])
+        .observe(0.02);
+
+        let text = String::from_utf8(encode(&registry).1).expect("utf-8 exposition");
+        for line in [
+            "test_counter_total 1",
+            r#"test_counter_vec_total{kind="a"} 1"#,
+            "test_gauge 3",
+            r#"test_gauge_vec{kind="a"} 4"#,
+            r#"test_duration_seconds_bucket{kind="a",le="0.025"} 1"#,
+        ] {
+            assert!(
+                text.lines().any(|exported| exported == line),
+                "{line} missing:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_name_is_registered_once() {
+        let registry = Registry::new();
+        counter(&registry, "test_total", "first").expect("first");
+        assert!(counter_vec(&registry, "test_total", "second", &["kind"]).is_err());
     }
 
     #[cfg(target_os = "linux")]

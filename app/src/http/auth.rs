@@ -6,9 +6,6 @@
 //! address, per account and per address, in the database, so each 429 holds across every
 //! instance behind the balancer.
 
-pub mod password;
-pub mod token;
-
 use std::collections::BTreeMap;
 
 use axum::Router;
@@ -20,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{AuthUser, ClientIp, Json};
 use super::{Error, Result};
+use crate::auth::password;
 use crate::db::attempts::{self, Ledger, Reservation};
 use crate::db::users;
 use crate::state::AppState;
@@ -117,7 +115,7 @@ async fn register(
         // Turned away before any work (a full hashing pool): the attempt does not count.
         Err(error) => {
             attempts::release(&state.db, Ledger::Registrations, &reserved).await?;
-            return Err(error);
+            return Err(error.into());
         }
     };
     let user = users::insert(&state.db, &account.email, &hash)

@@ -132,6 +132,26 @@ impl From<crate::db::Error> for Error {
     }
 }
 
+/// A token that cannot be issued is our fault; one that is refused is the caller's.
+impl From<crate::auth::token::Error> for Error {
+    fn from(error: crate::auth::token::Error) -> Self {
+        match error {
+            crate::auth::token::Error::Invalid(_) => Self::InvalidToken,
+            signing @ crate::auth::token::Error::Signing(_) => Self::Internal(signing.into()),
+        }
+    }
+}
+
+/// A full hashing pool is a 503 the client may retry; anything else went wrong inside.
+impl From<crate::auth::password::Error> for Error {
+    fn from(error: crate::auth::password::Error) -> Self {
+        match error {
+            crate::auth::password::Error::Busy(busy) => Self::Busy(busy),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
 impl Error {
     /// A validation error about one field.
     pub fn field(name: &'static str, message: impl Into<String>) -> Self {
@@ -282,5 +302,47 @@ impl From<QueryRejection> for Error {
 impl From<PathRejection> for Error {
     fn from(_: PathRejection) -> Self {
         Self::NotFound
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::auth::{password, token};
+    use crate::work::{Busy, JobFailed};
+
+    fn answer(error: impl Into<Error>) -> (StatusCode, &'static str, Option<HeaderValue>) {
+        let error = error.into();
+        let code = error.code();
+        let response = error.into_response();
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        (response.status(), code, retry_after)
+    }
+
+    #[test]
+    fn auth_errors_answer_as_the_api_promises() {
+        let what = "password hashing";
+        assert_eq!(
+            answer(password::Error::Busy(Busy { what })),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                Some(HeaderValue::from_static("1"))
+            ),
+            "a full pool is retryable",
+        );
+        assert_eq!(
+            answer(password::Error::Failed(JobFailed { what })),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
+        );
+        let refused = token::Tokens::new(b"secret", Duration::from_secs(60))
+            .verify("not.a.token")
+            .expect_err("not a token");
+        assert_eq!(
+            answer(refused),
+            (StatusCode::UNAUTHORIZED, "invalid_token", None)
+        );
     }
 }

@@ -74,10 +74,7 @@ impl FromRequestParts<AppState> for MaybeAuthUser {
             .map(str::trim)
             .filter(|token| !token.is_empty())
             .ok_or(Error::InvalidToken)?;
-        let claims = state
-            .tokens
-            .verify(token)
-            .map_err(|_| Error::InvalidToken)?;
+        let claims = state.tokens.verify(token)?;
         Ok(Self(Some(AuthUser { id: claims.sub })))
     }
 }

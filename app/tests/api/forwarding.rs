@@ -140,7 +140,7 @@ async fn invented_methods_are_counted_as_other(db: &TestDb) {
     let other = text
         .lines()
         .find(|line| {
-            line.starts_with(shared::metrics::names::HTTP_REQUESTS_TOTAL)
+            line.starts_with(shared::metrics::names::APP_HTTP_REQUESTS_TOTAL)
                 && line.contains("method=\"OTHER\"")
         })
         .unwrap_or_else(|| panic!("no OTHER series:\n{text}"));

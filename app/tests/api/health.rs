@@ -22,11 +22,11 @@ async fn health_ready_and_metrics(db: &TestDb) {
     for expected in [
         format!(
             r#"{}{{method="GET",route="/healthz",status="200"}} 1"#,
-            names::HTTP_REQUESTS_TOTAL
+            names::APP_HTTP_REQUESTS_TOTAL
         ),
         format!(
             r#"{}_count{{method="GET",route="/readyz"}} 1"#,
-            names::HTTP_REQUEST_DURATION_SECONDS
+            names::APP_HTTP_REQUEST_DURATION_SECONDS
         ),
         format!(r#"{}{{state="idle"}}"#, names::APP_DB_POOL_CONNECTIONS),
         format!(r#"{}{{state="in_use"}}"#, names::APP_DB_POOL_CONNECTIONS),
@@ -70,7 +70,7 @@ async fn unknown_routes_are_json_404s_with_instance_and_request_id() {
         .expect("metrics");
     let unmatched = format!(
         r#"{}{{method="GET",route="unmatched",status="404"}} 1"#,
-        names::HTTP_REQUESTS_TOTAL
+        names::APP_HTTP_REQUESTS_TOTAL
     );
     assert!(text.contains(&unmatched), "{unmatched} missing:\n{text}");
     assert!(

@@ -1,78 +1,37 @@
 //! The cache in the gateway's phases: look up in `request_filter`, decide and capture in
 //! the upstream response filters (storing at the body's last byte), release coalesced
 //! waiters of an abandoned fill in `logging`, and fall back to a stored copy in
-//! `fail_to_proxy`. Revalidation and stale-if-error on a 5xx end the upstream attempt
-//! with [`CACHE_ANSWER`], so `fail_to_proxy` writes the stored response whole. Within
+//! `fail_to_proxy`. Revalidation and stale-if-error on a 5xx set [`Answer::Stored`] and end
+//! the upstream attempt, so `fail_to_proxy` writes the stored response whole. Within
 //! `stale-while-revalidate` the stale copy answers and [`Refresh`] runs in the background.
+//!
+//! Each step does nothing unless the cache is on for the request (`ctx.cache.on`, set once
+//! in `request_filter`), so the phases call them without asking.
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, StatusCode, header};
+use pingora::connectors::http::Connector;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
 
-use pingora::connectors::http::Connector;
-
-use super::ctx::RequestCtx;
-use super::forwarding::{Client, REQUEST_ID, VIA};
+use super::ctx::{Answer, Fill, RequestCtx};
+use super::forwarding::Client;
 use super::inspect::Authority;
 use super::refresh::Refresh;
-use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Leader, Turn, key, policy};
-
-/// The `X-Cache` response header.
-pub(super) const X_CACHE: &str = "x-cache";
-
-/// The error an upstream response filter returns when the cache answers instead.
-pub(super) const CACHE_ANSWER: ErrorType = ErrorType::Custom("cache answers");
-
-/// The cache's part of the per-request context.
-#[derive(Default)]
-pub struct CacheCtx {
-    /// The route has the cache on (so every response gets `X-Cache`).
-    pub enabled: bool,
-    /// What the cache did.
-    pub status: Option<CacheStatus>,
-    /// The URL key.
-    pub primary: Option<String>,
-    /// The stored copy found stale: for revalidation and stale-if-error.
-    pub stale: Option<Arc<Entry>>,
-    /// Validators from `stale` went upstream.
-    pub revalidating: bool,
-    /// The leader's lock for this key; dropped once the fill is stored or abandoned.
-    pub leader: Option<Leader>,
-    /// The response being captured for the store.
-    pub fill: Option<Fill>,
-    /// What `fail_to_proxy` writes instead of an error (status `Revalidated` or `Stale`).
-    pub answer: Option<Arc<Entry>>,
-    /// A successful unsafe request invalidates this URL.
-    pub invalidate: bool,
-}
-
-/// A response being captured.
-pub struct Fill {
-    header: ResponseHeader,
-    body: BytesMut,
-}
-
-impl std::fmt::Debug for CacheCtx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CacheCtx")
-            .field("status", &self.status)
-            .field("primary", &self.primary)
-            .finish_non_exhaustive()
-    }
-}
+use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Turn, key, policy};
 
 /// `request_filter`'s part: serve a usable stored copy (true), or prepare the miss.
 pub(super) async fn lookup(
-    cache: &Arc<Cache>,
     connector: &Arc<Connector>,
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> Result<bool> {
-    ctx.cache.enabled = true;
+    let Some(cache) = ctx.cache.on.clone() else {
+        return Ok(false);
+    };
     ctx.cache.status = Some(CacheStatus::Bypass);
     let client = Client::of(session);
     let req = session.req_header();
@@ -106,9 +65,8 @@ pub(super) async fn lookup(
             && asks.max_age != Some(0)
             && !entry.stale_while_revalidate.is_zero()
             && entry.staleness() <= entry.stale_while_revalidate;
-        if let (true, Some(upstream), Some(live)) =
-            (while_revalidate, ctx.upstream.clone(), ctx.live.clone())
-        {
+        if let (true, Some(upstream)) = (while_revalidate, ctx.upstream.clone()) {
+            let live = &ctx.live;
             Refresh {
                 cache: cache.clone(),
                 connector: connector.clone(),
@@ -166,7 +124,8 @@ fn usable(entry: Option<Arc<Entry>>, authorised: bool) -> Option<Arc<Entry>> {
     })
 }
 
-/// `upstream_request_filter`'s part: ask the origin whether the stale copy still holds.
+/// `upstream_request_filter`'s part: ask the origin whether the stale copy still holds
+/// (there is one only while the cache is on).
 pub(super) fn add_validators(ctx: &mut RequestCtx, upstream_request: &mut RequestHeader) {
     let Some(entry) = &ctx.cache.stale else {
         return;
@@ -202,19 +161,22 @@ pub(super) fn insert_validators(stored: &HeaderMap, request: &mut RequestHeader)
     Ok(())
 }
 
-/// `upstream_response_filter`'s part. An `Err` of [`CACHE_ANSWER`] means: stop, the
-/// stored copy in `ctx.cache.answer` is the response.
+/// `upstream_response_filter`'s part. It fails only after setting [`Answer::Stored`]: the
+/// error stops Pingora forwarding the backend's response, and the phases after it go by
+/// the answer in the context.
 pub(super) async fn on_response(
-    cache: &Cache,
     session: &Session,
     response: &ResponseHeader,
     ctx: &mut RequestCtx,
 ) -> Result<()> {
+    let Some(cache) = ctx.cache.on.clone() else {
+        return Ok(());
+    };
     let status = response.status;
     let req = session.req_header();
     if ctx.cache.invalidate {
         if status.is_success() || status.is_redirection() {
-            invalidate(cache, ctx, response).await;
+            invalidate(&cache, ctx, response).await;
         }
         return Ok(());
     }
@@ -226,16 +188,13 @@ pub(super) async fn on_response(
                 cache.store.insert_arc(primary, &req.headers, fresh.clone());
             }
             ctx.cache.status = Some(CacheStatus::Revalidated);
-            ctx.cache.answer = Some(fresh);
-            return Err(Error::explain(
-                CACHE_ANSWER,
-                "origin confirmed the stored copy",
-            ));
+            ctx.cache.answer = Answer::Stored(fresh);
+            return Err(stop_upstream("the origin confirmed the stored copy"));
         }
         if status.is_server_error() && stale.serves_on_error() {
             ctx.cache.status = Some(CacheStatus::Stale);
-            ctx.cache.answer = Some(stale);
-            return Err(Error::explain(CACHE_ANSWER, "stale-if-error"));
+            ctx.cache.answer = Answer::Stored(stale);
+            return Err(stop_upstream("stale-if-error"));
         }
     }
     let directives = policy::Directives::parse(&response.headers);
@@ -265,17 +224,16 @@ pub(super) async fn on_response(
     Ok(())
 }
 
+/// Ends the upstream attempt once the stored copy answers instead ([`Answer::Stored`]).
+fn stop_upstream(why: &'static str) -> Box<Error> {
+    Error::explain(ErrorType::InternalError, why)
+}
+
 /// `upstream_response_body_filter`'s part: capture, give up past the size limit, and
 /// store at the last byte, before the client has it, so its next request finds it;
 /// then release the waiters.
-pub(super) fn on_body(
-    cache: &Cache,
-    session: &Session,
-    ctx: &mut RequestCtx,
-    body: Option<&Bytes>,
-    eos: bool,
-) {
-    let Some(fill) = ctx.cache.fill.as_mut() else {
+pub(super) fn on_body(session: &Session, ctx: &mut RequestCtx, body: Option<&Bytes>, eos: bool) {
+    let (Some(cache), Some(fill)) = (ctx.cache.on.as_deref(), ctx.cache.fill.as_mut()) else {
         return;
     };
     if let Some(chunk) = body {
@@ -297,17 +255,23 @@ pub(super) fn on_body(
     }
 }
 
-/// `logging`'s part: release the waiters of a fill that never completed.
-pub(super) fn finish(ctx: &mut RequestCtx) {
+/// `logging`'s part: release the waiters of a fill that never completed; what the cache
+/// did, for `proxy_cache_requests_total`.
+pub(super) fn finish(ctx: &mut RequestCtx) -> Option<CacheStatus> {
     ctx.cache.fill = None;
     ctx.cache.leader = None;
+    ctx.cache.status
 }
 
-/// `fail_to_proxy`'s part: the stored answer, or a stale copy when upstreams failed.
+/// `fail_to_proxy`'s part, while nothing was written: the stored answer, or a stale copy
+/// when upstreams failed. The status written, if it was.
 pub(super) async fn fallback(session: &mut Session, ctx: &mut RequestCtx) -> Option<u16> {
-    let entry = match ctx.cache.answer.take() {
-        Some(entry) => entry,
-        None => {
+    if ctx.cache.on.is_none() || session.response_written().is_some() {
+        return None;
+    }
+    let entry = match &ctx.cache.answer {
+        Answer::Stored(entry) => entry.clone(),
+        Answer::Backend => {
             let stale = ctx.cache.stale.clone()?;
             if !stale.serves_on_error() {
                 return None;
@@ -347,20 +311,9 @@ async fn serve(
         header.remove_header(&header::CONTENT_LENGTH);
     }
     header.insert_header(header::AGE, entry.age().as_secs().to_string())?;
-    header.insert_header(X_CACHE, status.as_str())?;
-    header.insert_header(REQUEST_ID, ctx.request_id.as_str())?;
-    header.append_header(header::VIA, VIA)?;
-    ctx.local_status = Some(header.status.as_u16());
     let bodiless = head || not_modified || entry.body.is_empty();
-    session
-        .write_response_header(Box::new(header), bodiless)
-        .await?;
-    if !bodiless {
-        session
-            .write_response_body(Some(entry.body.clone()), true)
-            .await?;
-    }
-    Ok(())
+    let body = (!bodiless).then(|| entry.body.clone());
+    super::respond::send(session, ctx, header, body).await
 }
 
 /// Drops the URL, and same-origin `Location` / `Content-Location` targets.

@@ -146,6 +146,21 @@ where
     }
 }
 
+/// Marks the connection `session` arrived on as busy with a request (no idle deadline
+/// while it runs), and gives the request that connection's state for its read deadlines;
+/// none over HTTP/2, whose connection carries other requests.
+pub(super) fn request_started(
+    tracker: &ConnectionTracker,
+    session: &pingora::proxy::Session,
+) -> Option<Arc<ConnState>> {
+    let conn = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .and_then(|client| tracker.connection(*client))?;
+    conn.request_started();
+    (!session.is_http2()).then_some(conn)
+}
+
 /// Answers a refused connection 503 (HTTP/1 only; an HTTP/2 client just sees it close).
 async fn refuse(mut stream: Stream, refusal: Refusal) {
     if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {

@@ -4,10 +4,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::caching::CacheCtx;
+use bytes::BytesMut;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
 use super::connection::ConnState;
 use super::fault::Fault;
-use super::inspect::Authority;
+use super::forwarding;
+use super::inspect::{self, Authority};
+use crate::cache::{Cache, CacheStatus, Entry, Leader};
 use crate::routing::Live;
 use crate::upstreams::{Outcome, Selection, Upstream};
 
@@ -16,8 +21,9 @@ use crate::upstreams::{Outcome, Selection, Upstream};
 pub struct RequestCtx {
     /// When the request head arrived.
     pub started: Instant,
-    /// The routing state this request uses from start to end.
-    pub live: Option<Arc<Live>>,
+    /// The routing state in force when the request head arrived, used by this request from
+    /// start to end even if a reload swaps in another meanwhile.
+    pub live: Arc<Live>,
     /// The client's `X-Request-Id`, or a fresh one; echoed to client and backend.
     pub request_id: String,
     /// The validated `Host` (or absolute-form authority), when the request names one.
@@ -66,10 +72,11 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub(super) fn new() -> Self {
+    /// A context for a request that starts now, under `live`.
+    pub(super) fn new(live: Arc<Live>) -> Self {
         Self {
             started: Instant::now(),
-            live: None,
+            live,
             request_id: String::new(),
             authority: None,
             route: Arc::from("unmatched"),
@@ -94,6 +101,15 @@ impl RequestCtx {
         }
     }
 
+    /// Notes what the request head says before routing: its id (the client's, or a fresh
+    /// one), whether it may become a stream, and whether it has a body.
+    pub(super) fn note_head(&mut self, session: &Session) {
+        let req = session.req_header();
+        self.request_id = forwarding::request_id(req);
+        self.streaming = session.is_upgrade_req() || inspect::wants_event_stream(req);
+        self.has_body = inspect::has_body(req);
+    }
+
     /// The upstream group's name, or `none`.
     pub fn upstream_name(&self) -> &str {
         self.upstream.as_ref().map_or("none", |u| u.name())
@@ -105,6 +121,27 @@ impl RequestCtx {
         self.current.take();
     }
 
+    /// Picks a backend of `upstream` this request has not tried yet, for its next attempt.
+    pub(super) fn select(&mut self, upstream: &Upstream) -> Option<Selection> {
+        let selection = upstream.select(self.hash_input.as_deref(), &self.tried)?;
+        self.tried.push(selection.addr());
+        self.backend = Some(selection.addr());
+        Some(selection)
+    }
+
+    /// Sends the request again on a fresh connection after a reused one turned out to have
+    /// been closed under it (see `pool` and `retry::on_fresh_connection`): to any backend,
+    /// the same one included, outside the budget and without a verdict on the backend.
+    pub(super) fn retry_on_fresh_connection(&mut self) {
+        self.abandon_attempt();
+        self.stale_retries += 1;
+        self.fresh_connection = true;
+        if let Some(addr) = self.backend {
+            self.tried.retain(|tried| *tried != addr);
+        }
+        self.retry_reason = Some("stale_connection");
+    }
+
     /// Ends the attempt in progress with `outcome`, once; returns the backend it went to.
     pub(super) fn finish_attempt(&mut self, outcome: Outcome) -> Option<SocketAddr> {
         self.current.take().map(|selection| {
@@ -113,4 +150,63 @@ impl RequestCtx {
             addr
         })
     }
+}
+
+/// The cache's part of the per-request context.
+#[derive(Default)]
+pub struct CacheCtx {
+    /// The response cache, when the proxy has one and the request's route uses it. Decided
+    /// once, in `request_filter`; every later cache step asks this and nothing else, and
+    /// does nothing when it is `None`.
+    pub on: Option<Arc<Cache>>,
+    /// What the cache did; set only while it is [`on`](Self::on), so every response that
+    /// has one gets `X-Cache`.
+    pub status: Option<CacheStatus>,
+    /// The URL key.
+    pub primary: Option<String>,
+    /// The stored copy found stale: for revalidation and stale-if-error.
+    pub stale: Option<Arc<Entry>>,
+    /// Validators from `stale` went upstream.
+    pub revalidating: bool,
+    /// The leader's lock for this key; dropped once the fill is stored or abandoned.
+    pub leader: Option<Leader>,
+    /// The response being captured for the store.
+    pub fill: Option<Fill>,
+    /// Whether the backend's response or a stored copy answers the client.
+    pub answer: Answer,
+    /// A successful unsafe request invalidates this URL.
+    pub invalidate: bool,
+}
+
+impl std::fmt::Debug for CacheCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheCtx")
+            .field("on", &self.on.is_some())
+            .field("status", &self.status)
+            .field("answer", &self.answer)
+            .field("primary", &self.primary)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who answers the client once a backend's response head has arrived, as the cache decided.
+#[derive(Debug, Default)]
+pub enum Answer {
+    /// The backend: its response goes to the client as it comes (captured for the store
+    /// when it may be stored).
+    #[default]
+    Backend,
+    /// This stored copy, in place of the backend's response: the origin confirmed it (a
+    /// 304 to a revalidation, `X-Cache: REVALIDATED`) or failed within its
+    /// `stale-if-error` (`STALE`). The upstream attempt ends at its head, a success as far
+    /// as the backend's health goes, is never retried, and `fail_to_proxy` writes the copy.
+    Stored(Arc<Entry>),
+}
+
+/// A response being captured for the store, from its head to its last body byte.
+pub struct Fill {
+    /// The backend's response head, as it arrived.
+    pub(super) header: ResponseHeader,
+    /// The body so far; the fill is dropped once it outgrows `max_object_bytes`.
+    pub(super) body: BytesMut,
 }

@@ -1,5 +1,5 @@
 //! What the gateway adds to messages as they pass: `X-Forwarded-*`, `Forwarded`,
-//! `X-Request-Id` and `Via`, and the hop-by-hop headers it strips where Pingora does not.
+//! `X-Request-Id`, `Via` and `X-Cache`, and the hop-by-hop headers it strips where Pingora does not.
 //!
 //! Who may set the forwarding headers, and the request-id rule, are the contract in
 //! [`shared::forwarding`], shared with the app: from a peer outside `[server]
@@ -19,6 +19,9 @@ use shared::forwarding::{
 pub(super) const VIA: &str = "1.1 flotilla";
 /// The request-id header, kept from the client or generated.
 pub(super) const REQUEST_ID: &str = shared::forwarding::X_REQUEST_ID;
+/// What the response cache did for the request (`HIT`, `MISS`, …), on every response of a
+/// route with the cache on.
+pub(super) const X_CACHE: &str = "x-cache";
 
 /// The client's request id when it follows the shared rule, else a fresh UUID.
 pub(super) fn request_id(req: &RequestHeader) -> String {

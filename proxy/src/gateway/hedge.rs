@@ -36,6 +36,7 @@ use http::Method;
 
 pub(super) use race::forward;
 
+use super::retry;
 use crate::config::upstream::RetryConfig;
 use crate::upstreams::Outcome;
 
@@ -103,18 +104,17 @@ pub(super) enum Hedge {
     Skip,
 }
 
-/// The hedge decision: within `max_attempts` (hedges are attempts), then the retry budget.
-/// `budget` is asked only when the attempt limit allows, so a refused hedge never spends
-/// budget.
+/// The hedge decision: within `max_attempts` (hedges are attempts), then the retry budget
+/// ([`retry::within_limits`], so a refused hedge never spends budget).
 pub(super) fn hedge_due(
     attempts: usize,
     max_attempts: usize,
     budget: impl FnOnce() -> bool,
 ) -> Hedge {
-    if attempts >= max_attempts || !budget() {
-        Hedge::Skip
-    } else {
+    if retry::within_limits(attempts, max_attempts, budget) {
         Hedge::Send
+    } else {
+        Hedge::Skip
     }
 }
 
@@ -129,9 +129,9 @@ pub(super) enum Next {
     GiveUp,
 }
 
-/// The retry rules of the Pingora path, for requests that are all idempotent and bodiless:
-/// a connect failure is retried; a broken or timed-out attempt once; all within
-/// `max_attempts` and the retry budget (`budget`, asked last).
+/// The retry rules of the Pingora path ([`retry`]), for requests that are all idempotent
+/// and bodiless: a connect failure is retried; a broken or timed-out attempt once; all
+/// within `max_attempts` and the retry budget (`budget`, asked last).
 pub(super) fn after_failure(
     outcome: Outcome,
     in_flight: usize,
@@ -143,16 +143,10 @@ pub(super) fn after_failure(
     if in_flight > 0 {
         return Next::Wait;
     }
-    let reason = match outcome {
-        Outcome::ConnectFailed => "connect",
-        Outcome::Timeout if broken_retries == 0 => "timeout",
-        Outcome::Broken if broken_retries == 0 => "broken",
-        _ => return Next::GiveUp,
-    };
-    if attempts >= max_attempts || !budget() {
-        return Next::GiveUp;
+    match retry::retryable(outcome, broken_retries) {
+        Some(reason) if retry::within_limits(attempts, max_attempts, budget) => Next::Retry(reason),
+        _ => Next::GiveUp,
     }
-    Next::Retry(reason)
 }
 
 /// What to do when an attempt's backend stopped serving before its response head came.

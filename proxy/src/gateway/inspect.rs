@@ -5,7 +5,28 @@
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 
+use super::respond::Refusal;
+use crate::config::Limits;
 use crate::upstreams::HashKey;
+
+/// Checks a request head against what the proxy accepts before routing it: a `Host` that
+/// is a valid authority (else 400), headers within `limits.max_request_header_bytes`
+/// (431) and a declared body within `max_request_body_bytes` (413). The authority, when
+/// the request names one.
+pub(super) fn admit(req: &RequestHeader, limits: &Limits) -> Result<Option<Authority>, Refusal> {
+    let authority = authority(req).map_err(|()| Refusal {
+        status: 400,
+        message: "the Host is not a valid authority",
+    })?;
+    if header_bytes(req) > limits.max_request_header_bytes {
+        return Err(Refusal::of(431));
+    }
+    let declared = content_length(&req.headers);
+    if declared.is_some_and(|len| len > limits.max_request_body_bytes) {
+        return Err(Refusal::of(413));
+    }
+    Ok(authority)
+}
 
 /// The request line plus headers, as sent on the wire.
 pub(super) fn header_bytes(req: &RequestHeader) -> usize {

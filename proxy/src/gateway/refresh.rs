@@ -108,13 +108,15 @@ impl Refresh {
         let Some(response) = session.response_header().cloned() else {
             return Outcome::Broken;
         };
+        // The backend answered: its status is the attempt's outcome, whatever is stored.
+        let answered = Outcome::from_status(response.status.as_u16());
         let headers = &self.request.headers;
         if response.status == StatusCode::NOT_MODIFIED {
             let fresh = self
                 .stale
                 .refreshed(&response, self.cache.heuristic, self.cache.stale);
             self.cache.store.insert(&self.primary, headers, fresh);
-            return Outcome::Success;
+            return answered;
         }
         let directives = policy::Directives::parse(&response.headers);
         let refused = policy::not_storable(
@@ -125,14 +127,14 @@ impl Refresh {
             &directives,
         );
         if refused.is_some() {
-            return status_outcome(response.status);
+            return answered;
         }
         let mut body = BytesMut::new();
         loop {
             match session.read_response_body().await {
                 Ok(Some(chunk)) => {
                     if (body.len() + chunk.len()) as u64 > self.cache.max_object_bytes {
-                        return Outcome::Success;
+                        return answered;
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -142,14 +144,6 @@ impl Refresh {
         }
         let entry = self.cache.entry(response, body.freeze());
         self.cache.store.insert(&self.primary, headers, entry);
-        Outcome::Success
-    }
-}
-
-fn status_outcome(status: StatusCode) -> Outcome {
-    if status.is_server_error() {
-        Outcome::Status(status.as_u16())
-    } else {
-        Outcome::Success
+        answered
     }
 }

@@ -1,5 +1,6 @@
-//! Responses the proxy writes itself: denials, limits, and failures it could not route
-//! around. Bodies use the app's error shape, `{"error": {"code", "message"}}`.
+//! The house headers every response to the client carries, and the responses the proxy
+//! writes itself: denials, limits, failures it could not route around, and stored copies
+//! from the cache. Error bodies use the app's error shape, `{"error": {"code", "message"}}`.
 
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -7,19 +8,98 @@ use pingora::proxy::Session;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use super::ctx::RequestCtx;
-use super::forwarding::{REQUEST_ID, VIA};
+use super::fault::Fault;
+use super::forwarding::{self, X_CACHE};
+use crate::cache::CacheStatus;
 
 /// Seconds a client is told to wait when no backend can take its request.
 const RETRY_AFTER_SECS: &str = "1";
 
-/// Writes a complete local response with `status` and `message`.
+/// Stamps the house headers on a response for the client: `X-Request-Id`, `Via` (and the
+/// backend's hop-by-hop leftovers removed, [`forwarding::downstream_response`]), and
+/// `X-Cache` when the cache has a say (`cache`: the request's `ctx.cache.status`). Once per
+/// response: in `response_filter` for one a backend sent, in [`send`] for one the proxy
+/// makes.
+pub(super) fn stamp(
+    header: &mut ResponseHeader,
+    request_id: &str,
+    cache: Option<CacheStatus>,
+) -> Result<()> {
+    if let Some(cache) = cache {
+        header.insert_header(X_CACHE, cache.as_str())?;
+    }
+    forwarding::downstream_response(header, request_id)
+}
+
+/// Writes a response the proxy makes itself, with the house headers: `header`, then `body`
+/// whole, or nothing after the head when `body` is `None` (a `HEAD`, a 304). Every local
+/// response goes through here, so its status reaches the access log.
+pub(super) async fn send(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    mut header: ResponseHeader,
+    body: Option<Bytes>,
+) -> Result<()> {
+    stamp(&mut header, &ctx.request_id, ctx.cache.status)?;
+    ctx.local_status = Some(header.status.as_u16());
+    session
+        .write_response_header(Box::new(header), body.is_none())
+        .await?;
+    if let Some(body) = body {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+/// A request the proxy answers itself instead of forwarding it: a refused head, a denied
+/// path, no route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refusal {
+    /// The status the client gets.
+    pub(super) status: u16,
+    /// What the error body tells the client.
+    pub(super) message: &'static str,
+}
+
+impl Refusal {
+    /// A refusal with the usual message for `status` ([`message_for`]).
+    pub(super) fn of(status: u16) -> Self {
+        Self {
+            status,
+            message: message_for(status),
+        }
+    }
+}
+
+/// Answers a refused request.
+pub(super) async fn refuse(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    refusal: Refusal,
+) -> Result<()> {
+    respond(session, ctx, refusal.status, refusal.message).await
+}
+
+/// `fail_to_proxy`'s error response, when the cache had nothing to answer with: the status
+/// the failure maps to (the gateway's own verdict in `ctx.fault` first), written unless
+/// something was already or the client is gone (status 0).
+pub(super) async fn failure(session: &mut Session, ctx: &mut RequestCtx, error: &Error) -> u16 {
+    let status = ctx.fault.map_or_else(|| status_for(error), Fault::status);
+    if status > 0 && session.response_written().is_none() {
+        if let Err(write_error) = respond(session, ctx, status, message_for(status)).await {
+            tracing::debug!(%write_error, "could not send the error response");
+        }
+    }
+    status
+}
+
+/// Writes an error response with `status` and `message`.
 pub(super) async fn respond(
     session: &mut Session,
     ctx: &mut RequestCtx,
     status: u16,
     message: &str,
 ) -> Result<()> {
-    ctx.local_status = Some(status);
     let body = serde_json::json!({
         "error": { "code": code_name(status), "message": message }
     })
@@ -27,11 +107,6 @@ pub(super) async fn respond(
     let mut header = ResponseHeader::build(status, Some(6))?;
     header.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
-    header.insert_header(REQUEST_ID, ctx.request_id.as_str())?;
-    header.insert_header(http::header::VIA, VIA)?;
-    if let Some(cache) = ctx.cache.status.filter(|_| ctx.cache.enabled) {
-        header.insert_header(super::caching::X_CACHE, cache.as_str())?;
-    }
     if status == 503 {
         header.insert_header(http::header::RETRY_AFTER, RETRY_AFTER_SECS)?;
     }
@@ -39,13 +114,7 @@ pub(super) async fn respond(
         // The rest of the request may still be on the wire; do not read it as a new one.
         session.set_keepalive(None);
     }
-    session
-        .write_response_header(Box::new(header), false)
-        .await?;
-    session
-        .write_response_body(Some(Bytes::from(body)), true)
-        .await?;
-    Ok(())
+    send(session, ctx, header, Some(Bytes::from(body))).await
 }
 
 /// The status a proxying error becomes; 0 when the client is already gone.
@@ -96,3 +165,6 @@ fn code_name(status: u16) -> &'static str {
         _ => "proxy_error",
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,11 +5,28 @@
 //! Any other answer (a client that merely claimed to want a stream) keeps the deadline,
 //! renewed by each body chunk, as a plain request's read timeout would be.
 
+use std::time::Duration;
+
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 use super::ctx::RequestCtx;
 use super::inspect;
+
+/// The per-read timeout of the request's backend reads: `response_header_ms`, or none for
+/// a would-be stream, which may live as long as the client keeps it. Its response head is
+/// still awaited only `response_header_ms`, by a deadline on the client connection's reads
+/// armed here and lifted by [`on_response_head`].
+pub(super) fn backend_read_timeout(ctx: &RequestCtx) -> Option<Duration> {
+    let head = ctx.live.timeouts.response_header();
+    if !ctx.streaming {
+        return Some(head);
+    }
+    if let Some(conn) = &ctx.conn {
+        conn.arm_read_deadline(head);
+    }
+    None
+}
 
 /// The backend's response head arrived for a would-be stream.
 pub(super) fn on_response_head(
@@ -40,7 +57,7 @@ pub(super) fn on_response_body(ctx: &RequestCtx) {
     if !ctx.plain_answer_to_stream {
         return;
     }
-    if let (Some(conn), Some(live)) = (&ctx.conn, &ctx.live) {
-        conn.arm_read_deadline(live.timeouts.response_header());
+    if let Some(conn) = &ctx.conn {
+        conn.arm_read_deadline(ctx.live.timeouts.response_header());
     }
 }

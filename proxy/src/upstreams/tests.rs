@@ -369,3 +369,13 @@ fn round_robin_stays_exact_under_concurrent_selection() {
     }
     assert_eq!(merged.values().copied().collect::<Vec<_>>(), [100; 3]);
 }
+
+#[test]
+fn a_response_is_a_failed_attempt_only_when_it_is_a_5xx() {
+    for status in [100, 200, 204, 304, 404, 499] {
+        assert_eq!(Outcome::from_status(status), Outcome::Success, "{status}");
+    }
+    for status in [500, 502, 503, 599] {
+        assert_eq!(Outcome::from_status(status), Outcome::Status(status));
+    }
+}

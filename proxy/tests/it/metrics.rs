@@ -1,6 +1,22 @@
 //! The admin `/metrics` values match the traffic sent.
 
-use crate::helpers::{Origin, Proxy, client, metric, upstream};
+use crate::helpers::{Origin, Proxy, SETTLE, client, metric, upstream};
+
+/// `/metrics` once `settled` holds for it, or as it stands after [`SETTLE`], for the
+/// assertions to show. The gateway records a request in its logging phase, after the client
+/// has the response, so the last request's sample can trail its response by a moment.
+async fn metrics_when(proxy: &Proxy, settled: impl Fn(&str) -> bool) -> String {
+    let settled = &settled;
+    let polled = shared::testing::wait_until("the last request's sample", SETTLE, || async move {
+        let text = proxy.metrics().await;
+        settled(&text).then_some(text)
+    })
+    .await;
+    match polled {
+        Ok(text) => text,
+        Err(_) => proxy.metrics().await,
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metric_values_match_the_requests_sent() {
@@ -42,8 +58,16 @@ async fn metric_values_match_the_requests_sent() {
         );
     }
 
-    let text = proxy.metrics().await;
     let requests = "proxy_requests_total";
+    let text = metrics_when(&proxy, |text| {
+        metric(text, requests, &[("route", "internal"), ("code", "4xx")]) >= 2.0
+            && metric(
+                text,
+                "proxy_request_duration_seconds_count",
+                &[("route", "/")],
+            ) >= 10.0
+    })
+    .await;
     assert_eq!(
         metric(
             &text,
@@ -135,7 +159,14 @@ async fn invented_methods_are_labelled_other_in_every_series() {
         assert_eq!(response.status(), 200, "the origin answers any method");
     }
 
-    let text = proxy.metrics().await;
+    let text = metrics_when(&proxy, |text| {
+        metric(
+            text,
+            shared::metrics::names::PROXY_REQUESTS_TOTAL,
+            &[("method", "OTHER")],
+        ) >= 5.0
+    })
+    .await;
     assert!(
         !text.contains("INVENTED"),
         "an invented method is a label:\n{text}"

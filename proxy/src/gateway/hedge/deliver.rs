@@ -7,10 +7,10 @@ use http::{Method, header};
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
-use super::super::{Gateway, RequestCtx, caching};
+use super::super::ctx::Answer;
+use super::super::{Gateway, RequestCtx};
 use super::race::Head;
 use super::ttfb::Ttfb;
-use crate::config::Timeouts;
 use crate::upstreams::{Outcome, Selection};
 
 /// Sends the response of `head` to the client and returns its connection to the pool.
@@ -41,7 +41,7 @@ pub(super) async fn deliver(
         .upstream_response_filter(session, &mut response, ctx)
         .await
     {
-        if error.etype() == &caching::CACHE_ANSWER {
+        if let Answer::Stored(_) = ctx.cache.answer {
             // The cache answers instead; the backend did nothing wrong.
             gateway.record_attempt(ctx, Outcome::Success);
         }
@@ -81,11 +81,9 @@ pub(super) async fn deliver(
             .await
             .map_err(|e| e.into_down())?;
     }
-    let configured = ctx.live.as_ref().map_or_else(
-        || Timeouts::default().upstream_idle(),
-        |l| l.timeouts.upstream_idle(),
-    );
-    let idle = gateway.keep_alive.idle_for(addr, configured);
+    let idle = gateway
+        .keep_alive
+        .idle_for(addr, ctx.live.timeouts.upstream_idle());
     gateway
         .connector
         .release_http_session(upstream, &peer, Some(idle))

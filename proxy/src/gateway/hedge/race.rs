@@ -16,7 +16,7 @@ use pingora::proxy::{ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 
-use super::super::{Gateway, RequestCtx, forwarding, pool};
+use super::super::{Gateway, RequestCtx, forwarding, pool, retry};
 use super::{Hedge, Next, OnStopped, deliver};
 use crate::config::Timeouts;
 use crate::metrics::{Metrics, outcome_label};
@@ -74,7 +74,7 @@ pub(in crate::gateway) async fn forward(
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> Result<bool> {
-    let (Some(upstream), Some(live)) = (ctx.upstream.clone(), ctx.live.clone()) else {
+    let Some(upstream) = ctx.upstream.clone() else {
         return Err(Error::explain(ErrorType::HTTPStatus(404), "no route"));
     };
     let mut request = origin_request(session)?;
@@ -88,7 +88,7 @@ pub(in crate::gateway) async fn forward(
         metrics: gateway.metrics.clone(),
         connector: gateway.connector.clone(),
         request,
-        timeouts: live.timeouts.clone(),
+        timeouts: ctx.live.timeouts.clone(),
     };
     let won = {
         let client_gone = session.as_downstream_mut().read_body_or_idle(true);
@@ -124,7 +124,7 @@ async fn race(
     let upstream = &plan.upstream;
     let name = upstream.name();
     let max_attempts = upstream.max_attempts();
-    let first = select(ctx, upstream).ok_or_else(no_backend)?;
+    let first = ctx.select(upstream).ok_or_else(no_backend)?;
     let mut racers = vec![launch(plan, first, false)];
     let mut timer = Some(Box::pin(tokio::time::sleep(wait)));
     let mut hedged = false;
@@ -185,11 +185,11 @@ async fn race(
                 match next {
                     Next::Wait => {}
                     Next::Retry(reason) => {
-                        let Some(selection) = select(ctx, upstream) else {
+                        let Some(selection) = ctx.select(upstream) else {
                             // As on Pingora's path: nobody left to try is a 503.
                             return Err(no_backend());
                         };
-                        if reason != "connect" {
+                        if reason != retry::CONNECT {
                             ctx.broken_retries += 1;
                         }
                         gateway.metrics.retry(name, reason);
@@ -202,7 +202,7 @@ async fn race(
                 let mut replacement = None;
                 let decision =
                     super::on_stopped(racers.len() - 1, ctx.tried.len(), max_attempts, || {
-                        replacement = select(ctx, upstream);
+                        replacement = ctx.select(upstream);
                         replacement.is_some()
                     });
                 match (decision, replacement) {
@@ -220,7 +220,7 @@ async fn race(
                     upstream.try_acquire_retry()
                 });
                 match (due, racers.len()) {
-                    (Hedge::Send, 1) => match select(ctx, upstream) {
+                    (Hedge::Send, 1) => match ctx.select(upstream) {
                         Some(selection) => {
                             gateway.metrics.retry(name, "hedge");
                             racers.push(launch(plan, selection, true));
@@ -239,14 +239,6 @@ async fn race(
 
 fn no_backend() -> Box<Error> {
     Error::explain(ErrorType::HTTPStatus(503), "no eligible backend")
-}
-
-/// Picks a backend this request has not tried yet.
-fn select(ctx: &mut RequestCtx, upstream: &Upstream) -> Option<Selection> {
-    let selection = upstream.select(ctx.hash_input.as_deref(), &ctx.tried)?;
-    ctx.tried.push(selection.addr());
-    ctx.backend = Some(selection.addr());
-    Some(selection)
 }
 
 fn launch(plan: &Plan, selection: Selection, hedge: bool) -> Racer {
@@ -331,23 +323,15 @@ async fn exchange(session: &mut HttpSession, request: &RequestHeader) -> Result<
 
 impl Failure {
     fn connect(error: Box<Error>) -> Self {
-        let outcome = match error.etype() {
-            ErrorType::ConnectTimedout => Outcome::Timeout,
-            _ => Outcome::ConnectFailed,
-        };
         Self {
-            outcome,
+            outcome: retry::connect_outcome(&error),
             error: error.into_up(),
         }
     }
 
     fn exchange(error: Box<Error>) -> Self {
-        let outcome = match error.etype() {
-            ErrorType::ReadTimedout | ErrorType::WriteTimedout => Outcome::Timeout,
-            _ => Outcome::Broken,
-        };
         Self {
-            outcome,
+            outcome: retry::exchange_outcome(&error),
             error: error.into_up(),
         }
     }

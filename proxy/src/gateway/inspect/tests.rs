@@ -64,6 +64,36 @@ fn the_host_path_collision_cannot_be_built() {
     );
 }
 
+#[test]
+fn admission_refuses_a_bad_host_then_oversized_heads_and_declared_bodies() {
+    let limits = crate::config::Limits {
+        max_request_header_bytes: 200,
+        max_request_body_bytes: 10,
+        ..crate::config::Limits::default()
+    };
+    let ok = request_with_host(b"App.Test").expect("request");
+    assert_eq!(
+        admit(&ok, &limits).expect("admitted"),
+        Authority::parse("app.test")
+    );
+
+    let bad = request_with_host(b"app.test/js").expect("request");
+    let refusal = admit(&bad, &limits).expect_err("bad host");
+    assert_eq!(refusal.status, 400);
+    assert_eq!(refusal.message, "the Host is not a valid authority");
+
+    let mut big = request_with_host(b"app.test").expect("request");
+    big.insert_header("x-padding", "p".repeat(200))
+        .expect("header");
+    assert_eq!(admit(&big, &limits).expect_err("big head").status, 431);
+
+    let mut body = request_with_host(b"app.test").expect("request");
+    body.insert_header("content-length", "11").expect("header");
+    assert_eq!(admit(&body, &limits).expect_err("big body").status, 413);
+    body.insert_header("content-length", "10").expect("header");
+    assert!(admit(&body, &limits).is_ok(), "at the limit is within it");
+}
+
 fn valid_host() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-zA-Z0-9][a-zA-Z0-9._~-]{0,30}",

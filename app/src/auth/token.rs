@@ -5,7 +5,16 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::http::Error;
+/// Why a token could not be issued, or was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Signing failed. Only a broken key can cause it, so it is internal.
+    #[error("signing a token")]
+    Signing(#[source] jsonwebtoken::errors::Error),
+    /// A token that is malformed, signed with another secret, or expired.
+    #[error("invalid or expired token")]
+    Invalid(#[source] jsonwebtoken::errors::Error),
+}
 
 /// What a token says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +61,7 @@ impl Tokens {
     ///
     /// # Errors
     ///
-    /// Only if signing fails, which is internal.
+    /// [`Error::Signing`], only if signing fails.
     pub fn issue(&self, user_id: &str) -> Result<String, Error> {
         let now = chrono::Utc::now().timestamp();
         let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
@@ -62,16 +71,38 @@ impl Tokens {
             exp: now.saturating_add(lifetime),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|error| Error::Internal(anyhow::anyhow!("signing a token: {error}")))
+            .map_err(Error::Signing)
     }
 
     /// The claims of a token that is well-formed, signed with our secret and not expired.
     ///
     /// # Errors
     ///
-    /// Why the token was refused.
-    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+    /// [`Error::Invalid`], with why the token was refused.
+    pub fn verify(&self, token: &str) -> Result<Claims, Error> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
+            .map_err(Error::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_verifies_with_its_own_secret_only() {
+        let tokens = Tokens::new(b"one secret", Duration::from_secs(60));
+        let token = tokens.issue("user-1").expect("issue");
+        let claims = tokens.verify(&token).expect("verify");
+        assert_eq!(claims.sub, "user-1");
+        assert_eq!(claims.exp - claims.iat, 60);
+
+        let others = Tokens::new(b"another secret", Duration::from_secs(60));
+        assert!(matches!(others.verify(&token), Err(Error::Invalid(_))));
+        assert!(matches!(
+            tokens.verify("not.a.token"),
+            Err(Error::Invalid(_))
+        ));
     }
 }

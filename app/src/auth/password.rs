@@ -12,8 +12,22 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-use crate::http::Error;
-use crate::work::Pool;
+use crate::work::{Busy, JobFailed, Pool};
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Every hashing slot stayed taken for the queue wait. Nothing was started, so the
+    /// caller may retry, here or on another instance.
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    /// The hashing job panicked.
+    #[error(transparent)]
+    Failed(#[from] JobFailed),
+    /// Argon2 refused its own parameters or salt, which is internal.
+    #[error("argon2: {0}")]
+    Argon2(argon2::password_hash::Error),
+}
 
 thread_local! {
     /// This thread's argon2 work area, grown to the largest parameters seen.
@@ -26,10 +40,7 @@ thread_local! {
 ///
 /// [`Error::Busy`] when the pool stays full; otherwise only if hashing itself fails.
 pub async fn hash_blocking(pool: &Pool, password: String) -> Result<String, Error> {
-    pool.spawn(move || hash(&password))
-        .await?
-        .await
-        .map_err(|error| Error::Internal(error.into()))?
+    pool.spawn(move || hash(&password)).await?.await?
 }
 
 /// Whether `password` matches `hash`, checked on a thread of `pool`.
@@ -38,20 +49,15 @@ pub async fn hash_blocking(pool: &Pool, password: String) -> Result<String, Erro
 ///
 /// [`Error::Busy`] when the pool stays full; otherwise only if the task cannot run.
 pub async fn verify_blocking(pool: &Pool, password: String, hash: String) -> Result<bool, Error> {
-    pool.spawn(move || verify(&password, &hash))
-        .await?
-        .await
-        .map_err(|error| Error::Internal(error.into()))
+    Ok(pool.spawn(move || verify(&password, &hash)).await?.await?)
 }
 
 /// Hashes with argon2id, default parameters and a random salt.
 ///
 /// # Errors
 ///
-/// Only if the parameters are invalid, which is internal.
+/// [`Error::Argon2`], only if the parameters are invalid.
 pub fn hash(password: &str) -> Result<String, Error> {
-    let internal =
-        |error: argon2::password_hash::Error| Error::Internal(anyhow::anyhow!("argon2: {error}"));
     let salt = SaltString::generate(&mut OsRng);
     let params = Params::default();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
@@ -59,17 +65,17 @@ pub fn hash(password: &str) -> Result<String, Error> {
     let salt_raw = salt
         .as_salt()
         .decode_b64(&mut salt_bytes)
-        .map_err(internal)?;
+        .map_err(Error::Argon2)?;
     let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
     let output = Output::init_with(output_len, |out| {
         compute(&argon2, password.as_bytes(), salt_raw, out)
             .map_err(|_| argon2::password_hash::Error::Crypto)
     })
-    .map_err(internal)?;
+    .map_err(Error::Argon2)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: (&params).try_into().map_err(internal)?,
+        params: (&params).try_into().map_err(Error::Argon2)?,
         salt: Some(salt.as_salt()),
         hash: Some(output),
     };
