@@ -352,10 +352,14 @@ impl History {
         }
     }
 
-    /// The process's CPU seconds so far, from the process collector.
+    /// The process's CPU seconds so far, user and system, to the microsecond. (The
+    /// process collector's counter moves in whole seconds: too coarse for one second's
+    /// share.)
     fn cpu_seconds(&self) -> Option<f64> {
-        self.process_metric(shared::metrics::names::PROCESS_CPU_SECONDS_TOTAL)
-            .map(|metric| metric.get_counter().value())
+        use nix::sys::resource::{UsageWho, getrusage};
+        let usage = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+        let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        Some(seconds(usage.user_time()) + seconds(usage.system_time()))
     }
 
     /// The process's resident memory, from the process collector.

@@ -111,3 +111,19 @@ fn a_drained_backend_reads_draining_since_the_tick_that_saw_it() {
     assert_eq!(drained.since_ms, crate::upstreams::unix_ms(later));
     assert_eq!(snapshot.upstreams[0].eligible, 1);
 }
+
+#[test]
+fn cpu_use_shows_between_two_samples() {
+    let (history, _live) = history(&["127.0.0.1:9001"]);
+    let start = Instant::now();
+    history.sample(start, SystemTime::now());
+    // Burn about 300 ms of CPU on this thread.
+    let mut x = 0u64;
+    while start.elapsed() < Duration::from_millis(300) {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    let snapshot = history.sample(Instant::now(), SystemTime::now());
+    let cpu = snapshot.proxy.cpu_percent.expect("a CPU figure");
+    assert!(cpu > 10.0, "{cpu} %");
+    assert!(snapshot.proxy.rss_bytes.is_some_and(|bytes| bytes > 0));
+}
