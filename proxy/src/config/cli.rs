@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use shared::config::address::parse_socket_addr;
 
 /// Flotilla's load balancer.
 #[derive(Debug, Parser)]
@@ -15,14 +16,19 @@ pub struct Cli {
     /// The TOML config file to run with.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["listen", "backends"])]
     pub config: Option<PathBuf>,
-    /// Quick mode: the public address to listen on.
-    #[arg(long, value_name = "ADDR", requires = "backends")]
+    /// Quick mode: the public address to listen on (`IP:PORT`; `localhost` is 127.0.0.1).
+    #[arg(long, value_name = "ADDR", requires = "backends", value_parser = parse_socket_addr)]
     pub listen: Option<SocketAddr>,
-    /// Quick mode: a backend `ip:port`; repeat for more.
-    #[arg(long = "backend", value_name = "ADDR", requires = "listen")]
+    /// Quick mode: a backend `IP:PORT` (`localhost` is 127.0.0.1); repeat for more.
+    #[arg(
+        long = "backend",
+        value_name = "ADDR",
+        requires = "listen",
+        value_parser = parse_socket_addr
+    )]
     pub backends: Vec<SocketAddr>,
     /// Quick mode: the admin listener (default 127.0.0.1:8081).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_socket_addr)]
     pub admin: Option<SocketAddr>,
     /// Quick mode: turn the response cache on with this size, such as `64MiB`; `0`
     /// leaves it off.
@@ -44,3 +50,6 @@ pub enum Command {
         config: PathBuf,
     },
 }
+
+#[cfg(test)]
+mod tests;
