@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use shared::config::address::parse_socket_addr;
 use shared::config::{ConfigError, Sources};
 use shared::forwarding::TrustedProxies;
 use shared::telemetry::LogFormat;
@@ -25,8 +26,8 @@ pub struct Flags {
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Address to listen on.
-    #[arg(long, env = "APP_LISTEN", value_name = "ADDR")]
+    /// Address to listen on (`IP:PORT`; `localhost` is 127.0.0.1).
+    #[arg(long, env = "APP_LISTEN", value_name = "ADDR", value_parser = parse_socket_addr)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     /// `sqlite://PATH` or `postgres://...`.
@@ -52,7 +53,9 @@ pub struct Flags {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on; port 0 picks a free port, and `localhost:PORT` is 127.0.0.1
+    /// (the rule of [`shared::config::address`]).
+    #[serde(deserialize_with = "shared::config::address::deserialize_socket_addr")]
     pub listen: SocketAddr,
     /// `sqlite://PATH` (the file and its directory are created) or `postgres://...`.
     pub database_url: String,
