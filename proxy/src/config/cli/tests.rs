@@ -1,6 +1,53 @@
+use std::ffi::OsString;
+
 use clap::Parser;
 
-use super::Cli;
+use super::{Cli, Command};
+
+fn round_trip(cli: &Cli) -> Cli {
+    let argv = std::iter::once(OsString::from("proxy")).chain(cli.to_args());
+    Cli::try_parse_from(argv).expect("the rendered arguments parse")
+}
+
+#[test]
+fn quick_mode_flags_render_and_parse_back_the_same() {
+    let cli = Cli {
+        listen: Some(([127, 0, 0, 1], 8080).into()),
+        backends: vec![
+            ([127, 0, 0, 1], 3001).into(),
+            "[::1]:3002".parse().expect("addr"),
+        ],
+        admin: Some(([127, 0, 0, 1], 8081).into()),
+        cache: Some(64 << 20),
+        upgrade: true,
+        ..Cli::default()
+    };
+    assert_eq!(round_trip(&cli), cli);
+
+    let no_cache = Cli {
+        cache: Some(0),
+        upgrade: false,
+        ..cli.clone()
+    };
+    assert_eq!(round_trip(&no_cache), no_cache);
+}
+
+#[test]
+fn config_modes_render_and_parse_back_the_same() {
+    let run = Cli {
+        config: Some("/etc/flotilla/proxy.toml".into()),
+        ..Cli::default()
+    };
+    assert_eq!(round_trip(&run), run);
+
+    let check = Cli {
+        command: Some(Command::Check {
+            config: "proxy/config/example.toml".into(),
+        }),
+        ..Cli::default()
+    };
+    assert_eq!(round_trip(&check), check);
+}
 
 #[test]
 fn quick_mode_addresses_follow_the_shared_rule() {
