@@ -63,7 +63,7 @@ impl ServerSettings {
 
 pub(super) fn default_listeners() -> Vec<ListenerConfig> {
     vec![ListenerConfig {
-        addr: "0.0.0.0:8080".to_owned(),
+        addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
         tls: None,
     }]
 }
@@ -72,21 +72,17 @@ pub(super) fn default_listeners() -> Vec<ListenerConfig> {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
-    /// `ip:port` to listen on.
-    pub addr: String,
+    /// `ip:port` to listen on; `localhost:PORT` is 127.0.0.1 (the rule of
+    /// [`shared::config::address`]).
+    #[serde(deserialize_with = "shared::config::address::deserialize_socket_addr")]
+    pub addr: SocketAddr,
     /// With this, the listener speaks HTTPS and offers h2 then HTTP/1.1 by ALPN.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
 }
 
 impl ListenerConfig {
-    /// The parsed address; [`super::Config::validate`] has checked it parses.
-    pub fn socket_addr(&self) -> Option<SocketAddr> {
-        self.addr.parse().ok()
-    }
-
     pub(super) fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        parse_addr(&format!("{key}.addr"), &self.addr)?;
         if let Some(tls) = &self.tls {
             super::tls::check_files(&format!("{key}.tls"), tls)?;
         }
@@ -108,8 +104,10 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    /// `ip:port` serving `/metrics`, `/healthz`, `/status` and `/sd`.
-    pub addr: String,
+    /// `ip:port` serving `/metrics`, `/healthz`, `/status` and `/sd`; `localhost:PORT` is
+    /// 127.0.0.1.
+    #[serde(deserialize_with = "shared::config::address::deserialize_socket_addr")]
+    pub addr: SocketAddr,
     /// The bearer token `/cache/purge` requires; mandatory when the cache is on and
     /// `addr` is not a loopback address, optional (but then enforced) on loopback.
     pub purge_token: Option<String>,
@@ -118,20 +116,9 @@ pub struct AdminConfig {
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
-            addr: "127.0.0.1:8081".to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             purge_token: None,
         }
-    }
-}
-
-impl AdminConfig {
-    /// The parsed address; validated at load.
-    pub fn socket_addr(&self) -> Option<SocketAddr> {
-        self.addr.parse().ok()
-    }
-
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        parse_addr("admin.addr", &self.addr).map(|_| ())
     }
 }
 
@@ -309,10 +296,4 @@ impl PublicConfig {
         }
         Ok(())
     }
-}
-
-fn parse_addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
-    text.parse().map_err(|_| {
-        ConfigError::invalid(key, format!("`{text}` is not an `ip:port` socket address"))
-    })
 }
