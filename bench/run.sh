@@ -40,7 +40,7 @@ done
 
 # --- build -------------------------------------------------------------------------------
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-(cd "$ROOT" && cargo build --release --quiet -p proxy --bins -p loadgen -p pingora-floor)
+(cd "$ROOT" && cargo build --release --quiet -p proxy -p test-origin -p loadgen -p pingora-floor)
 BIN=$TARGET_DIR/release
 
 RUN=$(mktemp -d -t flotilla-bench.XXXXXX)

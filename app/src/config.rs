@@ -5,54 +5,32 @@
 //! `--listen`/`APP_LISTEN`, `--database-url`/`DATABASE_URL`, `--jwt-secret`/`JWT_SECRET` and
 //! `--instance-id`/`APP_INSTANCE`. Everything else lives in the file (or `APP__KEY`).
 
+mod flags;
+
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shared::config::{ConfigError, Sources};
 use shared::forwarding::TrustedProxies;
 use shared::telemetry::LogFormat;
 
+pub use flags::{Flags, JWT_SECRET_ENV};
+
+/// The environment prefix of file keys: `APP__MAX_UPLOAD_BYTES=1048576` sets
+/// `max_upload_bytes`.
+pub const ENV_PREFIX: &str = "APP__";
+
 /// The shortest JWT secret the app accepts, in bytes.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
-
-/// Command-line flags. Unset flags are skipped so they never hide the file or environment.
-#[derive(Debug, Default, clap::Parser, Serialize)]
-#[command(name = "app", version, about = "Flotilla's app service")]
-pub struct Flags {
-    /// TOML file with the remaining settings (see the README's configuration table).
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
-    /// Address to listen on.
-    #[arg(long, env = "APP_LISTEN", value_name = "ADDR")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub listen: Option<SocketAddr>,
-    /// `sqlite://PATH` or `postgres://...`.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub database_url: Option<String>,
-    /// Secret shared by every instance to sign and verify tokens (at least 32 bytes).
-    #[arg(
-        long,
-        env = "JWT_SECRET",
-        value_name = "SECRET",
-        hide_env_values = true
-    )]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwt_secret: Option<String>,
-    /// Name of this instance in the `X-Instance` header and in logs.
-    #[arg(long, env = "APP_INSTANCE", value_name = "ID")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
-}
 
 /// Everything the app needs to run, validated.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on; port 0 picks a free port, and `localhost:PORT` is 127.0.0.1
+    /// (the rule of [`shared::config::address`]).
+    #[serde(deserialize_with = "shared::config::address::deserialize_socket_addr")]
     pub listen: SocketAddr,
     /// `sqlite://PATH` (the file and its directory are created) or `postgres://...`.
     pub database_url: String,
@@ -194,7 +172,7 @@ impl Config {
     pub fn load(flags: &Flags) -> Result<Self, ConfigError> {
         let sources = Sources {
             file: flags.config.as_deref(),
-            env_prefix: Some("APP__"),
+            env_prefix: Some(ENV_PREFIX),
         };
         let config: Self = shared::config::load(sources, flags)?;
         config.validate()?;

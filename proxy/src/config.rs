@@ -112,11 +112,11 @@ impl Config {
         let config = Self {
             server: ServerSettings::default(),
             listeners: vec![ListenerConfig {
-                addr: listen.to_string(),
+                addr: listen,
                 tls: None,
             }],
             admin: AdminConfig {
-                addr: admin.map_or_else(|| AdminConfig::default().addr, |a| a.to_string()),
+                addr: admin.unwrap_or_else(|| AdminConfig::default().addr),
                 ..AdminConfig::default()
             },
             timeouts: Timeouts::default(),
@@ -133,7 +133,7 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what types alone cannot: addresses parse, TLS files load, routes point at
+    /// Checks what types alone cannot: TLS files load, routes point at
     /// upstreams that exist, every upstream is valid, and numbers are in range.
     ///
     /// # Errors
@@ -155,10 +155,7 @@ impl Config {
         self.limits.validate()?;
         self.public.validate()?;
         self.cache.validate()?;
-        let admin_loopback = self
-            .admin
-            .socket_addr()
-            .is_some_and(|a| a.ip().is_loopback());
+        let admin_loopback = self.admin.addr.ip().is_loopback();
         if self.cache.enabled && !admin_loopback && self.admin.token.is_none() {
             return Err(ConfigError::invalid(
                 "admin.token",

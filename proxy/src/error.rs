@@ -15,7 +15,7 @@ pub enum StartError {
         /// The config key of the listener.
         key: String,
         /// The address.
-        addr: String,
+        addr: std::net::SocketAddr,
         /// What the OS said.
         source: std::io::Error,
     },

@@ -5,6 +5,7 @@
 mod control;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -105,7 +106,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     public.threads = Some(config.server.threads);
     for (index, listener) in config.listeners.iter().enumerate() {
         match &listener.tls {
-            None => public.add_tcp(&listener.addr),
+            None => public.add_tcp(&listener.addr.to_string()),
             Some(tls) => {
                 let key = format!("listeners[{index}].tls");
                 let invalid = |reason: String| shared::config::ConfigError::invalid(&key, reason);
@@ -116,7 +117,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
                 let mut settings =
                     TlsSettings::intermediate(cert, private).map_err(|e| invalid(e.to_string()))?;
                 settings.enable_h2();
-                public.add_tls_with_settings(&listener.addr, None, settings);
+                public.add_tls_with_settings(&listener.addr.to_string(), None, settings);
             }
         }
     }
@@ -124,10 +125,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     let history = Arc::new(History::new(live.clone(), metrics.clone(), cache.clone()));
     let settings = AdminSettings {
         token: config.admin.token.clone(),
-        loopback: config
-            .admin
-            .socket_addr()
-            .is_some_and(|addr| addr.ip().is_loopback()),
+        loopback: config.admin.addr.ip().is_loopback(),
         max_event_streams: config.admin.max_event_streams,
     };
     let mut admin = Service::new(
@@ -141,7 +139,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
         ),
     );
     admin.threads = Some(1);
-    admin.add_tcp(&config.admin.addr);
+    admin.add_tcp(&config.admin.addr.to_string());
     let mut sampler = background_service("admin history", Sampler(history));
     sampler.threads = Some(1);
 
@@ -149,7 +147,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     server.add_service(admin);
     server.add_service(sampler);
 
-    let listeners: Vec<&str> = config.listeners.iter().map(|l| l.addr.as_str()).collect();
+    let listeners: Vec<SocketAddr> = config.listeners.iter().map(|l| l.addr).collect();
     tracing::info!(?listeners, admin = %config.admin.addr, upstreams = config.upstreams.len(), "proxy starting");
     let control = Control::start(live, config, config_path).map_err(StartError::Control)?;
     let run_args = match shutdown {
@@ -165,14 +163,14 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
 /// Pingora binds listeners inside service tasks and only logs a failure there; binding
 /// each address once up front turns "address in use" into a start-up error with its key.
 fn check_bindable(config: &Config) -> Result<(), StartError> {
-    let admin = std::iter::once(("admin.addr".to_owned(), config.admin.addr.clone()));
+    let admin = std::iter::once(("admin.addr".to_owned(), config.admin.addr));
     let public = config
         .listeners
         .iter()
         .enumerate()
-        .map(|(index, l)| (format!("listeners[{index}].addr"), l.addr.clone()));
+        .map(|(index, l)| (format!("listeners[{index}].addr"), l.addr));
     for (key, addr) in public.chain(admin) {
-        if let Err(source) = std::net::TcpListener::bind(&addr) {
+        if let Err(source) = std::net::TcpListener::bind(addr) {
             return Err(StartError::Bind { key, addr, source });
         }
     }

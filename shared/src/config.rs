@@ -7,6 +7,10 @@
 //! Flags arrive as a serializable struct whose unset fields are skipped
 //! (`#[serde(skip_serializing_if = "Option::is_none")]`), so an absent flag never hides a value
 //! from the file or the environment.
+//!
+//! [`address`] is the one rule for the addresses every binary takes, in files and flags.
+
+pub mod address;
 
 use std::path::Path;
 
@@ -34,12 +38,13 @@ impl From<figment::Error> for ConfigError {
     }
 }
 
-/// Formats one figment error as "`key`: reason (in source)".
+/// Formats one figment error as "`key`: reason (in source)", with array elements written
+/// as the validation messages write them: `listeners[0].addr`, not `listeners.0.addr`.
 fn describe(error: figment::Error) -> String {
     let key = if error.path.is_empty() {
         None
     } else {
-        Some(error.path.join("."))
+        Some(key_of(&error.path))
     };
     let source = error
         .metadata
@@ -53,6 +58,24 @@ fn describe(error: figment::Error) -> String {
         Some(key) => format!("`{key}`: {}{source}", error.kind),
         None => format!("{}{source}", error.kind),
     }
+}
+
+/// `["listeners", "0", "addr"]` as `listeners[0].addr`.
+fn key_of(path: &[String]) -> String {
+    let mut key = String::new();
+    for segment in path {
+        if !key.is_empty() && !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            key.push('[');
+            key.push_str(segment);
+            key.push(']');
+        } else {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(segment);
+        }
+    }
+    key
 }
 
 /// Where configuration comes from, lowest precedence first.

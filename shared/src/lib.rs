@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: file, then environment, then flags, into one typed and validated struct.
+//! - [`config`]: file, then environment, then flags, into one typed and validated struct;
+//!   [`config::address`], the one rule for addresses (`IP:PORT`, `localhost` as 127.0.0.1).
 //! - [`forwarding`]: the forwarding contract of proxy and app: header names, trusted-proxy
 //!   CIDR lists, the client-address and replace-or-append rules, the request-id rule.
 //! - [`telemetry`]: `tracing` set-up, human-readable or JSON; silent in tests unless `TEST_LOG`.

@@ -44,6 +44,28 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("listener address").port()
 }
 
+/// The first of `count` loopback ports in a row that were free a moment ago, for a child
+/// that takes a first port and counts up (the stack's `--instance-port`). The same race as
+/// [`free_port`].
+///
+/// # Panics
+///
+/// If no such run turns up in 100 tries.
+pub fn free_ports_in_a_row(count: u16) -> u16 {
+    for _ in 0..100 {
+        let first = free_port();
+        if first.checked_add(count).is_none() {
+            continue;
+        }
+        let all_free = (0..count)
+            .all(|offset| std::net::TcpListener::bind(("127.0.0.1", first + offset)).is_ok());
+        if all_free {
+            return first;
+        }
+    }
+    panic!("no run of {count} free ports on loopback");
+}
+
 /// Polls `check` every 20 ms until it yields `Some`, or fails after `deadline` with `what`.
 ///
 /// # Errors

@@ -27,8 +27,8 @@ pub struct Flags {
     /// The first app instance's port; the others take the following ports.
     #[arg(long, default_value_t = 3001)]
     pub instance_port: u16,
-    /// The address every listener binds.
-    #[arg(long, default_value = "127.0.0.1")]
+    /// The address every listener binds: an IP address, or `localhost` for 127.0.0.1.
+    #[arg(long, default_value = "127.0.0.1", value_parser = shared::config::address::parse_ip)]
     pub bind: IpAddr,
     /// Database handed to every instance; defaults to a SQLite file under `--data-dir`.
     /// A `postgres://` URL makes every instance share that database.
@@ -91,3 +91,6 @@ fn launch(flags: Flags) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,7 +17,9 @@ use crate::supervise::{APP_COMMAND, PROXY_COMMAND};
 pub struct ProcessSpec {
     /// Short name used in the banner and in logs: `proxy`, `app-1`, ….
     pub name: String,
-    /// Arguments after the binary itself (the first is the `app`/`proxy` subcommand).
+    /// Arguments after the binary itself: the `app`/`proxy` subcommand, then that
+    /// program's flags as its own flag struct renders them (`app::config::Flags`,
+    /// `proxy::config::Cli`).
     pub args: Vec<OsString>,
     /// Extra environment, e.g. the JWT secret (kept out of the argument list, which any
     /// local user can read).
@@ -94,19 +96,20 @@ impl Plan {
             .enumerate()
             .map(|(index, addr)| {
                 let name = format!("app-{}", index + 1);
+                let app = app::config::Flags {
+                    listen: Some(*addr),
+                    database_url: Some(database_url.clone()),
+                    instance_id: Some(name.clone()),
+                    ..app::config::Flags::default()
+                };
                 ProcessSpec {
-                    args: os_args(&[
-                        APP_COMMAND,
-                        "--listen",
-                        &addr.to_string(),
-                        "--database-url",
-                        &database_url,
-                        "--instance-id",
-                        &name,
-                    ]),
+                    args: command_line(APP_COMMAND, app.to_args()),
                     env: vec![
-                        ("JWT_SECRET".to_owned(), secret.clone()),
-                        ("APP__LOG_FORMAT".to_owned(), log_format.to_owned()),
+                        (app::config::JWT_SECRET_ENV.to_owned(), secret.clone()),
+                        (
+                            format!("{}LOG_FORMAT", app::config::ENV_PREFIX),
+                            log_format.to_owned(),
+                        ),
                     ],
                     name,
                     addr: *addr,
@@ -114,24 +117,16 @@ impl Plan {
             })
             .collect();
 
-        let mut proxy_args = vec![
-            PROXY_COMMAND.to_owned(),
-            "--listen".to_owned(),
-            public.to_string(),
-            "--admin".to_owned(),
-            admin.to_string(),
-        ];
-        for instance in &instances {
-            proxy_args.push("--backend".to_owned());
-            proxy_args.push(instance.addr.to_string());
-        }
-        if flags.cache > 0 {
-            proxy_args.push("--cache".to_owned());
-            proxy_args.push(flags.cache.to_string());
-        }
+        let proxy = proxy::config::Cli {
+            listen: Some(public),
+            backends: instance_addrs,
+            admin: Some(admin),
+            cache: (flags.cache > 0).then_some(flags.cache),
+            ..proxy::config::Cli::default()
+        };
         let proxy = ProcessSpec {
             name: "proxy".to_owned(),
-            args: proxy_args.into_iter().map(OsString::from).collect(),
+            args: command_line(PROXY_COMMAND, proxy.to_args()),
             env: Vec::new(),
             addr: public,
         };
@@ -168,6 +163,12 @@ fn new_secret() -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn os_args(args: &[&str]) -> Vec<OsString> {
-    args.iter().map(OsString::from).collect()
+/// `subcommand` followed by a program's own arguments: what this binary runs as a child.
+fn command_line(subcommand: &str, args: Vec<OsString>) -> Vec<OsString> {
+    std::iter::once(OsString::from(subcommand))
+        .chain(args)
+        .collect()
 }
+
+#[cfg(test)]
+mod tests;

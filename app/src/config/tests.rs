@@ -124,3 +124,53 @@ fn trusted_proxies_default_to_local_networks_and_a_bad_entry_is_named() {
     assert!(error.contains("trusted_proxies"), "{error}");
     assert!(error.contains("`10.0.0.0/99`"), "{error}");
 }
+
+#[test]
+fn the_listen_key_takes_the_shared_address_rule() {
+    let path = write_file("listen = \"localhost:4000\"\n");
+    let flags = Flags {
+        config: Some(path.clone()),
+        jwt_secret: Some("x".repeat(40)),
+        ..Flags::default()
+    };
+    let loaded = Config::load(&flags);
+    let _ = std::fs::remove_file(path);
+    assert_eq!(
+        loaded.expect("localhost").listen,
+        SocketAddr::from(([127, 0, 0, 1], 4000)),
+        "localhost is 127.0.0.1"
+    );
+
+    let path = write_file("listen = \"app:4000\"\n");
+    let flags = Flags {
+        config: Some(path.clone()),
+        jwt_secret: Some("x".repeat(40)),
+        ..Flags::default()
+    };
+    let error = Config::load(&flags).expect_err("a name").to_string();
+    let _ = std::fs::remove_file(path);
+    assert!(
+        error.starts_with("`listen`: `app:4000` is not an `ip:port` socket address"),
+        "{error}"
+    );
+    assert!(error.contains("not resolved"), "{error}");
+}
+
+#[test]
+fn the_listen_flag_takes_the_shared_address_rule() {
+    use clap::Parser;
+
+    let flags = Flags::try_parse_from(["app", "--listen", "localhost:3000"]).expect("localhost");
+    assert_eq!(flags.listen, Some(SocketAddr::from(([127, 0, 0, 1], 3000))));
+
+    let error = Flags::try_parse_from(["app", "--listen", "3000"])
+        .expect_err("a bare port")
+        .to_string();
+    assert!(error.contains("--listen"), "{error}");
+    assert!(error.contains("`127.0.0.1:3000`"), "{error}");
+
+    let error = Flags::try_parse_from(["app", "--listen", "app.internal:3000"])
+        .expect_err("a name")
+        .to_string();
+    assert!(error.contains("not resolved"), "{error}");
+}

@@ -63,7 +63,7 @@ impl ServerSettings {
 
 pub(super) fn default_listeners() -> Vec<ListenerConfig> {
     vec![ListenerConfig {
-        addr: "0.0.0.0:8080".to_owned(),
+        addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
         tls: None,
     }]
 }
@@ -72,21 +72,17 @@ pub(super) fn default_listeners() -> Vec<ListenerConfig> {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
-    /// `ip:port` to listen on.
-    pub addr: String,
+    /// `ip:port` to listen on; `localhost:PORT` is 127.0.0.1 (the rule of
+    /// [`shared::config::address`]).
+    #[serde(deserialize_with = "shared::config::address::deserialize_socket_addr")]
+    pub addr: SocketAddr,
     /// With this, the listener speaks HTTPS and offers h2 then HTTP/1.1 by ALPN.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
 }
 
 impl ListenerConfig {
-    /// The parsed address; [`super::Config::validate`] has checked it parses.
-    pub fn socket_addr(&self) -> Option<SocketAddr> {
-        self.addr.parse().ok()
-    }
-
     pub(super) fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        parse_addr(&format!("{key}.addr"), &self.addr)?;
         if let Some(tls) = &self.tls {
             super::tls::check_files(&format!("{key}.tls"), tls)?;
         }
@@ -108,8 +104,10 @@ pub struct TlsConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
-    /// `ip:port` serving the dashboard, `/metrics`, `/healthz`, `/status` and `/sd`.
-    pub addr: String,
+    /// `ip:port` serving the dashboard, `/metrics`, `/healthz`, `/status` and `/sd`;
+    /// `localhost:PORT` is 127.0.0.1.
+    #[serde(deserialize_with = "shared::config::address::deserialize_socket_addr")]
+    pub addr: SocketAddr,
     /// The bearer token the actions (drain, undrain, cache purge) require. Without one,
     /// actions are allowed on a loopback `addr` and refused (403) elsewhere; with the
     /// cache on and `addr` off loopback it is mandatory. `purge_token` is its old name.
@@ -123,7 +121,7 @@ pub struct AdminConfig {
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
-            addr: "127.0.0.1:8081".to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             token: None,
             max_event_streams: 16,
         }
@@ -131,11 +129,6 @@ impl Default for AdminConfig {
 }
 
 impl AdminConfig {
-    /// The parsed address; validated at load.
-    pub fn socket_addr(&self) -> Option<SocketAddr> {
-        self.addr.parse().ok()
-    }
-
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self.max_event_streams == 0 {
             return Err(ConfigError::invalid(
@@ -143,7 +136,7 @@ impl AdminConfig {
                 "must be above 0",
             ));
         }
-        parse_addr("admin.addr", &self.addr).map(|_| ())
+        Ok(())
     }
 }
 
@@ -321,10 +314,4 @@ impl PublicConfig {
         }
         Ok(())
     }
-}
-
-fn parse_addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
-    text.parse().map_err(|_| {
-        ConfigError::invalid(key, format!("`{text}` is not an `ip:port` socket address"))
-    })
 }

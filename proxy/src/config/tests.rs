@@ -21,7 +21,7 @@ fn quick_mode_routes_everything_to_one_group() {
         None,
     )
     .expect("valid quick config");
-    assert_eq!(config.admin.addr, "127.0.0.1:8081");
+    assert_eq!(config.admin.addr, addr("127.0.0.1:8081"));
     let routes = config.effective_routes();
     assert_eq!(routes.len(), 1);
     assert_eq!(routes[0].upstream.as_deref(), Some(QUICK_UPSTREAM));
@@ -37,7 +37,7 @@ fn quick_mode_needs_a_backend() {
 fn defaults_fill_everything_but_the_upstreams() {
     let config = from_toml("[upstreams.app]\nbackends = [{ addr = \"127.0.0.1:3001\" }]\n")
         .expect("minimal config");
-    assert_eq!(config.listeners[0].addr, "0.0.0.0:8080");
+    assert_eq!(config.listeners[0].addr, addr("0.0.0.0:8080"));
     assert_eq!(config.timeouts.connect_ms, 1_000);
     assert_eq!(config.server.grace_period_secs, 5);
     assert!(
@@ -95,4 +95,42 @@ fn cache_sizes_parse_with_units() {
     .expect("quick config with a cache");
     assert!(quick.cache.enabled);
     assert_eq!(quick.cache.max_size_bytes, 1 << 20);
+}
+
+fn load(text: &str) -> Result<Config, String> {
+    let path = std::env::temp_dir().join(format!(
+        "flotilla-proxy-config-{}-{}.toml",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
+    std::fs::write(&path, text).expect("write config");
+    let loaded = Config::load(&path).map_err(|e| e.to_string());
+    let _ = std::fs::remove_file(&path);
+    loaded
+}
+
+#[test]
+fn addresses_are_parsed_as_the_file_loads_and_named_by_key() {
+    let config = load(
+        "[[listeners]]\naddr = \"localhost:8080\"\n[admin]\naddr = \"localhost:8081\"\n\
+         [upstreams.app]\nbackends = [{ addr = \"localhost:3001\" }]\n",
+    )
+    .expect("localhost everywhere");
+    assert_eq!(config.listeners[0].addr, addr("127.0.0.1:8080"));
+    assert_eq!(config.admin.addr, addr("127.0.0.1:8081"));
+    assert_eq!(
+        config.upstreams["app"].static_members()[0].0,
+        addr("127.0.0.1:3001")
+    );
+
+    let error =
+        load("[upstreams.app]\nbackends = [{ addr = \"127.0.0.1:1\" }, { addr = \"app:80\" }]\n")
+            .expect_err("a name");
+    assert!(
+        error.starts_with(
+            "`upstreams.app.backends[1].addr`: `app:80` is not an `ip:port` socket address"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("use `dns` for names"), "{error}");
 }

@@ -3,7 +3,7 @@
 //!
 //! Every table denies unknown keys and every field has a default except the member list,
 //! so the smallest valid group is `backends = [{ addr = "127.0.0.1:3001" }]`. Deserializing
-//! checks types; [`UpstreamConfig::validate`] checks everything that spans fields, naming the
+//! checks types and addresses; [`UpstreamConfig::validate`] checks everything that spans fields, naming the
 //! full key (`upstreams.app.backends[1].addr`) in its error.
 
 use std::fmt;
@@ -50,8 +50,10 @@ pub struct UpstreamConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    /// `IP:port`; names are not resolved here (use `dns` for names).
-    pub addr: String,
+    /// `IP:port`, or `localhost:PORT` for 127.0.0.1 (the rule of
+    /// [`shared::config::address`]); other names are refused: `dns` is for names.
+    #[serde(deserialize_with = "backend_addr")]
+    pub addr: SocketAddr,
     /// Relative share of traffic (1..=1000), honoured by every policy.
     #[serde(default = "one")]
     pub weight: u32,
@@ -284,6 +286,14 @@ impl Default for RetryConfig {
     }
 }
 
+/// The address rule, with the hint that a group of named members is a `dns` group.
+fn backend_addr<'de, D>(deserializer: D) -> Result<SocketAddr, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    shared::config::address::deserialize_socket_addr_or(deserializer, "use `dns` for names")
+}
+
 fn one() -> u32 {
     1
 }
@@ -303,10 +313,7 @@ impl UpstreamConfig {
             backends: Some(
                 addrs
                     .into_iter()
-                    .map(|addr| BackendConfig {
-                        addr: addr.to_string(),
-                        weight: 1,
-                    })
+                    .map(|addr| BackendConfig { addr, weight: 1 })
                     .collect(),
             ),
             dns: None,
@@ -319,17 +326,16 @@ impl UpstreamConfig {
         }
     }
 
-    /// The static members as parsed addresses with weights (empty for a DNS group). Invalid
-    /// entries are skipped; [`Self::validate`] reports them.
+    /// The static members with their weights (empty for a DNS group).
     pub fn static_members(&self) -> Vec<(SocketAddr, u32)> {
         self.backends
             .iter()
             .flatten()
-            .filter_map(|b| Some((b.addr.parse().ok()?, b.weight.clamp(1, MAX_WEIGHT))))
+            .map(|b| (b.addr, b.weight.clamp(1, MAX_WEIGHT)))
             .collect()
     }
 
-    /// Checks what deserialization cannot: one member source, addresses, ranges, and the
+    /// Checks what deserialization cannot: one member source, no address twice, ranges, and the
     /// fields that depend on `balance`. `name` is the group's key under `upstreams`.
     ///
     /// # Errors

@@ -197,15 +197,15 @@ fn reconfigure_keeps_state_of_unchanged_backends_and_lets_removed_ones_finish() 
     config.balance = Balance::WeightedRoundRobin;
     config.backends = Some(vec![
         BackendConfig {
-            addr: addr(1).to_string(),
+            addr: addr(1),
             weight: 3,
         },
         BackendConfig {
-            addr: addr(2).to_string(),
+            addr: addr(2),
             weight: 1,
         },
         BackendConfig {
-            addr: addr(4).to_string(),
+            addr: addr(4),
             weight: 1,
         },
     ]);

@@ -105,6 +105,95 @@ fn bad_configs_name_the_key_and_the_reason() {
     }
 }
 
+#[test]
+fn localhost_addresses_pass_check_as_ipv4_loopback() {
+    let text = "[[listeners]]\naddr = \"localhost:8080\"\n[admin]\naddr = \"LOCALHOST:8081\"\n\
+                [upstreams.app]\nbackends = [{ addr = \"localhost:3001\" }, { addr = \"[::1]:3001\" }]\n";
+    let (ok, output) = check(text);
+    assert!(ok, "{output}");
+
+    // localhost is 127.0.0.1, so it and 127.0.0.1 are one backend listed twice.
+    let text = "[upstreams.app]\nbackends = [{ addr = \"127.0.0.1:3001\" }, { addr = \"localhost:3001\" }]\n";
+    let (ok, output) = check(text);
+    assert!(!ok, "accepted:\n{text}");
+    assert!(
+        output.contains("upstreams.app.backends[1].addr"),
+        "{output}"
+    );
+    assert!(
+        output.contains("`127.0.0.1:3001` is listed twice"),
+        "{output}"
+    );
+}
+
+#[test]
+fn bad_addresses_fail_check_naming_the_key_and_the_fix() {
+    let cases = [
+        (
+            "[upstreams.app]\nbackends = [{ addr = \"127.0.0.1:3001\" }, { addr = \"app:3001\" }]\n"
+                .to_owned(),
+            "upstreams.app.backends[1].addr",
+            "use `dns` for names",
+        ),
+        (
+            format!("[[listeners]]\naddr = \"localhost\"\n{BACKENDS}"),
+            "listeners[0].addr",
+            "no port",
+        ),
+        (
+            format!("[[listeners]]\naddr = \"127.0.0.1:80\"\n[[listeners]]\naddr = \"www.example.com:443\"\n{BACKENDS}"),
+            "listeners[1].addr",
+            "not resolved",
+        ),
+        (
+            format!("[admin]\naddr = \"8081\"\n{BACKENDS}"),
+            "admin.addr",
+            "`127.0.0.1:8081`",
+        ),
+        (
+            format!("[admin]\naddr = 8081\n{BACKENDS}"),
+            "admin.addr",
+            "socket address",
+        ),
+    ];
+    for (text, key, reason) in cases {
+        let (ok, output) = check(&text);
+        assert!(!ok, "accepted:\n{text}");
+        assert!(
+            output.contains(key),
+            "key `{key}` not named for:\n{text}\n{output}"
+        );
+        assert!(
+            output.contains(reason),
+            "reason `{reason}` not given for:\n{text}\n{output}"
+        );
+        assert!(!output.contains("panicked"), "{output}");
+    }
+}
+
+#[test]
+fn quick_mode_flags_take_the_same_address_rule() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_proxy"))
+            .args(args)
+            .output()
+            .expect("run proxy");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&["--listen", "127.0.0.1:0", "--backend", "app:3001"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--backend"), "{stderr}");
+    assert!(stderr.contains("not resolved"), "{stderr}");
+
+    let (code, stderr) = run(&["--listen", "8080", "--backend", "127.0.0.1:3001"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--listen"), "{stderr}");
+    assert!(stderr.contains("`127.0.0.1:8080`"), "{stderr}");
+}
+
 #[tokio::test]
 async fn a_bad_cert_path_stops_start_up_with_the_key_and_no_panic() {
     let dir = scratch_dir();

@@ -86,6 +86,44 @@ fn wrong_types_are_named_with_their_key() {
     );
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Listeners {
+    listeners: Vec<Listener>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Listener {
+    #[serde(deserialize_with = "super::address::deserialize_socket_addr")]
+    addr: std::net::SocketAddr,
+}
+
+#[test]
+fn a_bad_address_in_an_array_is_named_by_its_index() {
+    let file = file_with("[[listeners]]\naddr = \"localhost:1\"\n");
+    let sources = Sources {
+        file: Some(file.path()),
+        env_prefix: None,
+    };
+    let loaded = load::<Listeners, _>(sources, &Flags::default()).expect("loads");
+    assert_eq!(loaded.listeners[0].addr, ([127, 0, 0, 1], 1).into());
+
+    let file =
+        file_with("[[listeners]]\naddr = \"localhost:1\"\n[[listeners]]\naddr = \"nowhere:2\"\n");
+    let sources = Sources {
+        file: Some(file.path()),
+        env_prefix: None,
+    };
+    let error = load::<Listeners, _>(sources, &Flags::default()).expect_err("rejects");
+    let message = error.to_string();
+    assert!(
+        message.starts_with("`listeners[1].addr`: `nowhere:2` is not an `ip:port` socket address"),
+        "{message}"
+    );
+    assert!(message.contains("not resolved"), "{message}");
+}
+
 #[test]
 fn a_missing_file_is_an_error() {
     let sources = Sources {

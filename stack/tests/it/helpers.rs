@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use shared::testing::{ChildGuard, free_port, wait_until};
+use shared::testing::{ChildGuard, free_port, free_ports_in_a_row, wait_until};
 
 /// How long a stack gets to come up on a busy test machine.
 pub(crate) const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -34,7 +34,7 @@ impl TestStack {
         let turn = STACK_TURN.lock().unwrap_or_else(PoisonError::into_inner);
         let data = TempDir::new();
         let (public, admin) = (free_port(), free_port());
-        let first = consecutive_free_ports(instances);
+        let first = free_ports_in_a_row(instances);
         let mut command = Command::new(env!("CARGO_BIN_EXE_stack"));
         command
             .args(["--instances", &instances.to_string()])
@@ -150,22 +150,6 @@ pub(crate) fn pid_in(line: &str) -> Option<i32> {
 /// Whether a process with this PID still exists.
 pub(crate) fn alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-}
-
-/// The first of `count` consecutive free loopback ports.
-fn consecutive_free_ports(count: u16) -> u16 {
-    for _ in 0..100 {
-        let first = free_port();
-        if first.checked_add(count).is_none() {
-            continue;
-        }
-        let all_free = (0..count)
-            .all(|offset| std::net::TcpListener::bind(("127.0.0.1", first + offset)).is_ok());
-        if all_free {
-            return first;
-        }
-    }
-    panic!("no run of {count} free ports on loopback");
 }
 
 /// A directory removed on drop.

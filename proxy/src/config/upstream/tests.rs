@@ -128,8 +128,8 @@ fn unknown_keys_are_rejected_in_every_table() {
 fn validation_errors_name_the_full_key() {
     let cases = [
         (
-            r#"backends = [{ addr = "127.0.0.1:1" }, { addr = "localhost:80" }]"#,
-            "`upstreams.app.backends[1].addr`: `localhost:80` is not an IP:port; use `dns` for names",
+            r#"backends = [{ addr = "127.0.0.1:80" }, { addr = "localhost:80" }]"#,
+            "`upstreams.app.backends[1].addr`: `127.0.0.1:80` is listed twice",
         ),
         (
             r#"backends = [{ addr = "127.0.0.1:1" }]
@@ -216,6 +216,32 @@ fn validation_errors_name_the_full_key() {
             "{text}\n gave {err}\n wanted {expected}"
         );
     }
+}
+
+#[test]
+fn a_backend_address_is_checked_as_it_is_read() {
+    let config = parse(r#"backends = [{ addr = "localhost:3001" }, { addr = "[::1]:3001" }]"#)
+        .expect("localhost and IPv6 parse");
+    let members: Vec<SocketAddr> = config.static_members().into_iter().map(|m| m.0).collect();
+    assert_eq!(
+        members,
+        vec![
+            "127.0.0.1:3001".parse().expect("addr"),
+            "[::1]:3001".parse().expect("addr")
+        ],
+        "localhost is 127.0.0.1, never ::1"
+    );
+
+    let err =
+        parse(r#"backends = [{ addr = "127.0.0.1:1" }, { addr = "app:80" }]"#).expect_err("a name");
+    assert!(
+        err.contains("`app:80` is not an `ip:port` socket address"),
+        "{err}"
+    );
+    assert!(err.contains("use `dns` for names"), "{err}");
+
+    let err = parse(r#"backends = [{ addr = "3001" }]"#).expect_err("a bare port");
+    assert!(err.contains("`127.0.0.1:3001`"), "{err}");
 }
 
 #[test]

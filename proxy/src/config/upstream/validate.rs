@@ -2,7 +2,6 @@
 //! full key of the first problem it finds.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 
 use shared::config::ConfigError;
 
@@ -14,12 +13,7 @@ pub(super) fn backends(backends: &[BackendConfig], key: &str) -> Result<(), Conf
     }
     let mut seen = HashSet::new();
     for (i, backend) in backends.iter().enumerate() {
-        let addr: SocketAddr = backend.addr.parse().map_err(|_| {
-            ConfigError::invalid(
-                &format!("{key}[{i}].addr"),
-                format!("`{}` is not an IP:port; use `dns` for names", backend.addr),
-            )
-        })?;
+        let addr = backend.addr;
         if !seen.insert(addr) {
             return Err(ConfigError::invalid(
                 &format!("{key}[{i}].addr"),

@@ -45,7 +45,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
-#[path = "test_origin/keep_alive.rs"]
 mod keep_alive;
 
 #[derive(Clone)]
