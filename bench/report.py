@@ -142,15 +142,20 @@ def detected(timeline, fault_ms, resumed_ms, bucket_ms=250):
     return fmt(max(0.0, end - fault_ms), 0)
 
 
+def table_head(say, header):
+    """Says a Markdown table's header row and the separator row under it."""
+    say(header)
+    say("|" + "---|" * (header.count("|") - 1))
+
+
 def defaults_section(rows, out, say):
     runs = [r for r in rows if r["scenario"] == "defaults"]
     if not runs:
         return
     say("### Defaults (each proxy as shipped; origin 2 of 3 SIGSTOPped, then resumed)")
     say("")
-    say("| proxy | sent in the hang | failed in the hang | p99 ms in the hang | max ms in the hang "
+    table_head(say, "| proxy | sent in the hang | failed in the hang | p99 ms in the hang | max ms in the hang "
         "| time to detect, ms | time to recover, ms | failed, whole run |")
-    say("|---|---|---|---|---|---|---|---|")
     for row in runs:
         summary = json.loads((out / row["loadgen"]).read_text())
         window = summary.get("window") or {}
@@ -191,8 +196,7 @@ def main(out_dir):
             add_wrk(row, out, duration)
         say("### Saturation (wrk, closed loop, fixed connections)")
         say("")
-        say("| target | requests/s | p50 ms | p99 ms | CPU µs/request | CPU busy % | errors | probes failed right after wrk closed |")
-        say("|---|---|---|---|---|---|---|---|")
+        table_head(say, "| target | requests/s | p50 ms | p99 ms | CPU µs/request | CPU busy % | errors | probes failed right after wrk closed |")
         for t in TARGETS:
             mine = [r for r in sat if r["target"] == t]
             if not mine:
@@ -221,8 +225,7 @@ def main(out_dir):
             add_loadgen(row, out)
         say("### Fixed rate (loadgen, open loop; latency includes any wait for a connection)")
         say("")
-        say("| target | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/request | failed | rounds with valid latency |")
-        say("|---|---|---|---|---|---|---|---|")
+        table_head(say, "| target | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/request | failed | rounds with valid latency |")
         for row in rate:
             if row["lag_ms"] > LAG_LIMIT_MS:
                 for key in ("p50_ms", "p99_ms", "p999_ms"):
@@ -256,9 +259,8 @@ def main(out_dir):
             add_loadgen(row, out)
         say("### Cache hits (one stored response, requested over and over)")
         say("")
-        say("| target | hits/s (wrk) | p50 ms | p99 ms | CPU µs/hit at saturation | CPU busy % "
+        table_head(say, "| target | hits/s (wrk) | p50 ms | p99 ms | CPU µs/hit at saturation | CPU busy % "
             "| CPU µs/hit at a fixed rate | errors | origin requests during the runs |")
-        say("|---|---|---|---|---|---|---|---|---|")
         for t in TARGETS:
             sat_mine = [r for r in cache_sat if r["target"] == t]
             rate_mine = [r for r in cache_rate if r["target"] == t]
@@ -291,9 +293,8 @@ def main(out_dir):
     if failovers:
         say("### Failover (origin 2 of 3 gets SIGKILL or SIGSTOP mid-run, open loop)")
         say("")
-        say("| fault | proxy | sent | failed | failure kinds | failures from / to, ms after fault "
+        table_head(say, "| fault | proxy | sent | failed | failure kinds | failures from / to, ms after fault "
             "| p99 ms | max ms | recovered after, ms | answers by origin (whole run) |")
-        say("|---|---|---|---|---|---|---|---|---|---|")
         for row in failovers:
             summary = json.loads((out / row["loadgen"]).read_text())
             fault = row["fault_at_ms"]
@@ -325,8 +326,7 @@ def main(out_dir):
 
     say("### Flotilla against the targets (ratios: median over rounds of Flotilla ÷ reference)")
     say("")
-    say("| measure | vs nginx | vs HAProxy | vs bare Pingora | target | verdict |")
-    say("|---|---|---|---|---|---|")
+    table_head(say, "| measure | vs nginx | vs HAProxy | vs bare Pingora | target | verdict |")
 
     def verdict(values, ok):
         value = med(values)

@@ -244,63 +244,54 @@ impl Backend {
         fall: u32,
         now: Instant,
     ) -> Option<HealthChange> {
-        let change = self.apply_check(result, rise, fall, now);
+        let change = {
+            let mut state = self.state();
+            state.last_check = Some(SystemTime::now());
+            state.last_check_ok = Some(result.is_ok());
+            if state.draining_until.is_some() {
+                match &result {
+                    Err(_) => state.drain_gap_seen = true,
+                    Ok(()) if state.drain_gap_seen => {
+                        state.draining_until = None;
+                        state.drain_gap_seen = false;
+                    }
+                    Ok(()) => {}
+                }
+            }
+            match result {
+                Ok(()) => {
+                    self.checks_ok_total.fetch_add(1, Ordering::Relaxed);
+                    state.consecutive_ok = state.consecutive_ok.saturating_add(1);
+                    state.consecutive_failed = 0;
+                    let up = !state.healthy && state.consecutive_ok >= rise;
+                    if up {
+                        state.healthy = true;
+                        state.ramp_from = Some(now);
+                    }
+                    if state.healthy {
+                        // Healthy (again): any earlier error is history, kept only as its time.
+                        state.last_error = None;
+                    }
+                    up.then_some(HealthChange::Up)
+                }
+                Err(reason) => {
+                    self.checks_failed_total.fetch_add(1, Ordering::Relaxed);
+                    state.consecutive_failed = state.consecutive_failed.saturating_add(1);
+                    state.consecutive_ok = 0;
+                    state.last_error = Some(reason.clone());
+                    state.last_error_at = state.last_check;
+                    let down = state.healthy && state.consecutive_failed >= fall;
+                    if down {
+                        state.healthy = false;
+                    }
+                    down.then_some(HealthChange::Down(reason))
+                }
+            }
+        };
         if matches!(change, Some(HealthChange::Down(_))) {
             self.stopped.notify_waiters();
         }
         change
-    }
-
-    fn apply_check(
-        &self,
-        result: Result<(), String>,
-        rise: u32,
-        fall: u32,
-        now: Instant,
-    ) -> Option<HealthChange> {
-        let mut state = self.state();
-        state.last_check = Some(SystemTime::now());
-        state.last_check_ok = Some(result.is_ok());
-        if state.draining_until.is_some() {
-            match &result {
-                Err(_) => state.drain_gap_seen = true,
-                Ok(()) if state.drain_gap_seen => {
-                    state.draining_until = None;
-                    state.drain_gap_seen = false;
-                }
-                Ok(()) => {}
-            }
-        }
-        match result {
-            Ok(()) => {
-                self.checks_ok_total.fetch_add(1, Ordering::Relaxed);
-                state.consecutive_ok = state.consecutive_ok.saturating_add(1);
-                state.consecutive_failed = 0;
-                if !state.healthy && state.consecutive_ok >= rise {
-                    state.healthy = true;
-                    state.ramp_from = Some(now);
-                    state.last_error = None;
-                    return Some(HealthChange::Up);
-                }
-                if state.healthy {
-                    // A passing check on a healthy member: any earlier error is history,
-                    // kept only as its time.
-                    state.last_error = None;
-                }
-            }
-            Err(reason) => {
-                self.checks_failed_total.fetch_add(1, Ordering::Relaxed);
-                state.consecutive_failed = state.consecutive_failed.saturating_add(1);
-                state.consecutive_ok = 0;
-                state.last_error = Some(reason.clone());
-                state.last_error_at = state.last_check;
-                if state.healthy && state.consecutive_failed >= fall {
-                    state.healthy = false;
-                    return Some(HealthChange::Down(reason));
-                }
-            }
-        }
-        None
     }
 
     /// An operator drains the member (`drain`) or puts it back (`!drain`): while drained
