@@ -142,8 +142,10 @@ def detected(timeline, fault_ms, resumed_ms, bucket_ms=250):
     return fmt(max(0.0, end - fault_ms), 0)
 
 
-def table_head(say, header):
-    """Says a Markdown table's header row and the separator row under it."""
+def table_head(say, title, header):
+    """Says a table's `### title`, a blank line, its header row and the separator under it."""
+    say(f"### {title}")
+    say("")
     say(header)
     say("|" + "---|" * (header.count("|") - 1))
 
@@ -152,9 +154,7 @@ def defaults_section(rows, out, say):
     runs = [r for r in rows if r["scenario"] == "defaults"]
     if not runs:
         return
-    say("### Defaults (each proxy as shipped; origin 2 of 3 SIGSTOPped, then resumed)")
-    say("")
-    table_head(say, "| proxy | sent in the hang | failed in the hang | p99 ms in the hang | max ms in the hang "
+    table_head(say, "Defaults (each proxy as shipped; origin 2 of 3 SIGSTOPped, then resumed)", "| proxy | sent in the hang | failed in the hang | p99 ms in the hang | max ms in the hang "
         "| time to detect, ms | time to recover, ms | failed, whole run |")
     for row in runs:
         summary = json.loads((out / row["loadgen"]).read_text())
@@ -194,9 +194,7 @@ def main(out_dir):
     if sat:
         for row in sat:
             add_wrk(row, out, duration)
-        say("### Saturation (wrk, closed loop, fixed connections)")
-        say("")
-        table_head(say, "| target | requests/s | p50 ms | p99 ms | CPU µs/request | CPU busy % | errors | probes failed right after wrk closed |")
+        table_head(say, "Saturation (wrk, closed loop, fixed connections)", "| target | requests/s | p50 ms | p99 ms | CPU µs/request | CPU busy % | errors | probes failed right after wrk closed |")
         for t in TARGETS:
             mine = [r for r in sat if r["target"] == t]
             if not mine:
@@ -223,9 +221,7 @@ def main(out_dir):
     if rate:
         for row in rate:
             add_loadgen(row, out)
-        say("### Fixed rate (loadgen, open loop; latency includes any wait for a connection)")
-        say("")
-        table_head(say, "| target | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/request | failed | rounds with valid latency |")
+        table_head(say, "Fixed rate (loadgen, open loop; latency includes any wait for a connection)", "| target | achieved req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/request | failed | rounds with valid latency |")
         for row in rate:
             if row["lag_ms"] > LAG_LIMIT_MS:
                 for key in ("p50_ms", "p99_ms", "p999_ms"):
@@ -257,9 +253,7 @@ def main(out_dir):
             add_wrk(row, out, duration)
         for row in cache_rate:
             add_loadgen(row, out)
-        say("### Cache hits (one stored response, requested over and over)")
-        say("")
-        table_head(say, "| target | hits/s (wrk) | p50 ms | p99 ms | CPU µs/hit at saturation | CPU busy % "
+        table_head(say, "Cache hits (one stored response, requested over and over)", "| target | hits/s (wrk) | p50 ms | p99 ms | CPU µs/hit at saturation | CPU busy % "
             "| CPU µs/hit at a fixed rate | errors | origin requests during the runs |")
         for t in TARGETS:
             sat_mine = [r for r in cache_sat if r["target"] == t]
@@ -291,9 +285,7 @@ def main(out_dir):
     failed = {}
     recovered = {}
     if failovers:
-        say("### Failover (origin 2 of 3 gets SIGKILL or SIGSTOP mid-run, open loop)")
-        say("")
-        table_head(say, "| fault | proxy | sent | failed | failure kinds | failures from / to, ms after fault "
+        table_head(say, "Failover (origin 2 of 3 gets SIGKILL or SIGSTOP mid-run, open loop)", "| fault | proxy | sent | failed | failure kinds | failures from / to, ms after fault "
             "| p99 ms | max ms | recovered after, ms | answers by origin (whole run) |")
         for row in failovers:
             summary = json.loads((out / row["loadgen"]).read_text())
@@ -324,9 +316,7 @@ def main(out_dir):
 
     defaults_section(rows, out, say)
 
-    say("### Flotilla against the targets (ratios: median over rounds of Flotilla ÷ reference)")
-    say("")
-    table_head(say, "| measure | vs nginx | vs HAProxy | vs bare Pingora | target | verdict |")
+    table_head(say, "Flotilla against the targets (ratios: median over rounds of Flotilla ÷ reference)", "| measure | vs nginx | vs HAProxy | vs bare Pingora | target | verdict |")
 
     def verdict(values, ok):
         value = med(values)
