@@ -8,6 +8,7 @@
 //! land in `target/browser-artifacts/` (or `BROWSER_ARTIFACTS`).
 
 mod driver;
+mod relations;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
