@@ -74,6 +74,19 @@ fn spearman_ranks_within_each_pairs_complete_rows_with_average_ranks_for_ties() 
 }
 
 #[test]
+fn columns_that_never_share_a_row_have_no_correlation() {
+    // p has rows 0 and 1, q rows 2 and 3: no row has both.
+    let analysis = run("p,q\n1,\n2,\n,3\n,5\n");
+    let correlations = analysis.correlations.expect("correlations");
+    assert_eq!(correlations.pearson, [[Some(1.0), None], [None, Some(1.0)]]);
+    assert_eq!(correlations.pairs, [[2, 0], [0, 2]]);
+    assert_eq!(
+        correlations.spearman,
+        Some(vec![vec![Some(1.0), None], vec![None, Some(1.0)]])
+    );
+}
+
+#[test]
 fn fewer_than_two_numeric_columns_have_no_correlations() {
     assert_eq!(run("n,t\n1,a\n2,b\n").correlations, None);
     assert_eq!(run("a,b\n").correlations, None);

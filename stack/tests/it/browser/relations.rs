@@ -7,7 +7,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::driver::{Browser, Chromedriver, ready_stack};
-use super::{ONE_AT_A_TIME, sign_up, upload};
+use super::{ONE_AT_A_TIME, sign_up, upload, write_file};
+use crate::helpers::TempDir;
 
 /// 344 penguins; 342 have both flipper length and body mass.
 const PENGUINS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/penguins.csv");
@@ -162,9 +163,36 @@ async fn the_penguins_show_correlations_group_means_and_a_scatter_plot() {
         ])
     );
     page.assert_every_control_labelled("penguins").await;
+
+    // A constant column has no correlation: the cell says so instead of a number.
+    let files = TempDir::new();
+    let constant = write_file(&files, "constant.csv", CONSTANT_CSV);
+    page.goto("#/").await;
+    upload(&page, &constant, "A constant column", "private").await;
+    page.wait_js(
+        "the new dataset's heatmap",
+        "return document.getElementById('dataset-title')?.textContent === 'A constant column' \
+         && document.getElementById('correlation-heatmap') !== null",
+    )
+    .await;
+    let undefined = "#correlation-heatmap [data-row='a'][data-column='constant']";
+    assert_eq!(page.text(undefined).await, "—");
+    let label = page
+        .js_value(&format!(
+            "return document.querySelector(\"{undefined}\").getAttribute('aria-label')"
+        ))
+        .await;
+    assert_eq!(label, json!("a and constant: undefined over 3 rows"));
+    let defined = page
+        .text("#correlation-heatmap [data-row='a'][data-column='b']")
+        .await;
+    assert_eq!(defined, "0.98");
     page.assert_no_policy_violations().await;
     page.close().await;
 }
+
+/// a and b rise together; `constant` never changes; `empty` has no value (so it is text).
+const CONSTANT_CSV: &str = "a,b,constant,empty\n1,2,7,\n2,4,7,\n3,5,7,\n";
 
 /// Chooses the option labelled `label` in the select `css`, as a user would.
 async fn pick(page: &Browser, css: &str, label: &str) {
