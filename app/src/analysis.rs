@@ -59,8 +59,21 @@
 //! cells) is cut to [`Options::max_cell_chars`] characters, and the column is marked
 //! `truncated`; text values are counted by their first `max_cell_chars` characters.
 //!
-//! Memory is bounded except for numeric and datetime columns, which keep one `f64` per
-//! value for exact quantiles; a column that turns out to be text drops its vector.
+//! # Across columns
+//!
+//! Correlations, group summaries, a sample of rows for plots and missing values by row
+//! position; their definitions and bounds are in `relations.rs` and on the
+//! [`Analysis`] fields.
+//!
+//! # How it runs
+//!
+//! One pass over the input. Each column keeps only what its current type needs, and a
+//! cell first tries its column's own fast parser (see `column.rs`). A typed column that
+//! meets text later is counted as text by a second pass over a copy of the input kept
+//! while reading, so its statistics are exactly those of a text column. Memory: that
+//! copy (at most the upload), one bit per cell for missing values, a byte per row for
+//! low-cardinality columns, and one `f64` per numeric or datetime value for exact
+//! quantiles.
 
 mod column;
 mod error;
@@ -68,18 +81,26 @@ mod frequency;
 mod hll;
 mod infer;
 mod model;
+mod number;
+mod relations;
+mod rows;
 mod sniff;
+mod sort;
 mod stats;
 #[cfg(test)]
 mod tests;
 
-use std::io::{Cursor, Read};
+use std::io::{self, Cursor, Read};
 
 use csv::ByteRecord;
 
 use self::column::ColumnSummary;
 pub use self::error::AnalysisError;
-pub use self::model::{Analysis, Column, ColumnType, Histogram, Quantiles, TopValue, Value};
+pub use self::model::{
+    Analysis, Column, ColumnType, Correlations, GroupStat, GroupSummary, GroupedColumn, Histogram,
+    MissingByPosition, MissingColumn, Quantiles, Sample, Series, TopValue, Value,
+};
+use self::rows::Reservoir;
 
 /// Tuning knobs; `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -106,6 +127,9 @@ impl Default for Options {
     }
 }
 
+/// Rows kept in the sample for plots.
+const SAMPLE_ROWS: usize = 2_000;
+
 /// Reads the whole CSV once, streaming, and summarises it. Blocking: callers run it on a
 /// blocking thread.
 ///
@@ -115,12 +139,12 @@ impl Default for Options {
 /// or is not UTF-8, or reading fails. Any error aborts the analysis.
 pub fn analyze<R: Read>(mut input: R, options: &Options) -> Result<Analysis, AnalysisError> {
     let sniffed = sniff::sniff(&mut input).map_err(AnalysisError::Io)?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(sniffed.delimiter)
-        .buffer_capacity(64 * 1024)
-        .from_reader(Cursor::new(sniffed.prefix).chain(input));
+    let delimiter = sniffed.delimiter;
+    let source = Retain {
+        inner: Cursor::new(sniffed.prefix).chain(input),
+        kept: Retained::default(),
+    };
+    let mut reader = reader(delimiter, source);
 
     let mut record = ByteRecord::new();
     if !reader.read_byte_record(&mut record)? {
@@ -153,6 +177,7 @@ pub fn analyze<R: Read>(mut input: R, options: &Options) -> Result<Analysis, Ana
 
     let mut rows = 0u64;
     let mut preview = Vec::with_capacity(options.preview_rows.min(1024));
+    let mut sample = Reservoir::new(SAMPLE_ROWS);
     while reader.read_byte_record(&mut record)? {
         if record.len() != columns.len() {
             return Err(AnalysisError::RaggedRow {
@@ -161,11 +186,15 @@ pub fn analyze<R: Read>(mut input: R, options: &Options) -> Result<Analysis, Ana
                 found: record.len(),
             });
         }
-        let cells = fields(&record)?;
-        for (column, cell) in columns.iter_mut().zip(&cells) {
-            column.push(cell);
+        for (column, cell) in columns.iter_mut().zip(&record) {
+            column
+                .push(rows, cell)
+                .map_err(|_| AnalysisError::InvalidUtf8 {
+                    line: line(&record),
+                })?;
         }
         if preview.len() < options.preview_rows {
+            let cells = fields(&record)?;
             let row = columns
                 .iter_mut()
                 .zip(&cells)
@@ -173,16 +202,135 @@ pub fn analyze<R: Read>(mut input: R, options: &Options) -> Result<Analysis, Ana
                 .collect();
             preview.push(row);
         }
+        sample.offer(rows);
         rows += 1;
     }
+    let retained = reader.into_inner().kept;
+    if columns.iter().any(ColumnSummary::needs_text_pass) {
+        count_text_again(&mut columns, delimiter, retained)?;
+    }
 
+    let relations = relations::relate(&columns, rows, sample.into_rows());
     Ok(Analysis {
         max_cell_chars: max_chars,
         rows,
-        delimiter: char::from(sniffed.delimiter).to_string(),
+        delimiter: char::from(delimiter).to_string(),
         columns: columns.into_iter().map(ColumnSummary::finish).collect(),
         preview,
+        correlations: relations.correlations,
+        group_summaries: relations.group_summaries,
+        sample: relations.sample,
+        missing_by_position: relations.missing_by_position,
     })
+}
+
+/// The second look at the input, for the columns that turned to text after typed values:
+/// every row again, in order, counting only those columns' cells as text.
+fn count_text_again(
+    columns: &mut [ColumnSummary],
+    delimiter: u8,
+    retained: Retained,
+) -> Result<(), AnalysisError> {
+    let again: Vec<usize> = (0..columns.len())
+        .filter(|&index| columns[index].needs_text_pass())
+        .collect();
+    for &index in &again {
+        columns[index].start_text_pass();
+    }
+    let mut reader = reader(delimiter, retained.into_reader());
+    let mut record = ByteRecord::new();
+    // The header, already read.
+    reader.read_byte_record(&mut record)?;
+    let mut row = 0u64;
+    while reader.read_byte_record(&mut record)? {
+        for &index in &again {
+            let cell = record.get(index).unwrap_or_default();
+            columns[index]
+                .push_text(row, cell)
+                .map_err(|_| AnalysisError::InvalidUtf8 {
+                    line: line(&record),
+                })?;
+        }
+        row += 1;
+    }
+    Ok(())
+}
+
+/// The CSV reader both passes use.
+fn reader<R: Read>(delimiter: u8, source: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(64 * 1024)
+        .from_reader(source)
+}
+
+/// Bytes kept as they are read, in blocks (no reallocation of what is already kept), so
+/// a second pass can read them again. At most the upload, which is bounded.
+#[derive(Debug, Default)]
+struct Retained {
+    blocks: Vec<Vec<u8>>,
+}
+
+/// Size of each retained block.
+const RETAINED_BLOCK: usize = 1 << 20;
+
+impl Retained {
+    fn extend(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            match self.blocks.last_mut() {
+                Some(block) if block.len() < block.capacity() => {
+                    let room = (block.capacity() - block.len()).min(bytes.len());
+                    block.extend_from_slice(&bytes[..room]);
+                    bytes = &bytes[room..];
+                }
+                _ => self.blocks.push(Vec::with_capacity(RETAINED_BLOCK)),
+            }
+        }
+    }
+
+    fn into_reader(self) -> RetainedReader {
+        RetainedReader {
+            blocks: self.blocks.into_iter(),
+            current: Cursor::new(Vec::new()),
+        }
+    }
+}
+
+/// Reads the retained blocks back in order.
+struct RetainedReader {
+    blocks: std::vec::IntoIter<Vec<u8>>,
+    current: Cursor<Vec<u8>>,
+}
+
+impl Read for RetainedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let read = self.current.read(buf)?;
+            if read > 0 || buf.is_empty() {
+                return Ok(read);
+            }
+            match self.blocks.next() {
+                Some(block) => self.current = Cursor::new(block),
+                None => return Ok(0),
+            }
+        }
+    }
+}
+
+/// A reader that keeps a copy of everything read through it.
+struct Retain<R> {
+    inner: R,
+    kept: Retained,
+}
+
+impl<R: Read> Read for Retain<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.kept.extend(&buf[..read]);
+        Ok(read)
+    }
 }
 
 /// `text` cut to at most `max_chars` characters, and whether it was cut.

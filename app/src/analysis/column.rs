@@ -1,52 +1,77 @@
-//! One column's running summary while the file streams past, and its final statistics.
+//! One column's running summary while the file streams past.
+//!
+//! A column keeps only what its current type needs: counts for booleans, a vector of
+//! values for numbers and datetimes, value counts for text. Each cell first tries the
+//! fast parser of the type the column already has (most cells of a typed column are that
+//! type) and falls back to [`classify`] only when that fails. A typed column that meets a
+//! text value drops its values and becomes [`State::TextLater`]: its text statistics are
+//! counted afterwards, in file order, from the retained input (see [`super::analyze`]), so
+//! they come out exactly as if every cell had been counted as text from the start.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+mod finish;
 
-use super::frequency::{ValueCounts, top_values};
-use super::infer::{Cell, classify};
-use super::model::{Column, ColumnType, Quantiles, Value};
-use super::stats;
+pub(super) use self::finish::Groups;
+
+use super::frequency::{NO_GROUP, ValueCounts};
+use super::infer::{Cell, Instant, classify, is_missing, parse_boolean, parse_instant};
+use super::number::{Number, parse_number};
+use super::rows::RowSet;
+
+/// A cell that is not UTF-8; the caller names the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct NotUtf8;
 
 /// Everything kept about a column between rows.
 #[derive(Debug)]
 pub(super) struct ColumnSummary {
     name: String,
-    /// Distinct-value cap, for the typed columns' distinct count.
+    /// Distinct-value cap, for the typed columns' distinct count and the text map.
     cap: usize,
     missing: u64,
     count: u64,
-    /// The narrowest type every value so far fits.
-    candidate: Candidate,
-    /// Text statistics, kept for every column because any later cell can turn it to text.
-    text: ValueCounts,
+    /// The narrowest type every value so far fits, with what its statistics need.
+    state: State,
+    /// Rows whose cell is missing, for the statistics that line columns up row by row.
+    missing_rows: RowSet,
     /// Longest text kept, in characters.
     max_chars: usize,
     /// Some text shown for this column (its name, a preview cell) was cut.
     truncated: bool,
 }
 
-/// The type a column can still be, with what that type's statistics need. Each cell parses
-/// as at most one of boolean, number and datetime, so only one typed candidate is alive.
+/// The type a column can still be. Each cell parses as at most one of boolean, number
+/// and datetime, so only one typed state is alive.
 #[derive(Debug)]
-enum Candidate {
+enum State {
     /// No value yet.
     Empty,
     Boolean {
         trues: u64,
         falses: u64,
+        /// Per row: 0 false, 1 true, [`NO_GROUP`] missing; rows past the end are missing.
+        codes: Vec<u8>,
     },
     Numeric {
+        /// Every value, in row order.
         values: Vec<f64>,
         /// Exact smallest and largest value while every value is an `i64`.
         integers: Option<(i64, i64)>,
     },
     Datetime {
-        /// Unix seconds.
+        /// Unix seconds, in row order.
         values: Vec<f64>,
         /// Exact extremes, since seconds as `f64` may round sub-microsecond digits.
-        range: (DateTime<Utc>, DateTime<Utc>),
+        range: (Instant, Instant),
     },
-    Text,
+    /// Text from its first value on.
+    Text {
+        counts: Box<ValueCounts>,
+        /// Per row, the value's group code while the column has few enough values.
+        codes: Vec<u8>,
+    },
+    /// Text that was typed for a while: only `count` and `missing` are kept while
+    /// streaming; the text statistics come from a second look at the retained input.
+    TextLater,
 }
 
 impl ColumnSummary {
@@ -56,8 +81,8 @@ impl ColumnSummary {
             cap,
             missing: 0,
             count: 0,
-            candidate: Candidate::Empty,
-            text: ValueCounts::new(cap, max_chars),
+            state: State::Empty,
+            missing_rows: RowSet::default(),
             max_chars,
             truncated: name_cut,
         }
@@ -70,178 +95,188 @@ impl ColumnSummary {
         text
     }
 
-    /// Adds one cell, as read from the file.
-    pub(super) fn push(&mut self, raw: &str) {
-        let text = raw.trim();
-        let cell = classify(text);
-        if cell == Cell::Missing {
-            self.missing += 1;
-            return;
-        }
-        self.count += 1;
-        self.text.insert(text);
-        self.candidate.absorb(cell);
+    /// Whether the text statistics still need the second look at the input.
+    pub(super) fn needs_text_pass(&self) -> bool {
+        matches!(self.state, State::TextLater)
     }
 
-    /// The column's statistics once every row is in.
-    pub(super) fn finish(self) -> Column {
-        let mut column = Column {
-            name: self.name,
-            kind: ColumnType::Text,
-            count: self.count,
-            missing: self.missing,
-            distinct: 0,
-            distinct_approximate: false,
-            min: None,
-            max: None,
-            mean: None,
-            std_dev: None,
-            quantiles: None,
-            histogram: None,
-            top_values: None,
-            truncated: self.truncated,
+    /// Starts the second look: fresh text counts, fed by [`Self::push_text`].
+    pub(super) fn start_text_pass(&mut self) {
+        self.state = State::Text {
+            counts: Box::new(ValueCounts::new(self.cap, self.max_chars)),
+            codes: Vec::new(),
         };
-        match self.candidate {
-            Candidate::Empty | Candidate::Text => {
-                (column.distinct, column.distinct_approximate) = self.text.distinct();
-                if let Some((min, max)) = self.text.range() {
-                    column.min = Some(Value::Text(min.to_owned()));
-                    column.max = Some(Value::Text(max.to_owned()));
+    }
+
+    /// Adds the cell of data row `row` (0-based), as read from the file.
+    pub(super) fn push(&mut self, row: u64, raw: &[u8]) -> Result<(), NotUtf8> {
+        // Fast paths accept ASCII only, so what they take is valid UTF-8 and needs none of
+        // `str::trim`'s Unicode: anything else goes the general way below.
+        let bytes = raw.trim_ascii();
+        match &mut self.state {
+            State::Numeric { values, integers } => {
+                if let Some(number) = parse_number(bytes) {
+                    self.count += 1;
+                    push_number(values, integers, number);
+                    return Ok(());
                 }
-                column.top_values = Some(self.text.top_values());
-                column.truncated |= self.text.truncated();
             }
-            Candidate::Boolean { trues, falses } => {
-                column.kind = ColumnType::Boolean;
-                column.distinct = u64::from(trues > 0) + u64::from(falses > 0);
-                column.mean = Some(trues as f64 / self.count as f64);
-                let counts = [("true", trues), ("false", falses)];
-                column.top_values = Some(top_values(counts.into_iter()));
-            }
-            Candidate::Numeric {
-                mut values,
-                integers,
-            } => {
-                values.sort_unstable_by(f64::total_cmp);
-                (column.distinct, column.distinct_approximate) = stats::distinct(&values, self.cap);
-                let (min, max) = match integers {
-                    Some((min, max)) => (Value::Integer(min), Value::Integer(max)),
-                    None => (first(&values), last(&values)),
-                };
-                column.kind = match integers {
-                    Some(_) => ColumnType::Integer,
-                    None => ColumnType::Number,
-                };
-                (column.min, column.max) = (Some(min), Some(max));
-                if let Some((mean, std_dev)) = stats::mean_and_std_dev(&values) {
-                    (column.mean, column.std_dev) = (Some(mean), std_dev);
+            State::Datetime { values, range } => {
+                if let Some(instant) = parse_instant(bytes) {
+                    self.count += 1;
+                    values.push(instant.as_f64());
+                    *range = (range.0.min(instant), range.1.max(instant));
+                    return Ok(());
                 }
-                column.quantiles = Some(quantiles(&values, Value::Number));
-                column.histogram = Some(stats::histogram(&values));
             }
-            Candidate::Datetime {
-                mut values,
-                range: (min, max),
+            State::Boolean {
+                trues,
+                falses,
+                codes,
             } => {
-                values.sort_unstable_by(f64::total_cmp);
-                column.kind = ColumnType::Datetime;
-                (column.distinct, column.distinct_approximate) = stats::distinct(&values, self.cap);
-                column.min = Some(Value::Text(rfc3339(min)));
-                column.max = Some(Value::Text(rfc3339(max)));
-                column.quantiles = Some(quantiles(&values, |seconds| {
-                    Value::Text(from_seconds(seconds).map(rfc3339).unwrap_or_default())
-                }));
-                column.histogram = Some(stats::histogram(&values));
+                if let Some(flag) = std::str::from_utf8(bytes).ok().and_then(parse_boolean) {
+                    self.count += 1;
+                    *if flag { trues } else { falses } += 1;
+                    set_code(codes, row, u8::from(flag));
+                    return Ok(());
+                }
+            }
+            State::Text { .. } | State::TextLater => {
+                let text = utf8(raw)?.trim();
+                if is_missing(text) {
+                    self.missing_cell(row);
+                } else {
+                    self.count += 1;
+                    self.count_text(row, text);
+                }
+                return Ok(());
+            }
+            State::Empty => {}
+        }
+        let text = utf8(raw)?.trim();
+        match classify(text) {
+            Cell::Missing => self.missing_cell(row),
+            cell => {
+                self.count += 1;
+                self.absorb(row, cell, text);
             }
         }
-        column
+        Ok(())
     }
-}
 
-impl Candidate {
-    /// Narrows the candidate to fit a non-missing cell.
-    fn absorb(&mut self, cell: Cell) {
-        match (&mut *self, cell) {
-            (Self::Text, _) => {}
-            (Self::Empty, Cell::Boolean(_)) => {
-                *self = Self::Boolean {
-                    trues: 0,
-                    falses: 0,
-                };
-                self.absorb(cell);
+    /// Counts the cell of row `row` as text, in the second look at the input. `count` and
+    /// `missing` were settled by the first.
+    pub(super) fn push_text(&mut self, row: u64, raw: &[u8]) -> Result<(), NotUtf8> {
+        let text = utf8(raw)?.trim();
+        if !is_missing(text) {
+            self.count_text(row, text);
+        }
+        Ok(())
+    }
+
+    fn missing_cell(&mut self, row: u64) {
+        self.missing += 1;
+        self.missing_rows.insert(row);
+    }
+
+    fn count_text(&mut self, row: u64, text: &str) {
+        if let State::Text { counts, codes } = &mut self.state {
+            let code = counts.insert(text);
+            if counts.labels().is_some() {
+                set_code(codes, row, code);
+            } else if !codes.is_empty() {
+                *codes = Vec::new();
             }
-            (Self::Boolean { trues, .. }, Cell::Boolean(true)) => *trues += 1,
-            (Self::Boolean { falses, .. }, Cell::Boolean(false)) => *falses += 1,
-            (Self::Empty, Cell::Integer(int)) => {
-                *self = Self::Numeric {
+        }
+    }
+
+    /// Narrows the state to fit a non-missing cell that its fast path did not take.
+    fn absorb(&mut self, row: u64, cell: Cell, text: &str) {
+        match (&mut self.state, cell) {
+            (State::Empty, Cell::Boolean(flag)) => {
+                let mut codes = Vec::new();
+                set_code(&mut codes, row, u8::from(flag));
+                self.state = State::Boolean {
+                    trues: u64::from(flag),
+                    falses: u64::from(!flag),
+                    codes,
+                };
+            }
+            (
+                State::Boolean {
+                    trues,
+                    falses,
+                    codes,
+                },
+                Cell::Boolean(flag),
+            ) => {
+                *if flag { trues } else { falses } += 1;
+                set_code(codes, row, u8::from(flag));
+            }
+            (State::Empty, Cell::Integer(int)) => {
+                self.state = State::Numeric {
                     values: vec![int as f64],
                     integers: Some((int, int)),
                 };
             }
-            (Self::Empty, Cell::Number(number)) => {
-                *self = Self::Numeric {
+            (State::Empty, Cell::Number(number)) => {
+                self.state = State::Numeric {
                     values: vec![number],
                     integers: None,
                 };
             }
-            (Self::Numeric { values, integers }, Cell::Integer(int)) => {
-                values.push(int as f64);
-                if let Some((min, max)) = integers {
-                    (*min, *max) = ((*min).min(int), (*max).max(int));
-                }
+            (State::Numeric { values, integers }, Cell::Integer(int)) => {
+                push_number(values, integers, Number::Integer(int));
             }
-            (Self::Numeric { values, integers }, Cell::Number(number)) => {
-                values.push(number);
-                *integers = None;
+            (State::Numeric { values, integers }, Cell::Number(number)) => {
+                push_number(values, integers, Number::Float(number));
             }
-            (Self::Empty, Cell::Datetime(instant)) => {
-                *self = Self::Datetime {
-                    values: vec![seconds(instant)],
+            (State::Empty, Cell::Datetime(instant)) => {
+                self.state = State::Datetime {
+                    values: vec![instant.as_f64()],
                     range: (instant, instant),
                 };
             }
-            (Self::Datetime { values, range }, Cell::Datetime(instant)) => {
-                values.push(seconds(instant));
+            (State::Datetime { values, range }, Cell::Datetime(instant)) => {
+                values.push(instant.as_f64());
                 *range = (range.0.min(instant), range.1.max(instant));
             }
-            // Mixed kinds, or plain text: the column is text and the values are dropped.
-            _ => *self = Self::Text,
+            // Text from the first value on: count it from here.
+            (State::Empty, _) => {
+                self.start_text_pass();
+                self.count_text(row, text);
+            }
+            // Mixed kinds, or text after typed values: the values are dropped and the text
+            // statistics wait for the second look.
+            _ => self.state = State::TextLater,
         }
     }
 }
 
-fn quantiles(sorted: &[f64], render: impl Fn(f64) -> Value) -> Quantiles {
-    let [p5, p25, p50, p75, p95] =
-        stats::LEVELS.map(|level| render(stats::quantile(sorted, level)));
-    Quantiles {
-        p5,
-        p25,
-        p50,
-        p75,
-        p95,
+fn push_number(values: &mut Vec<f64>, integers: &mut Option<(i64, i64)>, number: Number) {
+    match number {
+        Number::Integer(int) => {
+            values.push(int as f64);
+            if let Some((min, max)) = integers {
+                (*min, *max) = ((*min).min(int), (*max).max(int));
+            }
+        }
+        Number::Float(float) => {
+            values.push(float);
+            *integers = None;
+        }
     }
 }
 
-fn first(sorted: &[f64]) -> Value {
-    Value::Number(sorted.first().copied().unwrap_or(f64::NAN))
+/// Records `code` for `row`, rows skipped since being missing.
+fn set_code(codes: &mut Vec<u8>, row: u64, code: u8) {
+    let row = usize::try_from(row).unwrap_or(usize::MAX);
+    if codes.len() < row {
+        codes.resize(row, NO_GROUP);
+    }
+    codes.push(code);
 }
 
-fn last(sorted: &[f64]) -> Value {
-    Value::Number(sorted.last().copied().unwrap_or(f64::NAN))
-}
-
-/// Unix seconds with the fraction, the scale datetime statistics are computed on.
-fn seconds(instant: DateTime<Utc>) -> f64 {
-    instant.timestamp() as f64 + f64::from(instant.timestamp_subsec_nanos()) * 1e-9
-}
-
-/// The instant `seconds` after the epoch, rounded to the microsecond (what an `f64` of
-/// present-day Unix seconds still resolves).
-fn from_seconds(seconds: f64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_micros((seconds * 1e6).round() as i64)
-}
-
-/// RFC 3339 in UTC with a `Z`, with as many fraction digits as the instant needs.
-fn rfc3339(instant: DateTime<Utc>) -> String {
-    instant.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+fn utf8(raw: &[u8]) -> Result<&str, NotUtf8> {
+    std::str::from_utf8(raw).map_err(|_| NotUtf8)
 }

@@ -4,7 +4,11 @@
 //! about 1.04 / sqrt(16 384) ≈ 0.8 %. Small cardinalities use linear counting, as in the
 //! original paper (Flajolet et al., 2007).
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
+
+/// Fixed hashing keys, so estimates are repeatable run to run and process to process.
+const HASHER: foldhash::quality::FixedState =
+    foldhash::quality::FixedState::with_seed(0x51_7C_C1_B7_27_22_0A_95);
 
 /// Bits of the hash that pick a register.
 const PRECISION: u32 = 14;
@@ -26,10 +30,7 @@ impl HyperLogLog {
 
     /// Records one value; adding the same value again changes nothing.
     pub(super) fn insert<T: Hash + ?Sized>(&mut self, value: &T) {
-        // `DefaultHasher::new` uses fixed keys, so estimates are repeatable run to run.
-        let mut hasher = DefaultHasher::new();
-        value.hash(&mut hasher);
-        let hash = hasher.finish();
+        let hash = HASHER.hash_one(value);
         let index = (hash >> (64 - PRECISION)) as usize;
         // The rank is the position of the first set bit in the remaining 50 bits; the
         // sentinel bit caps it at 51 when they are all zero.

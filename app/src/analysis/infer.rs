@@ -1,7 +1,7 @@
 //! What a single cell holds: missing, or the narrowest value it parses as. Columns combine
 //! these per-cell answers into a column type (see [`super::column`]).
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 /// One cell, classified on its own. A non-missing cell parses as at most one of boolean,
 /// number (integer or not) and datetime, which is what lets a column track one candidate.
@@ -16,7 +16,7 @@ pub(super) enum Cell {
     /// A finite `f64` that is not an `i64`.
     Number(f64),
     /// A date or date-time, as an instant in UTC.
-    Datetime(DateTime<Utc>),
+    Datetime(Instant),
     /// None of the above.
     Text,
 }
@@ -36,7 +36,7 @@ pub(super) fn classify(text: &str) -> Cell {
     if let Ok(int) = text.parse::<i64>() {
         return Cell::Integer(int);
     }
-    if let Some(instant) = parse_datetime(text) {
+    if let Some(instant) = parse_instant(text.as_bytes()) {
         return Cell::Datetime(instant);
     }
     match text.parse::<f64>() {
@@ -47,14 +47,17 @@ pub(super) fn classify(text: &str) -> Cell {
 
 /// Blank cells and the markers `NA`, `N/A`, `null` and `NaN` (any case). `NaN` is here
 /// because pandas and R write it for a missing number.
-fn is_missing(text: &str) -> bool {
-    text.is_empty()
-        || ["na", "n/a", "null", "nan"]
-            .iter()
-            .any(|marker| text.eq_ignore_ascii_case(marker))
+pub(super) fn is_missing(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.is_empty()
+        || (bytes.len() <= 4
+            && [&b"na"[..], b"n/a", b"null", b"nan"]
+                .iter()
+                .any(|marker| bytes.eq_ignore_ascii_case(marker)))
 }
 
-fn parse_boolean(text: &str) -> Option<bool> {
+/// true/false, yes/no, t/f in any case.
+pub(super) fn parse_boolean(text: &str) -> Option<bool> {
     if text.len() > 5 {
         return None;
     }
@@ -68,6 +71,32 @@ fn parse_boolean(text: &str) -> Option<bool> {
     }
 }
 
+/// [`parse_instant`] as a `DateTime`.
+#[cfg(test)]
+pub(super) fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
+    parse_instant(text.as_bytes())?.to_utc()
+}
+
+/// An instant as Unix seconds and nanoseconds past them, ordered like time itself. Cheaper
+/// than a `DateTime` to build and compare once per cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Instant {
+    pub(super) seconds: i64,
+    pub(super) nanos: u32,
+}
+
+impl Instant {
+    /// The same instant as a `DateTime`, for rendering.
+    pub(super) fn to_utc(self) -> Option<DateTime<Utc>> {
+        DateTime::from_timestamp(self.seconds, self.nanos)
+    }
+
+    /// Unix seconds with the fraction, the scale datetime statistics are computed on.
+    pub(super) fn as_f64(self) -> f64 {
+        self.seconds as f64 + f64::from(self.nanos) * 1e-9
+    }
+}
+
 /// Parses the accepted date and date-time forms:
 ///
 /// - `YYYY-MM-DD` or `YYYY/MM/DD` (midnight UTC);
@@ -76,17 +105,23 @@ fn parse_boolean(text: &str) -> Option<bool> {
 ///
 /// Without an offset the time is taken as UTC. Day-first and month-first forms such as
 /// `01/02/2012` are not accepted: they cannot be told apart, so such columns stay text.
-pub(super) fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
-    let bytes = text.as_bytes();
+pub(super) fn parse_instant(bytes: &[u8]) -> Option<Instant> {
     let year = digits(bytes, 0, 4)?;
     let separator = *bytes.get(4)?;
     if !matches!(separator, b'-' | b'/') || bytes.get(7) != Some(&separator) {
         return None;
     }
-    let date = NaiveDate::from_ymd_opt(year as i32, digits(bytes, 5, 2)?, digits(bytes, 8, 2)?)?;
+    let (month, day) = (digits(bytes, 5, 2)?, digits(bytes, 8, 2)?);
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), i64::from(month), i64::from(day));
     let rest = &bytes[10..];
     let Some((&between, rest)) = rest.split_first() else {
-        return Some(date.and_time(NaiveTime::MIN).and_utc());
+        return Some(Instant {
+            seconds: days * 86_400,
+            nanos: 0,
+        });
     };
     if !matches!(between, b'T' | b't' | b' ') {
         return None;
@@ -110,18 +145,20 @@ pub(super) fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
             rest = &rest[1 + len..];
         }
     }
-    let local = date.and_time(NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?);
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
     let offset = parse_offset(rest)?;
-    Some(
-        offset
-            .from_local_datetime(&local)
-            .single()?
-            .with_timezone(&Utc),
-    )
+    let local = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some(Instant {
+        seconds: local - i64::from(offset),
+        nanos,
+    })
 }
 
-/// The zone suffix of a date-time: nothing (UTC), `Z`, `±HH`, `±HHMM` or `±HH:MM`.
-fn parse_offset(rest: &[u8]) -> Option<FixedOffset> {
+/// The zone suffix of a date-time in seconds east of UTC: nothing (UTC), `Z`, `±HH`,
+/// `±HHMM` or `±HH:MM`; less than a day either way, as `chrono::FixedOffset` requires.
+fn parse_offset(rest: &[u8]) -> Option<i32> {
     let seconds = match rest {
         [] | [b'Z' | b'z'] => 0,
         [sign @ (b'+' | b'-'), zone @ ..] => {
@@ -136,7 +173,28 @@ fn parse_offset(rest: &[u8]) -> Option<FixedOffset> {
         }
         _ => return None,
     };
-    FixedOffset::east_opt(seconds)
+    (seconds.abs() < 86_400).then_some(seconds)
+}
+
+/// Days in `month` (1-12) of `year` in the proleptic Gregorian calendar.
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to the given valid date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// The unsigned decimal in `bytes[start..start + len]`, if all of it is ASCII digits.

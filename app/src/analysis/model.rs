@@ -19,6 +19,115 @@ pub struct Analysis {
     /// The first `preview_rows` data rows as raw cell text, so the page can show the data
     /// without storing the file.
     pub preview: Vec<Vec<String>>,
+    /// Correlations between the numeric columns; null with fewer than two. Absent (null)
+    /// in analyses stored before it existed, as are the fields below.
+    #[serde(default)]
+    pub correlations: Option<Correlations>,
+    /// Numeric columns summarised per value of each low-cardinality column.
+    #[serde(default)]
+    pub group_summaries: Vec<GroupSummary>,
+    /// A uniform sample of rows for plots; null for a file without rows.
+    #[serde(default)]
+    pub sample: Option<Sample>,
+    /// Where in the file the missing cells are; null for a file without rows.
+    #[serde(default)]
+    pub missing_by_position: Option<MissingByPosition>,
+}
+
+/// Correlation matrices of the integer and number columns (the first 50), over pairwise
+/// complete observations: for each pair, the rows where both cells are present. A
+/// coefficient is null where it is undefined: fewer than two such rows, or either
+/// column constant on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Correlations {
+    /// The columns, in file order; the matrices are indexed like this list.
+    pub columns: Vec<String>,
+    /// Pearson's r, symmetric.
+    pub pearson: Vec<Vec<Option<f64>>>,
+    /// Spearman's rho (Pearson's r of average ranks, ranked within each pair's complete
+    /// rows); null when the file is too large for it to be cheap (see the module docs).
+    pub spearman: Option<Vec<Vec<Option<f64>>>>,
+    /// How many rows each pair has complete.
+    pub pairs: Vec<Vec<u64>>,
+}
+
+/// The numeric columns summarised per value of one boolean or text column with at most 50
+/// distinct values. Rows where that column is missing belong to no group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// The column grouped by.
+    pub by: String,
+    /// Its values, in byte order.
+    pub groups: Vec<String>,
+    /// Rows per group.
+    pub sizes: Vec<u64>,
+    /// One entry per integer or number column (the first 50).
+    pub columns: Vec<GroupedColumn>,
+}
+
+/// One numeric column's statistics per group, indexed like [`GroupSummary::groups`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupedColumn {
+    /// The numeric column.
+    pub name: String,
+    /// Its statistics per group.
+    pub stats: Vec<GroupStat>,
+}
+
+/// A numeric column within one group: its present values' count, mean and extremes
+/// (null when the group has none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupStat {
+    /// Present values in the group.
+    pub count: u64,
+    /// Their arithmetic mean.
+    pub mean: Option<f64>,
+    /// The smallest.
+    pub min: Option<f64>,
+    /// The largest.
+    pub max: Option<f64>,
+}
+
+/// Up to 2000 rows drawn uniformly (reservoir sampling from a fixed seed, so a file
+/// always gives the same sample), with the values plots need: the first 20 numeric
+/// columns and the columns that group summaries group by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// The sampled data rows (0-based, header excluded), ascending.
+    pub rows: Vec<u64>,
+    /// Numeric columns' values at those rows; null where missing.
+    pub numbers: Vec<Series<Option<f64>>>,
+    /// Low-cardinality columns' values at those rows; null where missing.
+    pub labels: Vec<Series<Option<String>>>,
+}
+
+/// One column's values at the sampled rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series<T> {
+    /// The column.
+    pub name: String,
+    /// One per sampled row, in the order of [`Sample::rows`].
+    pub values: Vec<T>,
+}
+
+/// The rows cut into 20 buckets by position, and per column with missing cells the share
+/// of its cells missing in each bucket, so patterns (a column that stops, a gap) show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissingByPosition {
+    /// The first data row (0-based) of each bucket; a bucket ends where the next starts,
+    /// the last at `rows`. With fewer than 20 rows some buckets are empty.
+    pub bucket_starts: Vec<u64>,
+    /// Only columns with at least one missing cell, in file order.
+    pub columns: Vec<MissingColumn>,
+}
+
+/// One column's missing share per bucket, rounded to 4 decimals; null for an empty bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MissingColumn {
+    /// The column.
+    pub name: String,
+    /// One per bucket: missing cells over the bucket's rows.
+    pub shares: Vec<Option<f64>>,
 }
 
 /// The type inferred for a column: the narrowest one that every non-missing value parses as.

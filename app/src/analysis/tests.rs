@@ -2,6 +2,7 @@
 //! hand-computed examples, and behaviour at scale.
 
 mod reading;
+mod relations;
 mod scale;
 mod statistics;
 

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::extract::{AuthUser, MaybeAuthUser, Query};
 use super::{Error, Result};
+use crate::analysis::Analysis;
 use crate::db::datasets::{self, Stored, Summary, Visibility};
 use crate::db::users;
 use crate::state::AppState;
@@ -113,7 +114,8 @@ async fn create(
         (None, None) => Visibility::Private,
     };
 
-    let analysis = received.analysis;
+    let mut analysis = received.analysis;
+    let analysis_json = fit_analysis(&mut analysis, state.config.max_analysis_bytes)?;
     let summary = Summary {
         id: uuid::Uuid::now_v7().to_string(),
         name,
@@ -124,19 +126,6 @@ async fn create(
         size_bytes: i64::try_from(received.size_bytes).unwrap_or(i64::MAX),
         created_at: crate::db::now_text(),
     };
-    let analysis_json = serde_json::to_string(&analysis)
-        .map_err(|error| Error::Internal(anyhow::anyhow!("serialising an analysis: {error}")))?;
-    let max_bytes = state.config.max_analysis_bytes;
-    if analysis_json.len() as u64 > max_bytes {
-        return Err(Error::InvalidCsv {
-            message: format!(
-                "the analysis of this file would take {} bytes; at most {max_bytes} are \
-                 stored (max_analysis_bytes): upload fewer columns or shorter text",
-                analysis_json.len()
-            ),
-            line: None,
-        });
-    }
     let detail = detail_body(&summary, &analysis_json)?;
     let etag = strong_etag(detail.as_bytes());
     let stored = Stored {
@@ -170,6 +159,42 @@ async fn create(
         stored.detail.unwrap_or_default(),
     )
         .into_response())
+}
+
+/// The analysis as stored JSON, within `max_bytes`: when it is too big, the parts that
+/// relate columns are dropped, the bulkiest first (the plot sample, the group summaries,
+/// the missing-value positions, the correlations); when the per-column statistics alone
+/// are too big, the upload is refused.
+fn fit_analysis(analysis: &mut Analysis, max_bytes: u64) -> Result<String> {
+    let serialise = |analysis: &Analysis| {
+        serde_json::to_string(analysis)
+            .map_err(|error| Error::Internal(anyhow::anyhow!("serialising an analysis: {error}")))
+    };
+    let mut json = serialise(analysis)?;
+    let sheds: [fn(&mut Analysis); 4] = [
+        |a| a.sample = None,
+        |a| a.group_summaries.clear(),
+        |a| a.missing_by_position = None,
+        |a| a.correlations = None,
+    ];
+    for shed in sheds {
+        if json.len() as u64 <= max_bytes {
+            return Ok(json);
+        }
+        shed(analysis);
+        json = serialise(analysis)?;
+    }
+    if json.len() as u64 > max_bytes {
+        return Err(Error::InvalidCsv {
+            message: format!(
+                "the analysis of this file would take {} bytes; at most {max_bytes} are \
+                 stored (max_analysis_bytes): upload fewer columns or shorter text",
+                json.len()
+            ),
+            line: None,
+        });
+    }
+    Ok(json)
 }
 
 /// The bounds of one upload, from the configuration.

@@ -260,6 +260,39 @@ async fn bad_uploads_are_refused_and_store_nothing(db: &TestDb) {
 }
 db_test!(bad_uploads_are_refused_and_store_nothing);
 
+async fn an_analysis_over_max_analysis_bytes_sheds_its_extras_before_it_is_refused(db: &TestDb) {
+    // 500 rows of two integer columns: the 500-row sample alone is over 5000 bytes of
+    // JSON; the per-column statistics are not.
+    let mut csv = String::from("a,b\n");
+    for i in 0..500 {
+        csv.push_str(&format!("{i},{}\n", i * 37 % 101));
+    }
+    let app = TestApp::spawn_with(db, |config| config.max_analysis_bytes = 5_000).await;
+    let (token, _) = app.user("ada@example.org").await;
+    let response = app.upload_csv(Some(&token), "name=shed", &csv).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.expect("body");
+    let analysis = &created["analysis"];
+    assert_eq!(analysis["sample"], Value::Null, "the sample goes first");
+    assert_eq!(analysis["columns"][0]["count"], 500);
+    assert!(
+        analysis["correlations"]["pearson"].is_array(),
+        "the correlations are small enough to stay: {analysis}"
+    );
+
+    let app = TestApp::spawn_with(db, |config| config.max_analysis_bytes = 500).await;
+    let (token, _) = app.user("grace@example.org").await;
+    let error = error_body(
+        app.upload_csv(Some(&token), "name=too-big", &csv).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("max_analysis_bytes"), "{error}");
+}
+
+db_test!(an_analysis_over_max_analysis_bytes_sheds_its_extras_before_it_is_refused);
+
 async fn private_datasets_are_seen_only_by_their_owner(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let (ada, _) = app.user("ada@example.org").await;

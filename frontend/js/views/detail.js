@@ -4,7 +4,9 @@ import { datasets } from '../api.js';
 import { histogram } from '../chart.js';
 import { formatAgo, formatCount, formatNumber, formatTime, h, replace } from '../dom.js';
 import * as live from '../live.js';
+import { analysisJson, downloadLink, statisticsCsv } from '../exports.js';
 import { isMine, visibilityBadge } from './datasets.js';
+import { relationSections } from './relations.js';
 
 const TYPE_LABELS = { integer: 'Integer', number: 'Number', boolean: 'Boolean', datetime: 'Date/time', text: 'Text' };
 
@@ -62,9 +64,13 @@ function renderDataset(dataset, navigate) {
       h('div', { class: 'detail__badges' }, visibilityBadge(dataset.visibility), isMine(dataset) ? h('span', { class: 'badge badge--mine' }, 'Yours') : null),
       isMine(dataset) ? deleteControl(dataset, navigate) : null),
     facts,
+    h('div', { class: 'downloads', id: 'downloads' },
+      downloadLink('download-json', 'Download the analysis (JSON)', `${fileStem(dataset.name)}-analysis.json`, 'application/json', analysisJson(analysis)),
+      downloadLink('download-csv', 'Download column statistics (CSV)', `${fileStem(dataset.name)}-statistics.csv`, 'text/csv', statisticsCsv(columns))),
     h('section', { class: 'card', 'aria-labelledby': 'stats-title' },
       h('h2', { id: 'stats-title' }, 'Column statistics'),
       statsTable(columns)),
+    relationSections(analysis),
     h('section', { 'aria-labelledby': 'columns-title' },
       h('h2', { id: 'columns-title' }, 'Distributions'),
       h('div', { class: 'column-grid' }, columns.map(columnCard))),
@@ -72,6 +78,11 @@ function renderDataset(dataset, navigate) {
       h('h2', { id: 'preview-title' }, 'First rows'),
       previewTable(columns, analysis.preview ?? [])),
   ];
+}
+
+/** A dataset's name as a safe file name. */
+function fileStem(name) {
+  return (name ?? 'dataset').replace(/[^\p{L}\p{N}._-]+/gu, '-').replace(/^-+|-+$/g, '').slice(0, 80) || 'dataset';
 }
 
 function fact(term, value) {

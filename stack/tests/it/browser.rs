@@ -9,6 +9,7 @@
 
 mod dashboard;
 mod driver;
+mod relations;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
