@@ -71,11 +71,11 @@ async fn a_host_with_a_path_cannot_share_another_urls_cache_entry() {
         .await
         .expect("response");
     assert_eq!(stored.status, 200);
-    assert_eq!(header(&stored, "x-cache"), Some("MISS"));
+    assert_eq!(header(&stored, "x-cache"), Some("MISS"), "{stored:?}");
     let again = send(&proxy, "app.test", "/cache/js/app.js?cc=max-age%3D60")
         .await
         .expect("response");
-    assert_eq!(header(&again, "x-cache"), Some("HIT"));
+    assert_eq!(header(&again, "x-cache"), Some("HIT"), "{again:?}");
 
     // Joined up, `app.test/cache` + `/js/app.js` spells the same URL.
     let forged = send(&proxy, "app.test/cache", "/js/app.js?cc=max-age%3D60")
