@@ -181,6 +181,35 @@ async fn the_dashboard_lists_the_fleet_shows_a_kill_live_and_drains_from_the_pag
         ),
     )
     .await;
+
+    // Purge the first thirty reads (their own cache entries) by prefix, from the page.
+    page.fill(
+        "#purge-target",
+        &format!("http://{}/api/datasets?probe=a", stack.public),
+    )
+    .await;
+    page.js_value("document.getElementById('purge-kind').value = 'prefix'; return true")
+        .await;
+    page.click("#purge-button").await;
+    page.client.accept_alert().await.expect("confirm the purge");
+    let flash = page
+        .wait_js(
+            "the purge's answer",
+            "const text = document.getElementById('flash').textContent;\
+             return text.startsWith('Purged') ? text : null",
+        )
+        .await;
+    assert_eq!(flash, json!("Purged 30 cached response(s)."));
+    let again = client
+        .get(format!("http://{}/api/datasets?probe=a0", stack.public))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(
+        again.headers().get("x-cache").and_then(|v| v.to_str().ok()),
+        Some("MISS"),
+        "a purged URL goes to the app again"
+    );
     page.close().await;
 
     // A phone-sized window: everything still fits and is labelled.
