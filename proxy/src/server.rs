@@ -148,7 +148,8 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     server.add_service(sampler);
 
     let listeners: Vec<SocketAddr> = config.listeners.iter().map(|l| l.addr).collect();
-    tracing::info!(?listeners, admin = %config.admin.addr, upstreams = config.upstreams.len(), "proxy starting");
+    tracing::info!(?listeners, admin = %config.admin.addr, upstreams = config.upstreams.len(),
+        threads = config.server.threads, "proxy starting");
     let control = Control::start(live, config, config_path).map_err(StartError::Control)?;
     let run_args = match shutdown {
         Some(shutdown_signal) => RunArgs { shutdown_signal },

@@ -15,7 +15,8 @@ use shared::telemetry::LogFormat;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
-    /// Worker threads for the public listeners.
+    /// Worker threads for the public listeners. By default, the CPUs this process may run
+    /// on ([`available_cpus`]: its affinity mask and cgroup CPU quota).
     pub threads: usize,
     /// On SIGTERM: stop accepting, then give in-flight requests this many seconds.
     pub grace_period_secs: u64,
@@ -36,7 +37,7 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
-            threads: 2,
+            threads: available_cpus(),
             grace_period_secs: 5,
             graceful_shutdown_timeout_secs: 3,
             log_format: LogFormat::Human,
@@ -44,6 +45,12 @@ impl Default for ServerSettings {
             trusted_proxies: TrustedProxies::none(),
         }
     }
+}
+
+/// How many CPUs this process may use: the affinity mask (`taskset`, a container's
+/// cpuset) and the cgroup CPU quota count, not just the machine's cores; 1 if unknown.
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 impl ServerSettings {

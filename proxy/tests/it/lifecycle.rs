@@ -148,3 +148,63 @@ async fn sigterm_lets_an_in_flight_stream_finish_and_refuses_new_connections() {
         .expect("the proxy exits");
     assert!(status.success(), "{status:?}");
 }
+
+/// The `proxy starting` line of a quick-mode proxy started under `taskset -c cpus`.
+fn starting_line_under(cpus: &str, backend: SocketAddr) -> String {
+    let public = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut proxy = ChildGuard::spawn(
+        Command::new("taskset")
+            .args(["-c", cpus])
+            .arg(env!("CARGO_BIN_EXE_proxy"))
+            .args(["--listen", &public.to_string()])
+            .args(["--backend", &backend.to_string()])
+            .args(["--admin", &admin.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    // Log lines go to standard error.
+    let stderr = proxy.inner().stderr.take().expect("piped stderr");
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + READY_DEADLINE;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match seen.recv_timeout(left) {
+            Ok(line) if line.contains("proxy starting") => return line,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("no `proxy starting` line under taskset -c {cpus}");
+}
+
+/// Quick mode takes as many worker threads as the CPUs it may run on (its affinity mask),
+/// not a fixed number: one CPU, one thread; all of this machine's, that many.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_mode_threads_follow_the_cpus_it_may_use() {
+    let taskset = Command::new("taskset")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status();
+    if !taskset.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: taskset (util-linux) is not installed");
+        return;
+    }
+    let origin = Origin::start("a").await;
+    let one = starting_line_under("0", origin.addr);
+    assert!(one.contains("threads=1"), "{one}");
+    let all = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let every = format!("0-{}", all - 1);
+    let line = starting_line_under(&every, origin.addr);
+    assert!(line.contains(&format!("threads={all}")), "{line}");
+}
