@@ -82,6 +82,7 @@ impl Admin {
                 if let Some(cache) = &self.cache {
                     self.metrics.observe_cache(&cache.state());
                 }
+                self.metrics.observe_log(shared::telemetry::dropped_lines());
                 let (content_type, body) = shared::metrics::encode(self.metrics.registry());
                 reply(StatusCode::OK, content_type, body)
             }

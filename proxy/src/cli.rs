@@ -49,9 +49,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    shared::telemetry::init(
+    // Lives until the proxy stops, then writes out what is still queued.
+    let _log = shared::telemetry::init_non_blocking(
         config.server.log_format,
         default_filter(config.server.log_format),
+        config.server.log_queue_lines,
     );
     let launch = Launch {
         config,

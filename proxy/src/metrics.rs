@@ -24,6 +24,7 @@ pub struct Metrics {
     cache_bytes: IntGauge,
     cache_entries: IntGauge,
     cache_evictions: IntCounter,
+    access_log_dropped: IntCounter,
     /// Client connections open on the public listeners.
     pub open_connections: IntGauge,
     /// Client connections refused at accept, by limit.
@@ -106,6 +107,11 @@ impl Metrics {
                 names::PROXY_CACHE_EVICTIONS_TOTAL,
                 "Responses evicted to keep the cache within its byte bound.",
             )?,
+            access_log_dropped: counter(
+                &registry,
+                names::PROXY_ACCESS_LOG_DROPPED_TOTAL,
+                "Log lines dropped because the log writer's queue (server.log_queue_lines) was full.",
+            )?,
             open_connections: gauge(
                 &registry,
                 names::PROXY_OPEN_CONNECTIONS,
@@ -168,6 +174,12 @@ impl Metrics {
         let seen = self.cache_evictions.get();
         self.cache_evictions
             .inc_by(state.evictions.saturating_sub(seen));
+    }
+
+    /// Copies the log writer's drop count into its counter, before a scrape.
+    pub fn observe_log(&self, dropped: u64) {
+        let seen = self.access_log_dropped.get();
+        self.access_log_dropped.inc_by(dropped.saturating_sub(seen));
     }
 
     /// One request that failed by the client's fault.

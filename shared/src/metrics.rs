@@ -47,6 +47,9 @@ pub mod names {
     pub const PROXY_CACHE_ENTRIES: &str = "proxy_cache_entries";
     /// Counter of entries evicted for space.
     pub const PROXY_CACHE_EVICTIONS_TOTAL: &str = "proxy_cache_evictions_total";
+    /// Counter of log lines (access lines, mostly) dropped because the log writer's queue
+    /// was full: the log reader is slower than the traffic.
+    pub const PROXY_ACCESS_LOG_DROPPED_TOTAL: &str = "proxy_access_log_dropped_total";
     /// Counter `{reason}` of client connections refused at accept, by the limit that
     /// refused them (`max_connections`, `max_connections_per_ip`).
     pub const PROXY_CONNECTIONS_REJECTED_TOTAL: &str = "proxy_connections_rejected_total";

@@ -6,7 +6,9 @@
 //! `log` crate (Pingora does) are bridged into the same subscriber.
 
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -39,6 +41,38 @@ impl std::str::FromStr for LogFormat {
 /// binaries and tests can both call it.
 pub fn init(format: LogFormat, default_filter: &str) {
     install(format, default_filter, std::io::stderr);
+}
+
+/// Lines the non-blocking writer dropped (see [`init_non_blocking`]).
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Keeps the background log writer running; dropping it writes out what is queued.
+#[derive(Debug)]
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
+
+/// Installs the global subscriber writing to stderr from a background thread, so a
+/// request never waits on a slow terminal or a full pipe: events are formatted on the
+/// calling thread into one buffer each and queued, at most `queue_lines` of them; past
+/// that a line is dropped and counted ([`dropped_lines`]) rather than blocking. Keep the
+/// guard alive until the process ends.
+pub fn init_non_blocking(format: LogFormat, default_filter: &str, queue_lines: usize) -> LogGuard {
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(queue_lines.max(1))
+        .thread_name("log writer")
+        .finish(std::io::stderr());
+    let _ = DROPPED.set(writer.error_counter());
+    install(format, default_filter, writer);
+    LogGuard(guard)
+}
+
+/// How many log lines [`init_non_blocking`]'s writer has dropped because its queue was
+/// full; 0 when logging is not set up that way.
+pub fn dropped_lines() -> u64 {
+    DROPPED
+        .get()
+        .map_or(0, |counter| counter.dropped_lines() as u64)
 }
 
 /// For tests: silent unless `TEST_LOG` is set, in which case everything at `debug` and

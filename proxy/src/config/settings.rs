@@ -24,6 +24,10 @@ pub struct ServerSettings {
     pub graceful_shutdown_timeout_secs: u64,
     /// `human` or `json`; access-log lines follow it.
     pub log_format: LogFormat,
+    /// Log lines (access lines above all) queued for the background writer at most; past
+    /// that, lines are dropped and counted in `proxy_access_log_dropped_total` rather than
+    /// making a request wait on a slow or stalled log reader.
+    pub log_queue_lines: usize,
     /// Absolute path of the socket a new binary started with `--upgrade` takes the
     /// listening sockets over from (Pingora's graceful binary upgrade, on SIGQUIT).
     pub upgrade_sock: String,
@@ -41,6 +45,7 @@ impl Default for ServerSettings {
             grace_period_secs: 5,
             graceful_shutdown_timeout_secs: 3,
             log_format: LogFormat::Human,
+            log_queue_lines: 16_384,
             upgrade_sock: "/tmp/flotilla-proxy-upgrade.sock".to_owned(),
             trusted_proxies: TrustedProxies::none(),
         }
@@ -49,7 +54,7 @@ impl Default for ServerSettings {
 
 /// How many CPUs this process may use: the affinity mask (`taskset`, a container's
 /// cpuset) and the cgroup CPU quota count, not just the machine's cores; 1 if unknown.
-pub fn available_cpus() -> usize {
+pub(crate) fn available_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
@@ -57,6 +62,12 @@ impl ServerSettings {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self.threads == 0 {
             return Err(ConfigError::invalid("server.threads", "must be at least 1"));
+        }
+        if self.log_queue_lines == 0 {
+            return Err(ConfigError::invalid(
+                "server.log_queue_lines",
+                "must be at least 1",
+            ));
         }
         if !self.upgrade_sock.starts_with('/') {
             return Err(ConfigError::invalid(

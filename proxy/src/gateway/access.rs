@@ -39,14 +39,13 @@ pub(super) fn record(
         status,
         route = &*ctx.route,
         upstream = ctx.upstream_name(),
-        backend = ctx.backend.map(|b| b.to_string()).unwrap_or_default(),
+        backend = ctx.backend.map(tracing::field::display),
         attempts = ctx.tried.len(),
         duration_ms = elapsed.as_secs_f64() * 1000.0,
         request_id = ctx.request_id.as_str(),
         cache = ctx.cache.status.map(|s| s.as_str()).unwrap_or_default(),
         error = error
             .filter(|_| !answered_by_cache)
-            .map(|e| e.to_string())
-            .unwrap_or_default(),
+            .map(tracing::field::display),
     );
 }

@@ -94,7 +94,18 @@ impl Proxy {
     }
 
     /// Starts `command` (the proxy binary, or a wrapper that execs it) with `--config`.
-    async fn start_with(server: &str, body: &str, mut command: Command) -> Self {
+    async fn start_with(server: &str, body: &str, command: Command) -> Self {
+        Self::start_logging_to(server, body, command, output()).await
+    }
+
+    /// Like [`Proxy::start_with_server`], with the proxy's standard error (its log) a pipe
+    /// that nobody reads: once the pipe's buffer is full, every log write would block.
+    pub(crate) async fn start_with_stalled_log(server: &str, body: &str) -> Self {
+        let command = Command::new(env!("CARGO_BIN_EXE_proxy"));
+        Self::start_logging_to(server, body, command, Stdio::piped()).await
+    }
+
+    async fn start_logging_to(server: &str, body: &str, mut command: Command, log: Stdio) -> Self {
         let dir = scratch_dir();
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
@@ -106,7 +117,7 @@ impl Proxy {
                 .arg("--config")
                 .arg(&config_path)
                 .stdout(output())
-                .stderr(output()),
+                .stderr(log),
         );
         wait_for_status(admin, "/healthz", 200, READY_DEADLINE)
             .await

@@ -5,6 +5,7 @@ mod helpers;
 mod hostile;
 mod raw;
 
+mod access_log;
 mod admin;
 mod balancing;
 mod cache;
