@@ -42,6 +42,9 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// How long a draining instance keeps serving after `/readyz` turns 503, in seconds.
     pub drain_secs: u64,
+    /// After the drain: how long requests still in flight (and database connections still
+    /// in use) may take before the instance exits anyway, in seconds.
+    pub shutdown_timeout_secs: u64,
     /// How long a token stays valid, in seconds.
     pub token_lifetime_secs: u64,
     /// Failed logins for one account from one client address within the window before
@@ -113,6 +116,7 @@ impl Default for Config {
             instance_id: None,
             max_upload_bytes: 20 * 1024 * 1024,
             drain_secs: 5,
+            shutdown_timeout_secs: 10,
             token_lifetime_secs: 24 * 60 * 60,
             login_max_failures_per_account_and_ip: 5,
             login_max_failures_per_account: 50,
@@ -148,6 +152,7 @@ impl fmt::Debug for Config {
             .field("instance_id", &self.instance_id)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("drain_secs", &self.drain_secs)
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
             .field("trusted_proxies", &self.trusted_proxies.to_string())
             .finish_non_exhaustive()
     }

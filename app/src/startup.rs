@@ -3,9 +3,10 @@
 //!
 //! The drain, in order: `/readyz` answers 503 (the balancer stops sending new work) and
 //! `draining` is cancelled (live streams end); the instance keeps serving for `drain_secs`;
-//! then it stops accepting, finishes in-flight requests, closes the pool and returns.
+//! then it stops accepting, finishes in-flight requests, closes the pool and returns. The
+//! requests and the pool get `shutdown_timeout_secs` each; what outlives that is dropped.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,6 +146,8 @@ impl Application {
         } = self;
         let draining = state.draining.clone();
         let drain = Duration::from_secs(state.config.drain_secs);
+        let finish = Duration::from_secs(state.config.shutdown_timeout_secs);
+        let (drain_over, drain_over_rx) = tokio::sync::oneshot::channel::<()>();
         let drained = async move {
             shutdown.await;
             draining.cancel();
@@ -154,15 +157,35 @@ impl Application {
             );
             tokio::time::sleep(drain).await;
             tracing::info!("drain period over; finishing in-flight requests");
+            let _ = drain_over.send(());
         };
-        axum::serve(
+        // Once the drain is over, requests in flight get `finish`; one that outlives it
+        // (a client trickling a body) does not keep the instance from exiting.
+        let finish_deadline = async move {
+            match drain_over_rx.await {
+                Ok(()) => tokio::time::sleep(finish).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        let serve = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(drained)
-        .await
-        .context("serving HTTP")?;
-        state.db.close().await;
+        .into_future();
+        tokio::select! {
+            served = serve => served.context("serving HTTP")?,
+            () = finish_deadline => tracing::warn!(
+                shutdown_timeout_secs = finish.as_secs(),
+                "requests still in flight after shutdown_timeout_secs; stopping anyway"
+            ),
+        }
+        if tokio::time::timeout(finish, state.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still in use; stopping anyway");
+        }
         tracing::info!("stopped");
         Ok(())
     }

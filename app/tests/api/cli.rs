@@ -1,7 +1,10 @@
-//! The real binary: refuses to start without a secret; serves, and exits 0 on SIGTERM.
+//! The real binary: refuses to start without a secret; serves, and exits 0 on SIGTERM, even
+//! while a client holds a request open.
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
 
 use nix::sys::signal::Signal;
 use shared::testing::{ChildGuard, free_port, wait_for_status};
@@ -63,6 +66,49 @@ async fn the_binary_serves_then_exits_zero_on_sigterm() {
         .await
         .expect("exits after SIGTERM");
     assert!(status.success(), "{status:?}");
+}
+
+/// A client that stops sending its body halfway does not keep a stopping instance alive:
+/// once the drain is over, requests in flight get `shutdown_timeout_secs` (here 1 s, while
+/// the body's own idle timeout is 15 s), then the instance exits 0 anyway.
+#[tokio::test]
+async fn a_stalled_request_does_not_keep_a_stopping_instance_alive() {
+    let db = TestDb::sqlite();
+    let port = free_port();
+    let mut child = ChildGuard::spawn(
+        app_command(&db)
+            .env("JWT_SECRET", SECRET)
+            .env("APP__DRAIN_SECS", "0")
+            .env("APP__SHUTDOWN_TIMEOUT_SECS", "1")
+            .args(["--listen", &format!("127.0.0.1:{port}")]),
+    );
+    let addr = ([127, 0, 0, 1], port).into();
+    wait_for_status(addr, "/readyz", 200, DEADLINE)
+        .await
+        .expect("ready");
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stalled
+        .write_all(
+            b"POST /api/auth/login HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\n\
+              Content-Length: 1000\r\n\r\n{\"email\":",
+        )
+        .await
+        .expect("send half a request");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let signalled = Instant::now();
+    child.signal(Signal::SIGTERM).expect("SIGTERM");
+    let status = child
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("exits though a request body is stalled");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        signalled.elapsed()
+    );
+    drop(stalled);
 }
 
 #[test]
