@@ -10,7 +10,8 @@ use super::policy::{self, Directives};
 /// A complete response held by the cache.
 #[derive(Debug)]
 pub struct Entry {
-    /// The origin's response header, hop-by-hop fields removed, `Content-Length` set.
+    /// The origin's response header, without `Age`, `Connection`, the fields it names and
+    /// the hop-by-hop fields ([`policy::unstorable_fields`]), `Content-Length` set.
     pub header: ResponseHeader,
     /// The whole body.
     pub body: Bytes,
@@ -49,16 +50,17 @@ impl Entry {
     ) -> Self {
         let directives = Directives::parse(&header.headers);
         let lifetime = policy::freshness_lifetime(&header.headers, &directives, heuristic);
-        let initial_age = policy::initial_age(&header.headers);
+        // An invalid `Age` cannot make the response fresh: it arrives stale (and may
+        // still be revalidated).
+        let (initial_age, lifetime) = match policy::initial_age(&header.headers) {
+            Some(age) => (age, lifetime),
+            None => (Duration::ZERO, Duration::ZERO),
+        };
         let vary = policy::vary_names(&header.headers).unwrap_or_default();
-        for name in [
-            http::header::CONNECTION,
-            http::header::TRANSFER_ENCODING,
-            http::header::AGE,
-            http::header::HeaderName::from_static("keep-alive"),
-        ] {
+        for name in policy::unstorable_fields(&header.headers) {
             header.remove_header(&name);
         }
+        header.remove_header(&http::header::AGE);
         let _ = header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string());
         let never_stale = directives.no_cache || directives.revalidate_when_stale();
         let window = |own: Option<u64>, default: Duration| {

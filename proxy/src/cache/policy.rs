@@ -172,14 +172,49 @@ pub fn freshness_lifetime(
     Duration::ZERO
 }
 
-/// The `Age` the response arrived with, in seconds (capped as delta-seconds are).
-pub fn initial_age(response: &HeaderMap) -> Duration {
-    let age = response
-        .get(header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    Duration::from_secs(age.min(MAX_DELTA_SECONDS))
+/// The `Age` the response arrived with, in seconds (capped as delta-seconds are); `None`
+/// when it is invalid (RFC 9111 §5.1: one non-negative integer, so `"86400, 1"`, `"30m"`
+/// and two `Age` fields are all invalid). No `Age` is age zero.
+pub fn initial_age(response: &HeaderMap) -> Option<Duration> {
+    let mut values = response.get_all(header::AGE).iter();
+    let Some(value) = values.next() else {
+        return Some(Duration::ZERO);
+    };
+    if values.next().is_some() {
+        return None;
+    }
+    let text = value.to_str().ok()?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let age = text.parse::<u64>().unwrap_or(u64::MAX);
+    Some(Duration::from_secs(age.min(MAX_DELTA_SECONDS)))
+}
+
+/// The header fields a cache never stores (RFC 9111 §3.1, RFC 9110 §7.6.1): `Connection`,
+/// the fields it names, and the hop-by-hop fields, whether or not `Connection` names them.
+pub fn unstorable_fields(response: &HeaderMap) -> Vec<header::HeaderName> {
+    let mut names: Vec<header::HeaderName> = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authentication-info",
+    ]
+    .into_iter()
+    .map(header::HeaderName::from_static)
+    .collect();
+    for value in response.get_all(header::CONNECTION) {
+        for token in value.to_str().unwrap_or("").split(',') {
+            if let Ok(name) = header::HeaderName::from_bytes(token.trim().as_bytes()) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// A date header, parsed.

@@ -176,3 +176,52 @@ async fn coalesced_misses_wait_for_the_leader_then_time_out() {
         "the lock was released"
     );
 }
+
+#[test]
+fn fields_named_in_connection_and_hop_by_hop_fields_are_not_stored() {
+    let e = entry(
+        "max-age=60",
+        &[
+            ("connection", "X-Secret, close"),
+            ("x-secret", "origin-only"),
+            ("connection", "x-other"),
+            ("x-other", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("proxy-authenticate", "Basic"),
+            ("x-kept", "yes"),
+        ],
+        3,
+    );
+    for name in [
+        "connection",
+        "x-secret",
+        "x-other",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+        "proxy-authenticate",
+    ] {
+        assert!(!e.header.headers.contains_key(name), "{name} was stored");
+    }
+    assert_eq!(e.header.headers["x-kept"], "yes");
+}
+
+#[test]
+fn an_invalid_age_never_makes_a_response_fresh() {
+    for value in ["86400, 1", "30m", "1.5", "-3", ""] {
+        let e = entry("max-age=3600", &[("age", value)], 3);
+        assert!(!e.is_fresh(), "Age {value:?} is invalid, so not fresh");
+    }
+    let two = entry("max-age=3600", &[("age", "5"), ("age", "6")], 3);
+    assert!(
+        !two.is_fresh(),
+        "two Age fields are a list, which is invalid"
+    );
+    let valid = entry("max-age=3600", &[("age", " 30 ")], 3);
+    assert!(valid.is_fresh());
+    assert!(valid.age() >= Duration::from_secs(30));
+}
