@@ -31,6 +31,28 @@ pub struct Entry {
     pub vary: Vec<String>,
 }
 
+/// How responses become entries, as `[cache]` sets it.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Whether heuristic freshness (from `Last-Modified`) applies.
+    pub heuristic: bool,
+    /// Stale windows for responses that name none.
+    pub stale: StaleDefaults,
+    /// The targeted cache-control field read ahead of `CDN-Cache-Control` and
+    /// `Cache-Control` (RFC 9213).
+    pub target: http::HeaderName,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            heuristic: false,
+            stale: StaleDefaults::default(),
+            target: http::HeaderName::from_static("flotilla-cache-control"),
+        }
+    }
+}
+
 /// Stale windows a configuration supplies when the response names none.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StaleDefaults {
@@ -42,14 +64,10 @@ pub struct StaleDefaults {
 
 impl Entry {
     /// Builds an entry from an origin response that [`policy::not_storable`] accepted.
-    pub fn new(
-        mut header: ResponseHeader,
-        body: Bytes,
-        heuristic: bool,
-        defaults: StaleDefaults,
-    ) -> Self {
-        let directives = Directives::parse(&header.headers);
-        let lifetime = policy::freshness_lifetime(&header.headers, &directives, heuristic);
+    pub fn new(mut header: ResponseHeader, body: Bytes, rules: &Rules) -> Self {
+        let defaults = rules.stale;
+        let directives = Directives::of_response(&header.headers, &rules.target);
+        let lifetime = policy::freshness_lifetime(&header.headers, &directives, rules.heuristic);
         // An invalid `Age` cannot make the response fresh: it arrives stale (and may
         // still be revalidated).
         let (initial_age, lifetime) = match policy::initial_age(&header.headers) {
@@ -138,12 +156,7 @@ impl Entry {
 
     /// A copy with headers refreshed by an origin 304 (RFC 9111 §4.3.4): the stored body,
     /// the new header fields, and a fresh clock.
-    pub fn refreshed(
-        &self,
-        not_modified: &ResponseHeader,
-        heuristic: bool,
-        defaults: StaleDefaults,
-    ) -> Self {
+    pub fn refreshed(&self, not_modified: &ResponseHeader, rules: &Rules) -> Self {
         let mut header = self.header.clone();
         for (name, value) in &not_modified.headers {
             if name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING {
@@ -151,6 +164,6 @@ impl Entry {
             }
             let _ = header.insert_header(name.clone(), value.clone());
         }
-        Self::new(header, self.body.clone(), heuristic, defaults)
+        Self::new(header, self.body.clone(), rules)
     }
 }

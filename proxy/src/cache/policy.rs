@@ -11,6 +11,9 @@ use http::{HeaderMap, Method, StatusCode, header};
 /// larger as 2^31), so lifetimes stay far from `Duration` and `Instant` overflow.
 pub const MAX_DELTA_SECONDS: u64 = 1 << 31;
 
+/// The targeted cache-control field every CDN reads (RFC 9213 §3).
+pub const CDN_CACHE_CONTROL: &str = "cdn-cache-control";
+
 /// The directives of one `Cache-Control` header set (request or response).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directives {
@@ -47,8 +50,27 @@ impl Directives {
     /// and a malformed number is treated as absent (RFC 9111 §4.2.1 says such a
     /// response is stale, which the caller gets by finding no lifetime).
     pub fn parse(headers: &HeaderMap) -> Self {
+        Self::parse_field(headers, &header::CACHE_CONTROL)
+    }
+
+    /// A response's directives for this cache (RFC 9213 §2.2): the first targeted field
+    /// present, `target` (this proxy's own) then `CDN-Cache-Control`, replaces
+    /// `Cache-Control` whole; without either, `Cache-Control`.
+    pub fn of_response(headers: &HeaderMap, target: &header::HeaderName) -> Self {
+        let cdn = header::HeaderName::from_static(CDN_CACHE_CONTROL);
+        [target, &cdn]
+            .into_iter()
+            .find(|name| headers.contains_key(*name))
+            .map_or_else(
+                || Self::parse(headers),
+                |name| Self::parse_field(headers, name),
+            )
+    }
+
+    /// Parses every value of the field `name` as cache directives.
+    fn parse_field(headers: &HeaderMap, name: &header::HeaderName) -> Self {
         let mut d = Self::default();
-        for value in headers.get_all(header::CACHE_CONTROL) {
+        for value in headers.get_all(name) {
             let Ok(value) = value.to_str() else { continue };
             for item in value.split(',') {
                 let (name, arg) = match item.split_once('=') {

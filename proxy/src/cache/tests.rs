@@ -22,8 +22,7 @@ fn entry(cache_control: &str, extra: &[(&'static str, &str)], body: usize) -> En
     Entry::new(
         response(cache_control, extra),
         Bytes::from(vec![b'x'; body]),
-        false,
-        StaleDefaults::default(),
+        &Rules::default(),
     )
 }
 

@@ -182,7 +182,7 @@ pub(super) async fn on_response(
     }
     if let Some(stale) = ctx.cache.stale.clone() {
         if ctx.cache.revalidating && status == StatusCode::NOT_MODIFIED {
-            let fresh = stale.refreshed(response, cache.heuristic, cache.stale);
+            let fresh = stale.refreshed(response, &cache.rules);
             let fresh = Arc::new(fresh);
             if let Some(primary) = &ctx.cache.primary {
                 cache.store.insert_arc(primary, &req.headers, fresh.clone());
@@ -197,7 +197,7 @@ pub(super) async fn on_response(
             return Err(stop_upstream("stale-if-error"));
         }
     }
-    let directives = policy::Directives::parse(&response.headers);
+    let directives = policy::Directives::of_response(&response.headers, &cache.rules.target);
     let refused = policy::not_storable(
         &req.method,
         &req.headers,
@@ -311,9 +311,22 @@ async fn serve(
         header.remove_header(&header::CONTENT_LENGTH);
     }
     header.insert_header(header::AGE, entry.age().as_secs().to_string())?;
+    strip_targeted(ctx, &mut header);
     let bodiless = head || not_modified || entry.body.is_empty();
     let body = (!bodiless).then(|| entry.body.clone());
     super::respond::send(session, ctx, header, body).await
+}
+
+/// `response_filter`'s part, and a stored copy's: the targeted cache-control fields stop
+/// here when `strip_targeted_cache_control` says this proxy is the last cache.
+pub(super) fn strip_targeted(ctx: &RequestCtx, header: &mut ResponseHeader) {
+    let Some(cache) = ctx.cache.on.as_deref() else {
+        return;
+    };
+    if cache.strip_targeted {
+        header.remove_header(&cache.rules.target);
+        header.remove_header(policy::CDN_CACHE_CONTROL);
+    }
 }
 
 /// Drops the URL, and same-origin `Location` / `Content-Location` targets.

@@ -421,3 +421,55 @@ async fn quick_mode_turns_the_cache_on_with_a_size() {
         .expect("json");
     assert_eq!(status["cache"]["max_size_bytes"], 1024 * 1024);
 }
+
+#[tokio::test]
+async fn targeted_cache_control_comes_before_cache_control() {
+    let origin = Origin::start("a").await;
+    let proxy = start(&origin).await;
+    let refused = "/cache/cdn-no-store?cc=max-age%3D60&cdn=no-store";
+    for _ in 0..2 {
+        let (_, cache, ..) = get(&proxy, refused, &[]).await;
+        assert_eq!(cache, "MISS", "CDN-Cache-Control: no-store is not stored");
+    }
+    let stored = "/cache/cdn-max-age?cc=no-store&cdn=max-age%3D60";
+    get(&proxy, stored, &[]).await;
+    let (_, cache, _, response) = get(&proxy, stored, &[]).await;
+    assert_eq!(
+        cache, "HIT",
+        "CDN-Cache-Control: max-age wins over Cache-Control"
+    );
+    assert_eq!(response.headers()["cdn-cache-control"], "max-age=60");
+    let own = "/cache/own?cdn=no-store&fcc=max-age%3D60";
+    get(&proxy, own, &[]).await;
+    let (_, cache, ..) = get(&proxy, own, &[]).await;
+    assert_eq!(cache, "HIT", "Flotilla-Cache-Control comes first");
+    assert_eq!(origin.path_count("/cache/cdn-no-store").await, 2);
+}
+
+#[tokio::test]
+async fn the_target_name_is_configurable_and_stripping_is_opt_in() {
+    let origin = Origin::start("a").await;
+    let proxy = Proxy::start(&format!(
+        "{}targeted_cache_control = \"Edge-Control\"\nstrip_targeted_cache_control = true\n{}",
+        cache_table(8 * ONE_MIB, ONE_MIB),
+        upstream("app", &[&origin])
+    ))
+    .await;
+    let path = "/cache/edge?cc=max-age%3D60&cdn=max-age%3D60&edge=no-store";
+    for _ in 0..2 {
+        let (_, cache, _, response) = get(&proxy, path, &[]).await;
+        assert_eq!(cache, "MISS", "the configured target comes first");
+        assert!(!response.headers().contains_key("edge-control"), "stripped");
+    }
+    let path = "/cache/edge-cdn?cc=no-store&cdn=max-age%3D60";
+    let (_, first, _, miss) = get(&proxy, path, &[]).await;
+    assert_eq!(first, "MISS");
+    assert!(
+        !miss.headers().contains_key("cdn-cache-control"),
+        "stripped"
+    );
+    let (_, second, _, hit) = get(&proxy, path, &[]).await;
+    assert_eq!(second, "HIT");
+    assert!(!hit.headers().contains_key("cdn-cache-control"), "stripped");
+    assert_eq!(hit.headers()["cache-control"], "no-store");
+}

@@ -89,7 +89,7 @@ proptest! {
             .expect("header");
         header.insert_header("age", age.to_string()).expect("header");
         header.insert_header("etag", "\"x\"").expect("header");
-        let entry = crate::cache::Entry::new(header, bytes::Bytes::new(), false, crate::cache::StaleDefaults::default());
+        let entry = crate::cache::Entry::new(header, bytes::Bytes::new(), &crate::cache::Rules::default());
         let _ = entry.time_to_keep();
         let _ = entry.is_fresh();
         let _ = entry.staleness();

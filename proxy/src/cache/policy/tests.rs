@@ -178,3 +178,52 @@ fn vary_names_are_normalised_and_star_refuses() {
     );
     assert_eq!(vary_names(&headers(&[("vary", "accept, *")])), None);
 }
+
+#[test]
+fn a_targeted_field_replaces_cache_control_for_this_cache() {
+    let target = http::HeaderName::from_static("flotilla-cache-control");
+    let of = |pairs: &[(&'static str, &str)]| {
+        let h = headers(pairs);
+        let d = Directives::of_response(&h, &target);
+        (
+            not_storable(&Method::GET, &HeaderMap::new(), StatusCode::OK, &h, &d),
+            d,
+        )
+    };
+    let (refused, _) = of(&[
+        ("cache-control", "max-age=60"),
+        ("cdn-cache-control", "no-store"),
+    ]);
+    assert_eq!(refused, Some("no-store"));
+    let (refused, d) = of(&[
+        ("cache-control", "no-store"),
+        ("cdn-cache-control", "max-age=60"),
+    ]);
+    assert_eq!((refused, d.max_age), (None, Some(60)));
+    let (refused, _) = of(&[
+        ("cache-control", "max-age=60"),
+        ("cdn-cache-control", "private"),
+    ]);
+    assert_eq!(refused, Some("private"));
+    let (_, d) = of(&[
+        ("cache-control", "max-age=60"),
+        ("cdn-cache-control", "no-cache"),
+    ]);
+    assert!(d.no_cache);
+    let (refused, d) = of(&[
+        ("cache-control", "no-store"),
+        ("cdn-cache-control", "no-store"),
+        ("flotilla-cache-control", "max-age=5"),
+    ]);
+    assert_eq!(
+        (refused, d.max_age),
+        (None, Some(5)),
+        "our own target comes first"
+    );
+    let (_, d) = of(&[("cache-control", "max-age=60")]);
+    assert_eq!(
+        d.max_age,
+        Some(60),
+        "without a targeted field, Cache-Control"
+    );
+}
