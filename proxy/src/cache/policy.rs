@@ -108,13 +108,30 @@ impl Directives {
     }
 }
 
-/// Statuses this cache stores: RFC 9110's heuristically cacheable ones, less 206
-/// (partial content would need range-aware storage, which this cache does not have).
+/// Statuses this cache stores without explicit freshness: RFC 9110's heuristically
+/// cacheable ones, less 206 (a part is never stored as the whole).
 pub fn cacheable_status(status: StatusCode) -> bool {
     matches!(
         status.as_u16(),
         200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
     )
+}
+
+/// RFC 9111 §3: any final status may be stored when the response gives its own lifetime
+/// (`s-maxage`, `max-age` or `Expires`), except 206 (a part is not the whole) and 304
+/// (which only refreshes what is stored).
+fn stores_with_explicit_freshness(
+    status: StatusCode,
+    response: &HeaderMap,
+    directives: &Directives,
+) -> bool {
+    let explicit = directives.s_maxage.is_some()
+        || directives.max_age.is_some()
+        || response.contains_key(header::EXPIRES);
+    explicit
+        && status.as_u16() >= 200
+        && status != StatusCode::PARTIAL_CONTENT
+        && status != StatusCode::NOT_MODIFIED
 }
 
 /// Why a response is not stored; `None` means it may be.
@@ -128,7 +145,7 @@ pub fn not_storable(
     if method != Method::GET {
         return Some("method");
     }
-    if !cacheable_status(status) {
+    if !cacheable_status(status) && !stores_with_explicit_freshness(status, response, directives) {
         return Some("status");
     }
     if directives.no_store || Directives::parse(request).no_store {

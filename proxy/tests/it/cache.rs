@@ -473,3 +473,31 @@ async fn the_target_name_is_configurable_and_stripping_is_opt_in() {
     assert!(!hit.headers().contains_key("cdn-cache-control"), "stripped");
     assert_eq!(hit.headers()["cache-control"], "no-store");
 }
+
+#[tokio::test]
+async fn errors_and_redirects_with_explicit_freshness_are_served_from_the_cache() {
+    let origin = Origin::start("a").await;
+    let proxy = start(&origin).await;
+    for status in [302, 400, 503] {
+        let path = format!("/cache/status-{status}?status={status}&cc=max-age%3D60");
+        let (first, cache, ..) = get(&proxy, &path, &[]).await;
+        assert_eq!((first, cache.as_str()), (status, "MISS"));
+        let (second, cache, ..) = get(&proxy, &path, &[]).await;
+        assert_eq!(
+            (second, cache.as_str()),
+            (status, "HIT"),
+            "{status} is stored"
+        );
+        assert_eq!(
+            origin.path_count(&format!("/cache/status-{status}")).await,
+            1
+        );
+    }
+    let path = "/cache/plain-503?status=503";
+    get(&proxy, path, &[]).await;
+    let (_, cache, ..) = get(&proxy, path, &[]).await;
+    assert_eq!(
+        cache, "MISS",
+        "no explicit freshness, not a heuristic status"
+    );
+}

@@ -75,11 +75,36 @@ fn only_shared_safe_responses_are_storable() {
             &Method::GET,
             &HeaderMap::new(),
             StatusCode::INTERNAL_SERVER_ERROR,
-            &resp,
-            &d
+            &HeaderMap::new(),
+            &Directives::default()
         ),
         Some("status")
     );
+}
+
+#[test]
+fn any_final_status_with_explicit_freshness_is_storable() {
+    let by_status = |status: u16, pairs: &[(&'static str, &str)]| {
+        let h = headers(pairs);
+        let d = Directives::parse(&h);
+        let status = StatusCode::from_u16(status).expect("status");
+        not_storable(&Method::GET, &HeaderMap::new(), status, &h, &d)
+    };
+    let max_age = [("cache-control", "max-age=60")];
+    let expires = [
+        ("date", "Sat, 28 Nov 2026 12:00:00 GMT"),
+        ("expires", "Sat, 28 Nov 2026 12:01:00 GMT"),
+    ];
+    for status in [302, 303, 307, 400, 403, 500, 502, 503, 504, 599] {
+        assert_eq!(by_status(status, &max_age), None, "{status} with max-age");
+        assert_eq!(by_status(status, &[("cache-control", "s-maxage=9")]), None);
+        assert_eq!(by_status(status, &expires), None, "{status} with Expires");
+        assert_eq!(by_status(status, &[]), Some("status"), "{status} alone");
+    }
+    assert_eq!(by_status(200, &[]), None, "heuristically cacheable");
+    for status in [206, 304, 101] {
+        assert_eq!(by_status(status, &max_age), Some("status"), "{status}");
+    }
 }
 
 #[test]
