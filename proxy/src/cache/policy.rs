@@ -256,12 +256,35 @@ pub fn unstorable_fields(response: &HeaderMap) -> Vec<header::HeaderName> {
     names
 }
 
-/// A date header, parsed.
+/// A date header, parsed in any of RFC 9110 §5.6.7's three forms (IMF-fixdate, RFC 850,
+/// asctime), with day and month names in any case.
 pub fn http_date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok())
+    let text = headers.get(name)?.to_str().ok()?;
+    httpdate::parse_http_date(&canonical_case(text)).ok()
+}
+
+/// `sat, 28 NOV 2026 12:00:00 gmt` as `Sat, 28 Nov 2026 12:00:00 GMT`: each word's first
+/// letter upper-case and the rest lower, `GMT` whole.
+fn canonical_case(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word_start = true;
+    for c in text.trim().chars() {
+        if c.is_ascii_alphabetic() {
+            out.push(if word_start {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            });
+            word_start = false;
+        } else {
+            out.push(c);
+            word_start = true;
+        }
+    }
+    if let Some(zone) = out.strip_suffix("Gmt") {
+        return format!("{zone}GMT");
+    }
+    out
 }
 
 /// Whether an entry of `age` with `lifetime` satisfies a request's directives as fresh;

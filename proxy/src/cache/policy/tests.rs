@@ -252,3 +252,41 @@ fn a_targeted_field_replaces_cache_control_for_this_cache() {
         "without a targeted field, Cache-Control"
     );
 }
+
+#[test]
+fn all_three_http_date_forms_are_read_whatever_the_case() {
+    let lifetime = |expires: &str| {
+        let h = headers(&[
+            ("date", "Sat, 28 Nov 2026 12:00:00 GMT"),
+            ("expires", expires),
+        ]);
+        freshness_lifetime(&h, &Directives::parse(&h), false)
+    };
+    let hundred = Duration::from_secs(100);
+    for expires in [
+        "Sat, 28 Nov 2026 12:01:40 GMT",
+        "Saturday, 28-Nov-26 12:01:40 GMT",
+        "Sat Nov 28 12:01:40 2026",
+        "Sat Nov  8 12:01:40 2026",
+        "sat, 28 nov 2026 12:01:40 gmt",
+        "SAT, 28 NOV 2026 12:01:40 GMT",
+        "SATURDAY, 28-NOV-26 12:01:40 GMT",
+        "sat nov 28 12:01:40 2026",
+    ] {
+        let expected = if expires.contains(" 8 ") {
+            Duration::ZERO
+        } else {
+            hundred
+        };
+        assert_eq!(lifetime(expires), expected, "Expires: {expires}");
+    }
+    let dated = headers(&[("date", "saturday, 28-nov-26 12:00:00 GMT")]);
+    assert!(http_date(&dated, http::header::DATE).is_some());
+    for invalid in ["0", "-1", "tomorrow", "Sat, 31 Nov 2026 12:01:40 GMT", ""] {
+        assert_eq!(
+            lifetime(invalid),
+            Duration::ZERO,
+            "{invalid:?} is already expired"
+        );
+    }
+}
