@@ -72,15 +72,15 @@ impl Directives {
         let mut d = Self::default();
         for value in headers.get_all(name) {
             let Ok(value) = value.to_str() else { continue };
-            for item in value.split(',') {
-                let (name, arg) = match item.split_once('=') {
-                    Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
-                    None => (item.trim(), None),
+            for item in split_list(value) {
+                let Some((name, arg)) = directive(item) else {
+                    continue;
                 };
                 let seconds = arg
+                    .as_deref()
                     .and_then(|a| a.parse::<u64>().ok())
                     .map(|s| s.min(MAX_DELTA_SECONDS));
-                match name.to_ascii_lowercase().as_str() {
+                match name.as_str() {
                     "no-store" => d.no_store = true,
                     "no-cache" => d.no_cache = true,
                     "private" => d.private = true,
@@ -106,6 +106,55 @@ impl Directives {
     pub fn revalidate_when_stale(&self) -> bool {
         self.must_revalidate || self.proxy_revalidate || self.s_maxage.is_some()
     }
+}
+
+/// The comma-separated items of a field value; commas inside a quoted string do not
+/// split (an unclosed quote runs to the end of the value).
+fn split_list(value: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (at, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                items.push(&value[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&value[start..]);
+    items
+}
+
+/// One directive: `name`, `name=token` or `name="quoted"` (RFC 9111 §5.2: a recipient
+/// accepts either argument form). The grammar has no whitespace around `=`, so
+/// `max-age = 60` is no directive at all, as most caches read it; nor is an unclosed
+/// quote. The name comes back lower-case, the argument unquoted.
+fn directive(item: &str) -> Option<(String, Option<String>)> {
+    let item = item.trim_matches([' ', '\t']);
+    let (name, arg) = match item.split_once('=') {
+        None => return (!item.is_empty()).then(|| (item.to_ascii_lowercase(), None)),
+        Some((name, arg)) => (name, arg),
+    };
+    if name.is_empty() || name.ends_with([' ', '\t']) || arg.starts_with([' ', '\t']) {
+        return None;
+    }
+    let arg = match arg.strip_prefix('"') {
+        Some(rest) => {
+            let inner = rest.strip_suffix('"')?;
+            let mut out = String::with_capacity(inner.len());
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                out.push(if c == '\\' { chars.next()? } else { c });
+            }
+            out
+        }
+        None => arg.to_owned(),
+    };
+    Some((name.to_ascii_lowercase(), Some(arg)))
 }
 
 /// Statuses this cache stores without explicit freshness: RFC 9110's heuristically

@@ -290,3 +290,29 @@ fn all_three_http_date_forms_are_read_whatever_the_case() {
         );
     }
 }
+
+#[test]
+fn max_age_accepts_the_quoted_form_but_not_spaces_around_the_equals_sign() {
+    let max_age = |value: &str| Directives::parse(&headers(&[("cache-control", value)])).max_age;
+    assert_eq!(max_age("max-age=3600"), Some(3600));
+    assert_eq!(max_age("max-age=\"3600\""), Some(3600), "RFC 9111 §5.2");
+    assert_eq!(max_age("  max-age=3600  , public"), Some(3600));
+    for invalid in [
+        "max-age = 3600",
+        "max-age =3600",
+        "max-age= 3600",
+        "max-age=\"3600",
+    ] {
+        assert_eq!(
+            max_age(invalid),
+            None,
+            "{invalid:?} is not a max-age directive"
+        );
+    }
+    let spaced = headers(&[("cache-control", "max-age = 3600")]);
+    assert_eq!(
+        freshness_lifetime(&spaced, &Directives::parse(&spaced), false),
+        Duration::ZERO,
+        "so the response has no explicit lifetime"
+    );
+}
