@@ -79,6 +79,9 @@ impl Entry {
             header.remove_header(&name);
         }
         header.remove_header(&http::header::AGE);
+        for name in directives.unstored_fields() {
+            header.remove_header(name);
+        }
         let _ = header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string());
         let never_stale = directives.no_cache || directives.revalidate_when_stale();
         let window = |own: Option<u64>, default: Duration| {

@@ -21,8 +21,12 @@ pub struct Directives {
     pub no_store: bool,
     /// `no-cache` (response: store, but revalidate before every use).
     pub no_cache: bool,
+    /// `no-cache="a, b"` (response): store and reuse it, without those fields (lower-case).
+    pub no_cache_fields: Vec<String>,
     /// `private`: never stored by a shared cache.
     pub private: bool,
+    /// `private="a, b"`: a shared cache stores the response without those fields.
+    pub private_fields: Vec<String>,
     /// `public`: storable even for an authorised request.
     pub public: bool,
     /// `must-revalidate`: never served stale, not even on error.
@@ -82,8 +86,14 @@ impl Directives {
                     .map(|s| s.min(MAX_DELTA_SECONDS));
                 match name.as_str() {
                     "no-store" => d.no_store = true,
-                    "no-cache" => d.no_cache = true,
-                    "private" => d.private = true,
+                    "no-cache" => match arg {
+                        Some(list) => d.no_cache_fields.extend(field_names(&list)),
+                        None => d.no_cache = true,
+                    },
+                    "private" => match arg {
+                        Some(list) => d.private_fields.extend(field_names(&list)),
+                        None => d.private = true,
+                    },
                     "public" => d.public = true,
                     "must-revalidate" => d.must_revalidate = true,
                     "proxy-revalidate" => d.proxy_revalidate = true,
@@ -101,11 +111,27 @@ impl Directives {
         d
     }
 
+    /// Fields a qualified `no-cache` or `private` keeps out of the store (RFC 9111
+    /// §5.2.2.4, §5.2.2.7).
+    pub fn unstored_fields(&self) -> impl Iterator<Item = &str> {
+        self.no_cache_fields
+            .iter()
+            .chain(&self.private_fields)
+            .map(String::as_str)
+    }
+
     /// A shared cache must revalidate once stale (`must-revalidate`, `proxy-revalidate`,
     /// and `s-maxage`, which implies it).
     pub fn revalidate_when_stale(&self) -> bool {
         self.must_revalidate || self.proxy_revalidate || self.s_maxage.is_some()
     }
+}
+
+/// The lower-case field names of a qualified directive's list.
+fn field_names(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(',')
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
 }
 
 /// The comma-separated items of a field value; commas inside a quoted string do not
@@ -203,7 +229,11 @@ pub fn not_storable(
     if directives.private {
         return Some("private");
     }
-    if response.contains_key(header::SET_COOKIE) {
+    if response.contains_key(header::SET_COOKIE)
+        && !directives
+            .unstored_fields()
+            .any(|name| name == "set-cookie")
+    {
         return Some("set-cookie");
     }
     if vary_names(response).is_none() {

@@ -224,3 +224,29 @@ fn an_invalid_age_never_makes_a_response_fresh() {
     assert!(valid.is_fresh());
     assert!(valid.age() >= Duration::from_secs(30));
 }
+
+#[test]
+fn a_no_cache_field_list_stores_the_response_without_those_fields() {
+    let e = entry(
+        "no-cache=\"Set-Cookie, X-Token\", private=\"x-user\", max-age=60",
+        &[
+            ("set-cookie", "session=1"),
+            ("x-token", "t"),
+            ("x-user", "alice"),
+            ("x-kept", "yes"),
+        ],
+        3,
+    );
+    assert!(
+        e.is_fresh(),
+        "a qualified no-cache does not force revalidation"
+    );
+    for name in ["set-cookie", "x-token", "x-user"] {
+        assert!(!e.header.headers.contains_key(name), "{name} was stored");
+    }
+    assert_eq!(e.header.headers["x-kept"], "yes");
+    assert!(
+        !entry("no-cache, max-age=60", &[], 3).is_fresh(),
+        "bare no-cache"
+    );
+}

@@ -501,3 +501,21 @@ async fn errors_and_redirects_with_explicit_freshness_are_served_from_the_cache(
         "no explicit freshness, not a heuristic status"
     );
 }
+
+#[tokio::test]
+async fn a_no_cache_field_list_drops_those_fields_and_serves_the_rest() {
+    let origin = Origin::start("a").await;
+    let proxy = start(&origin).await;
+    let path = "/cache/qualified?cookie=1&cc=no-cache%3D%22Set-Cookie%22%2C%20max-age%3D60";
+    let (_, first, body, miss) = get(&proxy, path, &[]).await;
+    assert_eq!(first, "MISS");
+    assert!(
+        miss.headers().contains_key("set-cookie"),
+        "the origin's client gets it"
+    );
+    let (_, second, again, hit) = get(&proxy, path, &[]).await;
+    assert_eq!(second, "HIT");
+    assert_eq!(again, body);
+    assert!(!hit.headers().contains_key("set-cookie"), "never replayed");
+    assert_eq!(origin.path_count("/cache/qualified").await, 1);
+}

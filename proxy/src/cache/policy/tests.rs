@@ -316,3 +316,33 @@ fn max_age_accepts_the_quoted_form_but_not_spaces_around_the_equals_sign() {
         "so the response has no explicit lifetime"
     );
 }
+
+#[test]
+fn qualified_no_cache_and_private_name_fields_instead_of_refusing() {
+    assert_eq!(
+        storable(
+            &[],
+            &[
+                ("cache-control", "no-cache=\"Set-Cookie\", max-age=60"),
+                ("set-cookie", "a=b")
+            ]
+        ),
+        None
+    );
+    assert_eq!(
+        storable(
+            &[],
+            &[
+                ("cache-control", "private=\"x-user\", max-age=60"),
+                ("x-user", "a")
+            ]
+        ),
+        None
+    );
+    let d = Directives::parse(&headers(&[(
+        "cache-control",
+        "no-cache=\"Set-Cookie, X-Token\", max-age=60",
+    )]));
+    assert!(!d.no_cache);
+    assert_eq!(d.no_cache_fields, ["set-cookie", "x-token"]);
+}
