@@ -271,7 +271,7 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        caching::strip_targeted(ctx, upstream_response);
+        caching::client_headers(ctx, upstream_response)?;
         respond::stamp(upstream_response, &ctx.request_id, ctx.cache.status)
     }
 

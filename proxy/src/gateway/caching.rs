@@ -85,10 +85,18 @@ pub(super) async fn lookup(
         }
     }
     if asks.only_if_cached {
+        // Not stored (or not usable): a miss, though nothing goes upstream.
+        ctx.cache.status = Some(CacheStatus::Miss);
+        ctx.cache.fwd = Some("uri-miss");
         super::respond::respond(session, ctx, 504, "not in the cache (only-if-cached)").await?;
         return Ok(true);
     }
     ctx.cache.status = Some(CacheStatus::Miss);
+    ctx.cache.fwd = Some(match &found {
+        None => "uri-miss",
+        Some(entry) if entry.is_fresh() => "request",
+        Some(_) => "stale",
+    });
     if let Some(entry) = found {
         ctx.cache.stale = Some(entry);
         return Ok(false);
@@ -104,6 +112,7 @@ pub(super) async fn lookup(
                 let req = session.req_header();
                 if let Some(entry) = cache.store.get(&primary, &req.headers) {
                     if policy::acceptable(entry.age(), entry.lifetime, &asks) {
+                        ctx.cache.collapsed = true;
                         serve(session, ctx, &entry, CacheStatus::Hit).await?;
                         return Ok(true);
                     }
@@ -173,6 +182,7 @@ pub(super) async fn on_response(
         return Ok(());
     };
     let status = response.status;
+    ctx.cache.fwd_status = Some(status.as_u16());
     let req = session.req_header();
     if ctx.cache.invalidate {
         if status.is_success() || status.is_redirection() {
@@ -311,22 +321,77 @@ async fn serve(
         header.remove_header(&header::CONTENT_LENGTH);
     }
     header.insert_header(header::AGE, entry.age().as_secs().to_string())?;
-    strip_targeted(ctx, &mut header);
+    ctx.cache.ttl = Some(seconds(entry.lifetime) - seconds(entry.age()));
     let bodiless = head || not_modified || entry.body.is_empty();
     let body = (!bodiless).then(|| entry.body.clone());
     super::respond::send(session, ctx, header, body).await
 }
 
-/// `response_filter`'s part, and a stored copy's: the targeted cache-control fields stop
-/// here when `strip_targeted_cache_control` says this proxy is the last cache.
-pub(super) fn strip_targeted(ctx: &RequestCtx, header: &mut ResponseHeader) {
+/// Whole seconds of `duration`, as a signed number for `ttl=`.
+fn seconds(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The cache's fields on every response of a cache-enabled route, the backend's
+/// (`response_filter`) or the proxy's own ([`super::respond::send`]): `Cache-Status`
+/// (RFC 9211), and the targeted cache-control fields removed when
+/// `strip_targeted_cache_control` says this proxy is the last cache.
+///
+/// # Errors
+///
+/// When the header cannot be set.
+pub(super) fn client_headers(ctx: &RequestCtx, header: &mut ResponseHeader) -> Result<()> {
     let Some(cache) = ctx.cache.on.as_deref() else {
-        return;
+        return Ok(());
     };
     if cache.strip_targeted {
         header.remove_header(&cache.rules.target);
         header.remove_header(policy::CDN_CACHE_CONTROL);
     }
+    if let Some(status) = ctx.cache.status {
+        header.insert_header(CACHE_STATUS, cache_status(&ctx.cache, status))?;
+    }
+    Ok(())
+}
+
+/// The `Cache-Status` field naming this proxy's cache.
+const CACHE_STATUS: &str = "cache-status";
+
+/// The `Cache-Status` value for what the cache did: `hit` when a stored copy answered
+/// without asking the origin (fresh, collapsed onto another request's fill, or stale while
+/// a background refresh runs), else `fwd=` with why, the origin's `fwd-status`, and
+/// `stored` when the response is being stored; `ttl` whenever a stored copy answered.
+fn cache_status(cache: &super::ctx::CacheCtx, status: CacheStatus) -> String {
+    let mut value = String::from("Flotilla");
+    let served_stored = matches!(
+        status,
+        CacheStatus::Hit | CacheStatus::Stale | CacheStatus::Revalidated
+    );
+    let hit = status == CacheStatus::Hit || (status == CacheStatus::Stale && cache.stale.is_none());
+    if hit {
+        value.push_str("; hit");
+    } else {
+        let fwd = match status {
+            CacheStatus::Bypass => "bypass",
+            CacheStatus::Stale | CacheStatus::Revalidated => "stale",
+            _ => cache.fwd.unwrap_or("uri-miss"),
+        };
+        value.push_str("; fwd=");
+        value.push_str(fwd);
+        if let Some(code) = cache.fwd_status {
+            value.push_str(&format!("; fwd-status={code}"));
+        }
+    }
+    if let (true, Some(ttl)) = (served_stored, cache.ttl) {
+        value.push_str(&format!("; ttl={ttl}"));
+    }
+    if cache.fill.is_some() || status == CacheStatus::Revalidated {
+        value.push_str("; stored");
+    }
+    if cache.collapsed {
+        value.push_str("; collapsed");
+    }
+    value
 }
 
 /// Drops the URL, and same-origin `Location` / `Content-Location` targets.

@@ -176,6 +176,16 @@ pub struct CacheCtx {
     pub answer: Answer,
     /// A successful unsafe request invalidates this URL.
     pub invalidate: bool,
+    /// Why the request went to the origin, as `Cache-Status` says it (`fwd=`): the URL was
+    /// not stored (`uri-miss`), the copy was stale, the request asked past a fresh copy, or
+    /// the cache was not consulted (`bypass`, the default).
+    pub fwd: Option<&'static str>,
+    /// The origin's status when the request went there (`fwd-status=`).
+    pub fwd_status: Option<u16>,
+    /// Seconds of freshness left in the stored copy served (`ttl=`, negative when stale).
+    pub ttl: Option<i64>,
+    /// Served from another request's fill after waiting for it (`collapsed`).
+    pub collapsed: bool,
 }
 
 impl std::fmt::Debug for CacheCtx {
