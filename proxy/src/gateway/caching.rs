@@ -39,7 +39,7 @@ pub(super) async fn lookup(
     let primary = key::primary(
         client.scheme(),
         ctx.authority.as_ref().map_or("", Authority::as_str),
-        path,
+        &key::keyed_query(path, &ctx.cache.key_query),
     );
     let method = req.method.clone();
     if policy::is_unsafe(&method) {

@@ -13,6 +13,7 @@ use super::fault::Fault;
 use super::forwarding;
 use super::inspect::{self, Authority};
 use crate::cache::{Cache, CacheStatus, Entry, Leader};
+use crate::config::CacheKeyQuery;
 use crate::routing::Live;
 use crate::upstreams::{Outcome, Selection, Upstream};
 
@@ -186,6 +187,8 @@ pub struct CacheCtx {
     pub ttl: Option<i64>,
     /// Served from another request's fill after waiting for it (`collapsed`).
     pub collapsed: bool,
+    /// How much of the query string the route's keys hold (`cache_key_query`).
+    pub key_query: Arc<CacheKeyQuery>,
 }
 
 impl std::fmt::Debug for CacheCtx {

@@ -6,6 +6,7 @@ use reqwest::Response;
 
 use crate::helpers::{Origin, Proxy, client, metric, upstream};
 
+mod keys;
 mod stale;
 
 const ONE_MIB: u64 = 1024 * 1024;
