@@ -6,6 +6,7 @@
 //!
 //! - [`policy`]: `Cache-Control` parsing, storability, freshness, conditionals.
 //! - [`key`]: URL keys and `Vary` variants.
+//! - [`range`]: byte ranges of a stored response.
 //! - [`entry`]: one stored response and its age.
 //! - [`store`]: moka bounded by bytes, per-entry expiry, purge.
 //! - [`coalesce`]: one upstream request per key at a time.
@@ -14,6 +15,7 @@ pub mod coalesce;
 pub mod entry;
 pub mod key;
 pub mod policy;
+pub mod range;
 pub mod store;
 
 use std::sync::Arc;

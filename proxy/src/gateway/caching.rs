@@ -21,6 +21,7 @@ use super::ctx::{Answer, Fill, RequestCtx};
 use super::forwarding::Client;
 use super::inspect::Authority;
 use super::refresh::Refresh;
+use crate::cache::range::{self, RangeAnswer};
 use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Turn, key, policy};
 
 /// `request_filter`'s part: serve a usable stored copy (true), or prepare the miss.
@@ -322,8 +323,30 @@ async fn serve(
     }
     header.insert_header(header::AGE, entry.age().as_secs().to_string())?;
     ctx.cache.ttl = Some(seconds(entry.lifetime) - seconds(entry.age()));
-    let bodiless = head || not_modified || entry.body.is_empty();
-    let body = (!bodiless).then(|| entry.body.clone());
+    let mut body = entry.body.clone();
+    let ranged =
+        req.method == Method::GET && !not_modified && entry.header.status == StatusCode::OK;
+    if ranged {
+        let len = body.len() as u64;
+        match range::answer(&req.headers, &entry.header.headers, len) {
+            RangeAnswer::Full => {}
+            RangeAnswer::Partial { first, last } => {
+                header.set_status(StatusCode::PARTIAL_CONTENT)?;
+                header
+                    .insert_header(header::CONTENT_RANGE, format!("bytes {first}-{last}/{len}"))?;
+                header.insert_header(header::CONTENT_LENGTH, (last - first + 1).to_string())?;
+                body = body.slice(first as usize..=last as usize);
+            }
+            RangeAnswer::Unsatisfiable => {
+                header.set_status(StatusCode::RANGE_NOT_SATISFIABLE)?;
+                header.insert_header(header::CONTENT_RANGE, format!("bytes */{len}"))?;
+                header.insert_header(header::CONTENT_LENGTH, "0")?;
+                body = Bytes::new();
+            }
+        }
+    }
+    let bodiless = head || not_modified || body.is_empty();
+    let body = (!bodiless).then_some(body);
     super::respond::send(session, ctx, header, body).await
 }
 
