@@ -250,3 +250,20 @@ fn a_no_cache_field_list_stores_the_response_without_those_fields() {
         "bare no-cache"
     );
 }
+
+#[test]
+fn keyed_queries_keep_all_none_or_the_named_parameters() {
+    use crate::config::CacheKeyQuery;
+    let only = CacheKeyQuery::Only(vec!["page".to_owned(), "sort".to_owned()]);
+    assert_eq!(
+        key::keyed_query("/a?x=1&b=2", &CacheKeyQuery::All),
+        "/a?x=1&b=2"
+    );
+    assert_eq!(key::keyed_query("/a?x=1&b=2", &CacheKeyQuery::None), "/a");
+    assert_eq!(
+        key::keyed_query("/a?utm=1&sort=d&page=2", &only),
+        "/a?page=2&sort=d"
+    );
+    assert_eq!(key::keyed_query("/a?utm=1", &only), "/a");
+    assert_eq!(key::keyed_query("/a", &only), "/a");
+}
