@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //!
-//! - [`policy`]: `Cache-Control` parsing, storability, freshness, conditionals.
+//! - [`policy`]: `Cache-Control` and targeted-field parsing, storability, freshness,
+//!   conditionals.
 //! - [`key`]: URL keys and `Vary` variants.
 //! - [`range`]: byte ranges of a stored response.
 //! - [`entry`]: one stored response and its age.

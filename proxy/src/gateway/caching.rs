@@ -322,7 +322,7 @@ async fn serve(
         header.remove_header(&header::CONTENT_LENGTH);
     }
     header.insert_header(header::AGE, entry.age().as_secs().to_string())?;
-    ctx.cache.ttl = Some(seconds(entry.lifetime) - seconds(entry.age()));
+    ctx.cache.ttl = Some(status::seconds(entry.lifetime) - status::seconds(entry.age()));
     let mut body = entry.body.clone();
     let ranged =
         req.method == Method::GET && !not_modified && entry.header.status == StatusCode::OK;
@@ -348,73 +348,6 @@ async fn serve(
     let bodiless = head || not_modified || body.is_empty();
     let body = (!bodiless).then_some(body);
     super::respond::send(session, ctx, header, body).await
-}
-
-/// Whole seconds of `duration`, as a signed number for `ttl=`.
-fn seconds(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// The cache's fields on every response of a cache-enabled route, the backend's
-/// (`response_filter`) or the proxy's own ([`super::respond::send`]): `Cache-Status`
-/// (RFC 9211), and the targeted cache-control fields removed when
-/// `strip_targeted_cache_control` says this proxy is the last cache.
-///
-/// # Errors
-///
-/// When the header cannot be set.
-pub(super) fn client_headers(ctx: &RequestCtx, header: &mut ResponseHeader) -> Result<()> {
-    let Some(cache) = ctx.cache.on.as_deref() else {
-        return Ok(());
-    };
-    if cache.strip_targeted {
-        header.remove_header(&cache.rules.target);
-        header.remove_header(policy::CDN_CACHE_CONTROL);
-    }
-    if let Some(status) = ctx.cache.status {
-        header.insert_header(CACHE_STATUS, cache_status(&ctx.cache, status))?;
-    }
-    Ok(())
-}
-
-/// The `Cache-Status` field naming this proxy's cache.
-const CACHE_STATUS: &str = "cache-status";
-
-/// The `Cache-Status` value for what the cache did: `hit` when a stored copy answered
-/// without asking the origin (fresh, collapsed onto another request's fill, or stale while
-/// a background refresh runs), else `fwd=` with why, the origin's `fwd-status`, and
-/// `stored` when the response is being stored; `ttl` whenever a stored copy answered.
-fn cache_status(cache: &super::ctx::CacheCtx, status: CacheStatus) -> String {
-    let mut value = String::from("Flotilla");
-    let served_stored = matches!(
-        status,
-        CacheStatus::Hit | CacheStatus::Stale | CacheStatus::Revalidated
-    );
-    let hit = status == CacheStatus::Hit || (status == CacheStatus::Stale && cache.stale.is_none());
-    if hit {
-        value.push_str("; hit");
-    } else {
-        let fwd = match status {
-            CacheStatus::Bypass => "bypass",
-            CacheStatus::Stale | CacheStatus::Revalidated => "stale",
-            _ => cache.fwd.unwrap_or("uri-miss"),
-        };
-        value.push_str("; fwd=");
-        value.push_str(fwd);
-        if let Some(code) = cache.fwd_status {
-            value.push_str(&format!("; fwd-status={code}"));
-        }
-    }
-    if let (true, Some(ttl)) = (served_stored, cache.ttl) {
-        value.push_str(&format!("; ttl={ttl}"));
-    }
-    if cache.fill.is_some() || status == CacheStatus::Revalidated {
-        value.push_str("; stored");
-    }
-    if cache.collapsed {
-        value.push_str("; collapsed");
-    }
-    value
 }
 
 /// Drops the URL, and same-origin `Location` / `Content-Location` targets.
@@ -446,6 +379,10 @@ fn same_origin(origin: &str, headers: &HeaderMap, name: header::HeaderName) -> O
         .starts_with(&format!("{origin}/"))
         .then(|| format!("{origin}{}", &value[origin.len()..]))
 }
+
+#[path = "caching/status.rs"]
+mod status;
+pub(super) use status::client_headers;
 
 #[cfg(test)]
 #[path = "caching/tests.rs"]
