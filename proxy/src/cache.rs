@@ -4,8 +4,10 @@
 //!
 //! # Layout
 //!
-//! - [`policy`]: `Cache-Control` parsing, storability, freshness, conditionals.
+//! - [`policy`]: `Cache-Control` and targeted-field parsing, storability, freshness,
+//!   conditionals.
 //! - [`key`]: URL keys and `Vary` variants.
+//! - [`range`]: byte ranges of a stored response.
 //! - [`entry`]: one stored response and its age.
 //! - [`store`]: moka bounded by bytes, per-entry expiry, purge.
 //! - [`coalesce`]: one upstream request per key at a time.
@@ -14,6 +16,7 @@ pub mod coalesce;
 pub mod entry;
 pub mod key;
 pub mod policy;
+pub mod range;
 pub mod store;
 
 use std::sync::Arc;
@@ -23,7 +26,7 @@ use serde::Serialize;
 
 use crate::config::CacheConfig;
 pub use coalesce::{Coalescer, Leader, Turn};
-pub use entry::{Entry, StaleDefaults};
+pub use entry::{Entry, Rules, StaleDefaults};
 pub use store::Store;
 
 /// What the cache did for one request; the `X-Cache` value and the metrics label.
@@ -78,10 +81,11 @@ pub struct Cache {
     pub max_size_bytes: u64,
     /// How long a miss waits for another request's fill of the same key.
     pub lock_timeout: Duration,
-    /// Whether heuristic freshness (from `Last-Modified`) applies.
-    pub heuristic: bool,
-    /// Stale windows for responses that name none.
-    pub stale: StaleDefaults,
+    /// How responses become entries: heuristic freshness, stale defaults, the targeted
+    /// cache-control field.
+    pub rules: Rules,
+    /// Whether responses to the client lose the targeted cache-control fields.
+    pub strip_targeted: bool,
 }
 
 /// The cache as `/status` shows it.
@@ -109,18 +113,23 @@ impl Cache {
                 max_object_bytes: config.max_object_bytes,
                 max_size_bytes: config.max_size_bytes,
                 lock_timeout: Duration::from_millis(config.lock_timeout_ms),
-                heuristic: config.heuristic_freshness,
-                stale: StaleDefaults {
-                    while_revalidate: Duration::from_secs(config.stale_while_revalidate_secs),
-                    if_error: Duration::from_secs(config.stale_if_error_secs),
+                rules: Rules {
+                    heuristic: config.heuristic_freshness,
+                    stale: StaleDefaults {
+                        while_revalidate: Duration::from_secs(config.stale_while_revalidate_secs),
+                        if_error: Duration::from_secs(config.stale_if_error_secs),
+                    },
+                    target: http::HeaderName::from_bytes(config.targeted_cache_control.as_bytes())
+                        .unwrap_or_else(|_| Rules::default().target),
                 },
+                strip_targeted: config.strip_targeted_cache_control,
             })
         })
     }
 
     /// Builds an entry with this cache's freshness settings.
     pub fn entry(&self, header: pingora::http::ResponseHeader, body: bytes::Bytes) -> Entry {
-        Entry::new(header, body, self.heuristic, self.stale)
+        Entry::new(header, body, &self.rules)
     }
 
     /// The numbers `/status` and `/metrics` report.

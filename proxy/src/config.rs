@@ -20,7 +20,7 @@ use shared::config::{ConfigError, Sources};
 
 pub use cache::{CacheConfig, parse_cache_size, parse_size};
 pub use cli::{Cli, Command};
-pub use routes::RouteConfig;
+pub use routes::{CacheKeyQuery, RouteConfig};
 pub use settings::{
     AdminConfig, Limits, ListenerConfig, PublicConfig, ServerSettings, Timeouts, TlsConfig,
 };

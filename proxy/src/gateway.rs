@@ -101,6 +101,7 @@ impl Gateway {
                 route,
                 upstream,
                 cache,
+                key_query,
             } => {
                 ctx.hash_input = upstream
                     .hash_key()
@@ -108,6 +109,7 @@ impl Gateway {
                 ctx.route = route;
                 ctx.upstream = Some(upstream);
                 ctx.cache.on = self.cache.clone().filter(|_| cache);
+                ctx.cache.key_query = key_query;
                 Ok(())
             }
             Resolution::Denied { route } => {
@@ -271,6 +273,7 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        caching::client_headers(ctx, upstream_response)?;
         respond::stamp(upstream_response, &ctx.request_id, ctx.cache.status)
     }
 

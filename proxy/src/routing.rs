@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use shared::forwarding::TrustedProxies;
 
-use crate::config::{Config, Limits, RouteConfig, Timeouts};
+use crate::config::{CacheKeyQuery, Config, Limits, RouteConfig, Timeouts};
 use crate::upstreams::Upstream;
 
 /// Shared handle to the configuration in force.
@@ -36,6 +36,7 @@ struct Route {
     prefix: String,
     upstream: Option<Arc<Upstream>>,
     cache: bool,
+    key_query: Arc<CacheKeyQuery>,
 }
 
 /// Where a request goes.
@@ -49,6 +50,8 @@ pub enum Resolution {
         upstream: Arc<Upstream>,
         /// Whether the route lets the response cache answer and store.
         cache: bool,
+        /// How much of the query string the route's cache keys hold.
+        key_query: Arc<CacheKeyQuery>,
     },
     /// Answered 404 by a deny route or a denied internal path.
     Denied {
@@ -122,11 +125,13 @@ impl Live {
                 label,
                 upstream: Some(upstream),
                 cache,
+                key_query,
                 ..
             }) => Resolution::Forward {
                 route: label.clone(),
                 upstream: upstream.clone(),
                 cache: *cache,
+                key_query: key_query.clone(),
             },
             Some(route) => Resolution::Denied {
                 route: route.label.clone(),
@@ -143,6 +148,7 @@ impl Route {
             host: config.host.clone(),
             prefix: config.path_prefix.clone(),
             cache: config.cache,
+            key_query: Arc::new(config.cache_key_query.clone()),
             // Validation guarantees the name exists; a deny route has none.
             upstream: config
                 .upstream

@@ -10,7 +10,8 @@ use super::policy::{self, Directives};
 /// A complete response held by the cache.
 #[derive(Debug)]
 pub struct Entry {
-    /// The origin's response header, hop-by-hop fields removed, `Content-Length` set.
+    /// The origin's response header, without `Age`, `Connection`, the fields it names and
+    /// the hop-by-hop fields ([`policy::unstorable_fields`]), `Content-Length` set.
     pub header: ResponseHeader,
     /// The whole body.
     pub body: Bytes,
@@ -30,6 +31,28 @@ pub struct Entry {
     pub vary: Vec<String>,
 }
 
+/// How responses become entries, as `[cache]` sets it.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Whether heuristic freshness (from `Last-Modified`) applies.
+    pub heuristic: bool,
+    /// Stale windows for responses that name none.
+    pub stale: StaleDefaults,
+    /// The targeted cache-control field read ahead of `CDN-Cache-Control` and
+    /// `Cache-Control` (RFC 9213).
+    pub target: http::HeaderName,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            heuristic: false,
+            stale: StaleDefaults::default(),
+            target: http::HeaderName::from_static("flotilla-cache-control"),
+        }
+    }
+}
+
 /// Stale windows a configuration supplies when the response names none.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StaleDefaults {
@@ -41,23 +64,23 @@ pub struct StaleDefaults {
 
 impl Entry {
     /// Builds an entry from an origin response that [`policy::not_storable`] accepted.
-    pub fn new(
-        mut header: ResponseHeader,
-        body: Bytes,
-        heuristic: bool,
-        defaults: StaleDefaults,
-    ) -> Self {
-        let directives = Directives::parse(&header.headers);
-        let lifetime = policy::freshness_lifetime(&header.headers, &directives, heuristic);
-        let initial_age = policy::initial_age(&header.headers);
+    pub fn new(mut header: ResponseHeader, body: Bytes, rules: &Rules) -> Self {
+        let defaults = rules.stale;
+        let directives = Directives::of_response(&header.headers, &rules.target);
+        let lifetime = policy::freshness_lifetime(&header.headers, &directives, rules.heuristic);
+        // An invalid `Age` cannot make the response fresh: it arrives stale (and may
+        // still be revalidated).
+        let (initial_age, lifetime) = match policy::initial_age(&header.headers) {
+            Some(age) => (age, lifetime),
+            None => (Duration::ZERO, Duration::ZERO),
+        };
         let vary = policy::vary_names(&header.headers).unwrap_or_default();
-        for name in [
-            http::header::CONNECTION,
-            http::header::TRANSFER_ENCODING,
-            http::header::AGE,
-            http::header::HeaderName::from_static("keep-alive"),
-        ] {
+        for name in policy::unstorable_fields(&header.headers) {
             header.remove_header(&name);
+        }
+        header.remove_header(&http::header::AGE);
+        for name in directives.unstored_fields() {
+            header.remove_header(name);
         }
         let _ = header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string());
         let never_stale = directives.no_cache || directives.revalidate_when_stale();
@@ -136,12 +159,7 @@ impl Entry {
 
     /// A copy with headers refreshed by an origin 304 (RFC 9111 §4.3.4): the stored body,
     /// the new header fields, and a fresh clock.
-    pub fn refreshed(
-        &self,
-        not_modified: &ResponseHeader,
-        heuristic: bool,
-        defaults: StaleDefaults,
-    ) -> Self {
+    pub fn refreshed(&self, not_modified: &ResponseHeader, rules: &Rules) -> Self {
         let mut header = self.header.clone();
         for (name, value) in &not_modified.headers {
             if name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING {
@@ -149,6 +167,6 @@ impl Entry {
             }
             let _ = header.insert_header(name.clone(), value.clone());
         }
-        Self::new(header, self.body.clone(), heuristic, defaults)
+        Self::new(header, self.body.clone(), rules)
     }
 }

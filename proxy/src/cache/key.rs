@@ -10,6 +10,8 @@
 
 use http::HeaderMap;
 
+use crate::config::CacheKeyQuery;
+
 /// The URL part of a key: `scheme://authority/path?query`, from an authority the gateway
 /// has parsed and validated (`gateway::Authority`, lowercased; empty when the request
 /// named none) and an origin-form path.
@@ -18,6 +20,33 @@ pub fn primary(scheme: &str, authority: &str, path_and_query: &str) -> String {
         format!("{scheme}://{authority}{path_and_query}")
     } else {
         format!("{scheme}://{authority}/{path_and_query}")
+    }
+}
+
+/// `path_and_query` with only the query a route's `cache_key_query` keeps: all of it,
+/// none, or the named parameters, sorted, so their order in the URL does not matter.
+pub fn keyed_query<'a>(path_and_query: &'a str, keep: &CacheKeyQuery) -> std::borrow::Cow<'a, str> {
+    let Some((path, query)) = path_and_query.split_once('?') else {
+        return path_and_query.into();
+    };
+    match keep {
+        CacheKeyQuery::All => path_and_query.into(),
+        CacheKeyQuery::None => path.into(),
+        CacheKeyQuery::Only(names) => {
+            let mut kept: Vec<&str> = query
+                .split('&')
+                .filter(|pair| {
+                    let name = pair.split_once('=').map_or(*pair, |(name, _)| name);
+                    names.iter().any(|keep| keep == name)
+                })
+                .collect();
+            kept.sort_unstable();
+            if kept.is_empty() {
+                path.into()
+            } else {
+                format!("{path}?{}", kept.join("&")).into()
+            }
+        }
     }
 }
 

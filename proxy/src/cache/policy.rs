@@ -11,88 +11,30 @@ use http::{HeaderMap, Method, StatusCode, header};
 /// larger as 2^31), so lifetimes stay far from `Duration` and `Instant` overflow.
 pub const MAX_DELTA_SECONDS: u64 = 1 << 31;
 
-/// The directives of one `Cache-Control` header set (request or response).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Directives {
-    /// `no-store`.
-    pub no_store: bool,
-    /// `no-cache` (response: store, but revalidate before every use).
-    pub no_cache: bool,
-    /// `private`: never stored by a shared cache.
-    pub private: bool,
-    /// `public`: storable even for an authorised request.
-    pub public: bool,
-    /// `must-revalidate`: never served stale, not even on error.
-    pub must_revalidate: bool,
-    /// `proxy-revalidate`: `must-revalidate` for shared caches only.
-    pub proxy_revalidate: bool,
-    /// `only-if-cached` (request): answer from the cache or 504.
-    pub only_if_cached: bool,
-    /// `max-age=N`.
-    pub max_age: Option<u64>,
-    /// `s-maxage=N` (response): the shared cache's own lifetime.
-    pub s_maxage: Option<u64>,
-    /// `max-stale[=N]` (request); `Some(u64::MAX)` without a value.
-    pub max_stale: Option<u64>,
-    /// `min-fresh=N` (request).
-    pub min_fresh: Option<u64>,
-    /// `stale-while-revalidate=N`.
-    pub stale_while_revalidate: Option<u64>,
-    /// `stale-if-error=N`.
-    pub stale_if_error: Option<u64>,
-}
-
-impl Directives {
-    /// Parses every `Cache-Control` value in `headers`; unknown directives are ignored
-    /// and a malformed number is treated as absent (RFC 9111 §4.2.1 says such a
-    /// response is stale, which the caller gets by finding no lifetime).
-    pub fn parse(headers: &HeaderMap) -> Self {
-        let mut d = Self::default();
-        for value in headers.get_all(header::CACHE_CONTROL) {
-            let Ok(value) = value.to_str() else { continue };
-            for item in value.split(',') {
-                let (name, arg) = match item.split_once('=') {
-                    Some((n, a)) => (n.trim(), Some(a.trim().trim_matches('"'))),
-                    None => (item.trim(), None),
-                };
-                let seconds = arg
-                    .and_then(|a| a.parse::<u64>().ok())
-                    .map(|s| s.min(MAX_DELTA_SECONDS));
-                match name.to_ascii_lowercase().as_str() {
-                    "no-store" => d.no_store = true,
-                    "no-cache" => d.no_cache = true,
-                    "private" => d.private = true,
-                    "public" => d.public = true,
-                    "must-revalidate" => d.must_revalidate = true,
-                    "proxy-revalidate" => d.proxy_revalidate = true,
-                    "only-if-cached" => d.only_if_cached = true,
-                    "max-age" => d.max_age = seconds.or(Some(0)),
-                    "s-maxage" => d.s_maxage = seconds.or(Some(0)),
-                    "max-stale" => d.max_stale = Some(seconds.unwrap_or(u64::MAX)),
-                    "min-fresh" => d.min_fresh = seconds,
-                    "stale-while-revalidate" => d.stale_while_revalidate = seconds,
-                    "stale-if-error" => d.stale_if_error = seconds,
-                    _ => {}
-                }
-            }
-        }
-        d
-    }
-
-    /// A shared cache must revalidate once stale (`must-revalidate`, `proxy-revalidate`,
-    /// and `s-maxage`, which implies it).
-    pub fn revalidate_when_stale(&self) -> bool {
-        self.must_revalidate || self.proxy_revalidate || self.s_maxage.is_some()
-    }
-}
-
-/// Statuses this cache stores: RFC 9110's heuristically cacheable ones, less 206
-/// (partial content would need range-aware storage, which this cache does not have).
+/// Statuses this cache stores without explicit freshness: RFC 9110's heuristically
+/// cacheable ones, less 206 (a part is never stored as the whole).
 pub fn cacheable_status(status: StatusCode) -> bool {
     matches!(
         status.as_u16(),
         200 | 203 | 204 | 300 | 301 | 308 | 404 | 405 | 410 | 414 | 501
     )
+}
+
+/// RFC 9111 §3: any final status may be stored when the response gives its own lifetime
+/// (`s-maxage`, `max-age` or `Expires`), except 206 (a part is not the whole) and 304
+/// (which only refreshes what is stored).
+fn stores_with_explicit_freshness(
+    status: StatusCode,
+    response: &HeaderMap,
+    directives: &Directives,
+) -> bool {
+    let explicit = directives.s_maxage.is_some()
+        || directives.max_age.is_some()
+        || response.contains_key(header::EXPIRES);
+    explicit
+        && status.as_u16() >= 200
+        && status != StatusCode::PARTIAL_CONTENT
+        && status != StatusCode::NOT_MODIFIED
 }
 
 /// Why a response is not stored; `None` means it may be.
@@ -106,7 +48,7 @@ pub fn not_storable(
     if method != Method::GET {
         return Some("method");
     }
-    if !cacheable_status(status) {
+    if !cacheable_status(status) && !stores_with_explicit_freshness(status, response, directives) {
         return Some("status");
     }
     if directives.no_store || Directives::parse(request).no_store {
@@ -115,7 +57,11 @@ pub fn not_storable(
     if directives.private {
         return Some("private");
     }
-    if response.contains_key(header::SET_COOKIE) {
+    if response.contains_key(header::SET_COOKIE)
+        && !directives
+            .unstored_fields()
+            .any(|name| name == "set-cookie")
+    {
         return Some("set-cookie");
     }
     if vary_names(response).is_none() {
@@ -172,22 +118,80 @@ pub fn freshness_lifetime(
     Duration::ZERO
 }
 
-/// The `Age` the response arrived with, in seconds (capped as delta-seconds are).
-pub fn initial_age(response: &HeaderMap) -> Duration {
-    let age = response
-        .get(header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    Duration::from_secs(age.min(MAX_DELTA_SECONDS))
+/// The `Age` the response arrived with, in seconds (capped as delta-seconds are); `None`
+/// when it is invalid (RFC 9111 §5.1: one non-negative integer, so `"86400, 1"`, `"30m"`
+/// and two `Age` fields are all invalid). No `Age` is age zero.
+pub fn initial_age(response: &HeaderMap) -> Option<Duration> {
+    let mut values = response.get_all(header::AGE).iter();
+    let Some(value) = values.next() else {
+        return Some(Duration::ZERO);
+    };
+    if values.next().is_some() {
+        return None;
+    }
+    let text = value.to_str().ok()?.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let age = text.parse::<u64>().unwrap_or(u64::MAX);
+    Some(Duration::from_secs(age.min(MAX_DELTA_SECONDS)))
 }
 
-/// A date header, parsed.
+/// The header fields a cache never stores (RFC 9111 §3.1, RFC 9110 §7.6.1): `Connection`,
+/// the fields it names, and the hop-by-hop fields, whether or not `Connection` names them.
+pub fn unstorable_fields(response: &HeaderMap) -> Vec<header::HeaderName> {
+    let mut names: Vec<header::HeaderName> = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authentication-info",
+    ]
+    .into_iter()
+    .map(header::HeaderName::from_static)
+    .collect();
+    for value in response.get_all(header::CONNECTION) {
+        for token in value.to_str().unwrap_or("").split(',') {
+            if let Ok(name) = header::HeaderName::from_bytes(token.trim().as_bytes()) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// A date header, parsed in any of RFC 9110 §5.6.7's three forms (IMF-fixdate, RFC 850,
+/// asctime), with day and month names in any case.
 pub fn http_date(headers: &HeaderMap, name: header::HeaderName) -> Option<SystemTime> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok())
+    let text = headers.get(name)?.to_str().ok()?;
+    httpdate::parse_http_date(&canonical_case(text)).ok()
+}
+
+/// `sat, 28 NOV 2026 12:00:00 gmt` as `Sat, 28 Nov 2026 12:00:00 GMT`: each word's first
+/// letter upper-case and the rest lower, `GMT` whole.
+fn canonical_case(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word_start = true;
+    for c in text.trim().chars() {
+        if c.is_ascii_alphabetic() {
+            out.push(if word_start {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            });
+            word_start = false;
+        } else {
+            out.push(c);
+            word_start = true;
+        }
+    }
+    if let Some(zone) = out.strip_suffix("Gmt") {
+        return format!("{zone}GMT");
+    }
+    out
 }
 
 /// Whether an entry of `age` with `lifetime` satisfies a request's directives as fresh;
@@ -247,6 +251,10 @@ pub fn is_unsafe(method: &Method) -> bool {
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     )
 }
+
+#[path = "policy/directives.rs"]
+mod directives;
+pub use directives::{CDN_CACHE_CONTROL, Directives};
 
 #[cfg(test)]
 #[path = "policy/tests.rs"]

@@ -22,8 +22,7 @@ fn entry(cache_control: &str, extra: &[(&'static str, &str)], body: usize) -> En
     Entry::new(
         response(cache_control, extra),
         Bytes::from(vec![b'x'; body]),
-        false,
-        StaleDefaults::default(),
+        &Rules::default(),
     )
 }
 
@@ -175,4 +174,96 @@ async fn coalesced_misses_wait_for_the_leader_then_time_out() {
         matches!(coalescer.join("k"), Turn::Lead(_)),
         "the lock was released"
     );
+}
+
+#[test]
+fn fields_named_in_connection_and_hop_by_hop_fields_are_not_stored() {
+    let e = entry(
+        "max-age=60",
+        &[
+            ("connection", "X-Secret, close"),
+            ("x-secret", "origin-only"),
+            ("connection", "x-other"),
+            ("x-other", "1"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("proxy-authenticate", "Basic"),
+            ("x-kept", "yes"),
+        ],
+        3,
+    );
+    for name in [
+        "connection",
+        "x-secret",
+        "x-other",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+        "proxy-authenticate",
+    ] {
+        assert!(!e.header.headers.contains_key(name), "{name} was stored");
+    }
+    assert_eq!(e.header.headers["x-kept"], "yes");
+}
+
+#[test]
+fn an_invalid_age_never_makes_a_response_fresh() {
+    for value in ["86400, 1", "30m", "1.5", "-3", ""] {
+        let e = entry("max-age=3600", &[("age", value)], 3);
+        assert!(!e.is_fresh(), "Age {value:?} is invalid, so not fresh");
+    }
+    let two = entry("max-age=3600", &[("age", "5"), ("age", "6")], 3);
+    assert!(
+        !two.is_fresh(),
+        "two Age fields are a list, which is invalid"
+    );
+    let valid = entry("max-age=3600", &[("age", " 30 ")], 3);
+    assert!(valid.is_fresh());
+    assert!(valid.age() >= Duration::from_secs(30));
+}
+
+#[test]
+fn a_no_cache_field_list_stores_the_response_without_those_fields() {
+    let e = entry(
+        "no-cache=\"Set-Cookie, X-Token\", private=\"x-user\", max-age=60",
+        &[
+            ("set-cookie", "session=1"),
+            ("x-token", "t"),
+            ("x-user", "alice"),
+            ("x-kept", "yes"),
+        ],
+        3,
+    );
+    assert!(
+        e.is_fresh(),
+        "a qualified no-cache does not force revalidation"
+    );
+    for name in ["set-cookie", "x-token", "x-user"] {
+        assert!(!e.header.headers.contains_key(name), "{name} was stored");
+    }
+    assert_eq!(e.header.headers["x-kept"], "yes");
+    assert!(
+        !entry("no-cache, max-age=60", &[], 3).is_fresh(),
+        "bare no-cache"
+    );
+}
+
+#[test]
+fn keyed_queries_keep_all_none_or_the_named_parameters() {
+    use crate::config::CacheKeyQuery;
+    let only = CacheKeyQuery::Only(vec!["page".to_owned(), "sort".to_owned()]);
+    assert_eq!(
+        key::keyed_query("/a?x=1&b=2", &CacheKeyQuery::All),
+        "/a?x=1&b=2"
+    );
+    assert_eq!(key::keyed_query("/a?x=1&b=2", &CacheKeyQuery::None), "/a");
+    assert_eq!(
+        key::keyed_query("/a?utm=1&sort=d&page=2", &only),
+        "/a?page=2&sort=d"
+    );
+    assert_eq!(key::keyed_query("/a?utm=1", &only), "/a");
+    assert_eq!(key::keyed_query("/a", &only), "/a");
 }

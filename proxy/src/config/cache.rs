@@ -24,6 +24,12 @@ pub struct CacheConfig {
     /// Give responses without explicit freshness 10% of their `Last-Modified` age
     /// (at most a day). Off: such responses are stored only to be revalidated.
     pub heuristic_freshness: bool,
+    /// The targeted cache-control field (RFC 9213) aimed at this proxy alone; it, else
+    /// `CDN-Cache-Control`, replaces `Cache-Control` for the cache's own decisions.
+    pub targeted_cache_control: String,
+    /// Remove the targeted field and `CDN-Cache-Control` from responses to the client (the
+    /// last cache on the path); off, they go on for caches downstream.
+    pub strip_targeted_cache_control: bool,
 }
 
 impl Default for CacheConfig {
@@ -36,6 +42,8 @@ impl Default for CacheConfig {
             stale_if_error_secs: 0,
             stale_while_revalidate_secs: 0,
             heuristic_freshness: false,
+            targeted_cache_control: "Flotilla-Cache-Control".to_owned(),
+            strip_targeted_cache_control: false,
         }
     }
 }
@@ -77,6 +85,12 @@ impl CacheConfig {
             return Err(ConfigError::invalid(
                 "cache.lock_timeout_ms",
                 "must be between 1 and 60000",
+            ));
+        }
+        if http::header::HeaderName::from_bytes(self.targeted_cache_control.as_bytes()).is_err() {
+            return Err(ConfigError::invalid(
+                "cache.targeted_cache_control",
+                "must be a header field name",
             ));
         }
         Ok(())

@@ -29,6 +29,44 @@ pub struct RouteConfig {
     /// With `[cache]` enabled: `false` keeps this route's responses out of the cache.
     #[serde(default = "yes")]
     pub cache: bool,
+    /// Which of the query string goes into this route's cache keys: `"all"` (the default),
+    /// `"none"`, or a list of parameter names (sorted in the key, so order does not matter).
+    #[serde(default)]
+    pub cache_key_query: CacheKeyQuery,
+}
+
+/// A route's `cache_key_query`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CacheKeyQuery {
+    /// The whole query string, as it came.
+    #[default]
+    All,
+    /// No query string: every query of a path shares one entry.
+    None,
+    /// Only these parameters, by name.
+    Only(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for CacheKeyQuery {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Word(String),
+            Names(Vec<String>),
+        }
+        let expected = "`\"all\"`, `\"none\"` or a list of query parameter names";
+        match Raw::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom(format!("expected {expected}")))?
+        {
+            Raw::Word(word) if word == "all" => Ok(Self::All),
+            Raw::Word(word) if word == "none" => Ok(Self::None),
+            Raw::Word(word) => Err(serde::de::Error::custom(format!(
+                "`{word}`: expected {expected}"
+            ))),
+            Raw::Names(names) => Ok(Self::Only(names)),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -49,6 +87,7 @@ impl RouteConfig {
             upstream: Some(upstream.to_owned()),
             deny: false,
             cache: true,
+            cache_key_query: CacheKeyQuery::All,
         }
     }
 

@@ -134,3 +134,37 @@ fn addresses_are_parsed_as_the_file_loads_and_named_by_key() {
     );
     assert!(error.contains("use `dns` for names"), "{error}");
 }
+
+#[test]
+fn cache_key_query_and_the_targeted_field_are_read_and_checked() {
+    let backends = "[upstreams.app]\nbackends = [{ addr = \"127.0.0.1:3001\" }]\n";
+    let route = |value: &str| {
+        from_toml(&format!(
+            "{backends}[[routes]]\npath_prefix = \"/\"\nupstream = \"app\"\ncache_key_query = {value}\n"
+        ))
+    };
+    let only = route("[\"page\"]").expect("a list");
+    assert_eq!(
+        only.routes[0].cache_key_query,
+        CacheKeyQuery::Only(vec!["page".to_owned()])
+    );
+    assert_eq!(
+        route("\"none\"").expect("none").routes[0].cache_key_query,
+        CacheKeyQuery::None
+    );
+    let error = route("\"some\"").expect_err("an unknown word");
+    assert!(
+        error.contains("cache_key_query") && error.contains("`some`"),
+        "{error}"
+    );
+    let defaults = from_toml(backends).expect("defaults");
+    assert_eq!(
+        defaults.cache.targeted_cache_control,
+        "Flotilla-Cache-Control"
+    );
+    let bad = from_toml(&format!(
+        "[cache]\nenabled = true\ntargeted_cache_control = \"not a name\"\n{backends}"
+    ))
+    .expect_err("not a header name");
+    assert!(bad.contains("cache.targeted_cache_control"), "{bad}");
+}

@@ -21,6 +21,7 @@ use super::ctx::{Answer, Fill, RequestCtx};
 use super::forwarding::Client;
 use super::inspect::Authority;
 use super::refresh::Refresh;
+use crate::cache::range::{self, RangeAnswer};
 use crate::cache::{Cache, CacheStatus, Coalescer, Entry, Turn, key, policy};
 
 /// `request_filter`'s part: serve a usable stored copy (true), or prepare the miss.
@@ -39,7 +40,7 @@ pub(super) async fn lookup(
     let primary = key::primary(
         client.scheme(),
         ctx.authority.as_ref().map_or("", Authority::as_str),
-        path,
+        &key::keyed_query(path, &ctx.cache.key_query),
     );
     let method = req.method.clone();
     if policy::is_unsafe(&method) {
@@ -85,10 +86,18 @@ pub(super) async fn lookup(
         }
     }
     if asks.only_if_cached {
+        // Not stored (or not usable): a miss, though nothing goes upstream.
+        ctx.cache.status = Some(CacheStatus::Miss);
+        ctx.cache.fwd = Some("uri-miss");
         super::respond::respond(session, ctx, 504, "not in the cache (only-if-cached)").await?;
         return Ok(true);
     }
     ctx.cache.status = Some(CacheStatus::Miss);
+    ctx.cache.fwd = Some(match &found {
+        None => "uri-miss",
+        Some(entry) if entry.is_fresh() => "request",
+        Some(_) => "stale",
+    });
     if let Some(entry) = found {
         ctx.cache.stale = Some(entry);
         return Ok(false);
@@ -104,6 +113,7 @@ pub(super) async fn lookup(
                 let req = session.req_header();
                 if let Some(entry) = cache.store.get(&primary, &req.headers) {
                     if policy::acceptable(entry.age(), entry.lifetime, &asks) {
+                        ctx.cache.collapsed = true;
                         serve(session, ctx, &entry, CacheStatus::Hit).await?;
                         return Ok(true);
                     }
@@ -173,6 +183,7 @@ pub(super) async fn on_response(
         return Ok(());
     };
     let status = response.status;
+    ctx.cache.fwd_status = Some(status.as_u16());
     let req = session.req_header();
     if ctx.cache.invalidate {
         if status.is_success() || status.is_redirection() {
@@ -182,7 +193,7 @@ pub(super) async fn on_response(
     }
     if let Some(stale) = ctx.cache.stale.clone() {
         if ctx.cache.revalidating && status == StatusCode::NOT_MODIFIED {
-            let fresh = stale.refreshed(response, cache.heuristic, cache.stale);
+            let fresh = stale.refreshed(response, &cache.rules);
             let fresh = Arc::new(fresh);
             if let Some(primary) = &ctx.cache.primary {
                 cache.store.insert_arc(primary, &req.headers, fresh.clone());
@@ -197,7 +208,7 @@ pub(super) async fn on_response(
             return Err(stop_upstream("stale-if-error"));
         }
     }
-    let directives = policy::Directives::parse(&response.headers);
+    let directives = policy::Directives::of_response(&response.headers, &cache.rules.target);
     let refused = policy::not_storable(
         &req.method,
         &req.headers,
@@ -311,8 +322,31 @@ async fn serve(
         header.remove_header(&header::CONTENT_LENGTH);
     }
     header.insert_header(header::AGE, entry.age().as_secs().to_string())?;
-    let bodiless = head || not_modified || entry.body.is_empty();
-    let body = (!bodiless).then(|| entry.body.clone());
+    ctx.cache.ttl = Some(status::seconds(entry.lifetime) - status::seconds(entry.age()));
+    let mut body = entry.body.clone();
+    let ranged =
+        req.method == Method::GET && !not_modified && entry.header.status == StatusCode::OK;
+    if ranged {
+        let len = body.len() as u64;
+        match range::answer(&req.headers, &entry.header.headers, len) {
+            RangeAnswer::Full => {}
+            RangeAnswer::Partial { first, last } => {
+                header.set_status(StatusCode::PARTIAL_CONTENT)?;
+                header
+                    .insert_header(header::CONTENT_RANGE, format!("bytes {first}-{last}/{len}"))?;
+                header.insert_header(header::CONTENT_LENGTH, (last - first + 1).to_string())?;
+                body = body.slice(first as usize..=last as usize);
+            }
+            RangeAnswer::Unsatisfiable => {
+                header.set_status(StatusCode::RANGE_NOT_SATISFIABLE)?;
+                header.insert_header(header::CONTENT_RANGE, format!("bytes */{len}"))?;
+                header.insert_header(header::CONTENT_LENGTH, "0")?;
+                body = Bytes::new();
+            }
+        }
+    }
+    let bodiless = head || not_modified || body.is_empty();
+    let body = (!bodiless).then_some(body);
     super::respond::send(session, ctx, header, body).await
 }
 
@@ -345,6 +379,10 @@ fn same_origin(origin: &str, headers: &HeaderMap, name: header::HeaderName) -> O
         .starts_with(&format!("{origin}/"))
         .then(|| format!("{origin}{}", &value[origin.len()..]))
 }
+
+#[path = "caching/status.rs"]
+mod status;
+pub(super) use status::client_headers;
 
 #[cfg(test)]
 #[path = "caching/tests.rs"]

@@ -13,6 +13,7 @@ use super::fault::Fault;
 use super::forwarding;
 use super::inspect::{self, Authority};
 use crate::cache::{Cache, CacheStatus, Entry, Leader};
+use crate::config::CacheKeyQuery;
 use crate::routing::Live;
 use crate::upstreams::{Outcome, Selection, Upstream};
 
@@ -176,6 +177,18 @@ pub struct CacheCtx {
     pub answer: Answer,
     /// A successful unsafe request invalidates this URL.
     pub invalidate: bool,
+    /// Why the request went to the origin, as `Cache-Status` says it (`fwd=`): the URL was
+    /// not stored (`uri-miss`), the copy was stale, the request asked past a fresh copy, or
+    /// the cache was not consulted (`bypass`, the default).
+    pub fwd: Option<&'static str>,
+    /// The origin's status when the request went there (`fwd-status=`).
+    pub fwd_status: Option<u16>,
+    /// Seconds of freshness left in the stored copy served (`ttl=`, negative when stale).
+    pub ttl: Option<i64>,
+    /// Served from another request's fill after waiting for it (`collapsed`).
+    pub collapsed: bool,
+    /// How much of the query string the route's keys hold (`cache_key_query`).
+    pub key_query: Arc<CacheKeyQuery>,
 }
 
 impl std::fmt::Debug for CacheCtx {

@@ -112,13 +112,12 @@ impl Refresh {
         let answered = Outcome::from_status(response.status.as_u16());
         let headers = &self.request.headers;
         if response.status == StatusCode::NOT_MODIFIED {
-            let fresh = self
-                .stale
-                .refreshed(&response, self.cache.heuristic, self.cache.stale);
+            let fresh = self.stale.refreshed(&response, &self.cache.rules);
             self.cache.store.insert(&self.primary, headers, fresh);
             return answered;
         }
-        let directives = policy::Directives::parse(&response.headers);
+        let directives =
+            policy::Directives::of_response(&response.headers, &self.cache.rules.target);
         let refused = policy::not_storable(
             &Method::GET,
             headers,

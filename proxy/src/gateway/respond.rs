@@ -41,6 +41,7 @@ pub(super) async fn send(
     body: Option<Bytes>,
 ) -> Result<()> {
     stamp(&mut header, &ctx.request_id, ctx.cache.status)?;
+    super::caching::client_headers(ctx, &mut header)?;
     ctx.local_status = Some(header.status.as_u16());
     session
         .write_response_header(Box::new(header), body.is_none())

@@ -6,7 +6,10 @@ use reqwest::Response;
 
 use crate::helpers::{Origin, Proxy, client, metric, upstream};
 
+mod keys;
+mod rfc;
 mod stale;
+mod status;
 
 const ONE_MIB: u64 = 1024 * 1024;
 

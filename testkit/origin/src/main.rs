@@ -13,7 +13,8 @@
 //! - `/slow`: answers after 50 ms, so a kill can land while a request is in progress;
 //! - `/metrics`: the app-style metrics endpoint the proxy must not expose;
 //! - `/cache/...`: a response shaped by its query: `cc` (Cache-Control), `etag`, `lm`
-//!   (Last-Modified), `vary`, `expires`, `cookie=1` (Set-Cookie), `size` (body bytes
+//!   (Last-Modified), `vary`, `expires`, `cdn` (CDN-Cache-Control), `fcc`
+//!   (Flotilla-Cache-Control), `edge` (Edge-Control), `cookie=1` (Set-Cookie), `size` (body bytes
 //!   beyond the header line), `delay_ms`, `status`, `show` (request header names, comma
 //!   separated, whose values the body's first line ends with as `name=value`); a matching
 //!   `If-None-Match` gets a 304. The body starts `PATH #N AUTHORIZATION` where N counts
@@ -273,6 +274,9 @@ async fn cacheable(State(origin): State<Origin>, uri: Uri, headers: HeaderMap) -
         ("last-modified", "lm"),
         ("vary", "vary"),
         ("expires", "expires"),
+        ("cdn-cache-control", "cdn"),
+        ("flotilla-cache-control", "fcc"),
+        ("edge-control", "edge"),
     ] {
         if let Some(value) = get(key) {
             response = response.header(name, value);

@@ -48,7 +48,9 @@ fn directive() -> impl Strategy<Value = String> {
             } else {
                 format!("{name}={n}")
             }),
-        "[a-zA-Z0-9=\" ;-]{0,16}",
+        // No `"`: an unclosed quote runs to the end of its field, so where the fields
+        // split would change what it swallows.
+        "[a-zA-Z0-9= ;-]{0,16}",
     ]
 }
 
@@ -89,7 +91,7 @@ proptest! {
             .expect("header");
         header.insert_header("age", age.to_string()).expect("header");
         header.insert_header("etag", "\"x\"").expect("header");
-        let entry = crate::cache::Entry::new(header, bytes::Bytes::new(), false, crate::cache::StaleDefaults::default());
+        let entry = crate::cache::Entry::new(header, bytes::Bytes::new(), &crate::cache::Rules::default());
         let _ = entry.time_to_keep();
         let _ = entry.is_fresh();
         let _ = entry.staleness();

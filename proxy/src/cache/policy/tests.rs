@@ -75,11 +75,36 @@ fn only_shared_safe_responses_are_storable() {
             &Method::GET,
             &HeaderMap::new(),
             StatusCode::INTERNAL_SERVER_ERROR,
-            &resp,
-            &d
+            &HeaderMap::new(),
+            &Directives::default()
         ),
         Some("status")
     );
+}
+
+#[test]
+fn any_final_status_with_explicit_freshness_is_storable() {
+    let by_status = |status: u16, pairs: &[(&'static str, &str)]| {
+        let h = headers(pairs);
+        let d = Directives::parse(&h);
+        let status = StatusCode::from_u16(status).expect("status");
+        not_storable(&Method::GET, &HeaderMap::new(), status, &h, &d)
+    };
+    let max_age = [("cache-control", "max-age=60")];
+    let expires = [
+        ("date", "Sat, 28 Nov 2026 12:00:00 GMT"),
+        ("expires", "Sat, 28 Nov 2026 12:01:00 GMT"),
+    ];
+    for status in [302, 303, 307, 400, 403, 500, 502, 503, 504, 599] {
+        assert_eq!(by_status(status, &max_age), None, "{status} with max-age");
+        assert_eq!(by_status(status, &[("cache-control", "s-maxage=9")]), None);
+        assert_eq!(by_status(status, &expires), None, "{status} with Expires");
+        assert_eq!(by_status(status, &[]), Some("status"), "{status} alone");
+    }
+    assert_eq!(by_status(200, &[]), None, "heuristically cacheable");
+    for status in [206, 304, 101] {
+        assert_eq!(by_status(status, &max_age), Some("status"), "{status}");
+    }
 }
 
 #[test]
@@ -177,4 +202,147 @@ fn vary_names_are_normalised_and_star_refuses() {
         ])
     );
     assert_eq!(vary_names(&headers(&[("vary", "accept, *")])), None);
+}
+
+#[test]
+fn a_targeted_field_replaces_cache_control_for_this_cache() {
+    let target = http::HeaderName::from_static("flotilla-cache-control");
+    let of = |pairs: &[(&'static str, &str)]| {
+        let h = headers(pairs);
+        let d = Directives::of_response(&h, &target);
+        (
+            not_storable(&Method::GET, &HeaderMap::new(), StatusCode::OK, &h, &d),
+            d,
+        )
+    };
+    let (refused, _) = of(&[
+        ("cache-control", "max-age=60"),
+        ("cdn-cache-control", "no-store"),
+    ]);
+    assert_eq!(refused, Some("no-store"));
+    let (refused, d) = of(&[
+        ("cache-control", "no-store"),
+        ("cdn-cache-control", "max-age=60"),
+    ]);
+    assert_eq!((refused, d.max_age), (None, Some(60)));
+    let (refused, _) = of(&[
+        ("cache-control", "max-age=60"),
+        ("cdn-cache-control", "private"),
+    ]);
+    assert_eq!(refused, Some("private"));
+    let (_, d) = of(&[
+        ("cache-control", "max-age=60"),
+        ("cdn-cache-control", "no-cache"),
+    ]);
+    assert!(d.no_cache);
+    let (refused, d) = of(&[
+        ("cache-control", "no-store"),
+        ("cdn-cache-control", "no-store"),
+        ("flotilla-cache-control", "max-age=5"),
+    ]);
+    assert_eq!(
+        (refused, d.max_age),
+        (None, Some(5)),
+        "our own target comes first"
+    );
+    let (_, d) = of(&[("cache-control", "max-age=60")]);
+    assert_eq!(
+        d.max_age,
+        Some(60),
+        "without a targeted field, Cache-Control"
+    );
+}
+
+#[test]
+fn all_three_http_date_forms_are_read_whatever_the_case() {
+    let lifetime = |expires: &str| {
+        let h = headers(&[
+            ("date", "Sat, 28 Nov 2026 12:00:00 GMT"),
+            ("expires", expires),
+        ]);
+        freshness_lifetime(&h, &Directives::parse(&h), false)
+    };
+    let hundred = Duration::from_secs(100);
+    for expires in [
+        "Sat, 28 Nov 2026 12:01:40 GMT",
+        "Saturday, 28-Nov-26 12:01:40 GMT",
+        "Sat Nov 28 12:01:40 2026",
+        "Sat Nov  8 12:01:40 2026",
+        "sat, 28 nov 2026 12:01:40 gmt",
+        "SAT, 28 NOV 2026 12:01:40 GMT",
+        "SATURDAY, 28-NOV-26 12:01:40 GMT",
+        "sat nov 28 12:01:40 2026",
+    ] {
+        let expected = if expires.contains(" 8 ") {
+            Duration::ZERO
+        } else {
+            hundred
+        };
+        assert_eq!(lifetime(expires), expected, "Expires: {expires}");
+    }
+    let dated = headers(&[("date", "saturday, 28-nov-26 12:00:00 GMT")]);
+    assert!(http_date(&dated, http::header::DATE).is_some());
+    for invalid in ["0", "-1", "tomorrow", "Sat, 31 Nov 2026 12:01:40 GMT", ""] {
+        assert_eq!(
+            lifetime(invalid),
+            Duration::ZERO,
+            "{invalid:?} is already expired"
+        );
+    }
+}
+
+#[test]
+fn max_age_accepts_the_quoted_form_but_not_spaces_around_the_equals_sign() {
+    let max_age = |value: &str| Directives::parse(&headers(&[("cache-control", value)])).max_age;
+    assert_eq!(max_age("max-age=3600"), Some(3600));
+    assert_eq!(max_age("max-age=\"3600\""), Some(3600), "RFC 9111 §5.2");
+    assert_eq!(max_age("  max-age=3600  , public"), Some(3600));
+    for invalid in [
+        "max-age = 3600",
+        "max-age =3600",
+        "max-age= 3600",
+        "max-age=\"3600",
+    ] {
+        assert_eq!(
+            max_age(invalid),
+            None,
+            "{invalid:?} is not a max-age directive"
+        );
+    }
+    let spaced = headers(&[("cache-control", "max-age = 3600")]);
+    assert_eq!(
+        freshness_lifetime(&spaced, &Directives::parse(&spaced), false),
+        Duration::ZERO,
+        "so the response has no explicit lifetime"
+    );
+}
+
+#[test]
+fn qualified_no_cache_and_private_name_fields_instead_of_refusing() {
+    assert_eq!(
+        storable(
+            &[],
+            &[
+                ("cache-control", "no-cache=\"Set-Cookie\", max-age=60"),
+                ("set-cookie", "a=b")
+            ]
+        ),
+        None
+    );
+    assert_eq!(
+        storable(
+            &[],
+            &[
+                ("cache-control", "private=\"x-user\", max-age=60"),
+                ("x-user", "a")
+            ]
+        ),
+        None
+    );
+    let d = Directives::parse(&headers(&[(
+        "cache-control",
+        "no-cache=\"Set-Cookie, X-Token\", max-age=60",
+    )]));
+    assert!(!d.no_cache);
+    assert_eq!(d.no_cache_fields, ["set-cookie", "x-token"]);
 }
