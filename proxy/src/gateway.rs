@@ -161,6 +161,10 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if ctx.live.is_health_path(session.req_header().uri.path()) {
+            respond::health(session, ctx).await?;
+            return Ok(true);
+        }
         if let Err(refusal) = self.route(session, ctx) {
             respond::refuse(session, ctx, refusal).await?;
             return Ok(true);

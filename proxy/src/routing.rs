@@ -20,6 +20,7 @@ pub struct Live {
     routes: Vec<Route>,
     upstreams: BTreeMap<String, Arc<Upstream>>,
     deny_paths: Vec<String>,
+    health_path: String,
     /// Timeouts for requests that start under this version.
     pub timeouts: Timeouts,
     /// Size limits for requests that start under this version.
@@ -89,10 +90,16 @@ impl Live {
             routes,
             upstreams,
             deny_paths: config.public.deny_paths.clone(),
+            health_path: config.public.health_path.clone(),
             timeouts: config.timeouts.clone(),
             limits: config.limits.clone(),
             trusted_proxies: config.server.trusted_proxies.clone(),
         }
+    }
+
+    /// Whether `path` is the proxy's own health endpoint (`[public] health_path`).
+    pub fn is_health_path(&self, path: &str) -> bool {
+        !self.health_path.is_empty() && path == self.health_path
     }
 
     /// Every upstream group by name.

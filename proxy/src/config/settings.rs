@@ -310,18 +310,32 @@ pub struct PublicConfig {
     /// followed by `/`. The default keeps the app instances' operational endpoints
     /// private; set `deny_paths = []` to expose them.
     pub deny_paths: Vec<String>,
+    /// The proxy's own health endpoint on the public listeners: answered `200 ok` by the
+    /// proxy itself (never forwarded) while it runs, for a platform's health check
+    /// (Render, a load balancer in front). `""` turns it off.
+    pub health_path: String,
 }
 
 impl Default for PublicConfig {
     fn default() -> Self {
         Self {
             deny_paths: vec!["/metrics".into(), "/healthz".into(), "/readyz".into()],
+            health_path: "/.flotilla/health".into(),
         }
     }
 }
 
 impl PublicConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !self.health_path.is_empty() && !self.health_path.starts_with('/') {
+            return Err(ConfigError::invalid(
+                "public.health_path",
+                format!(
+                    "`{}` must start with `/` (or be \"\" for none)",
+                    self.health_path
+                ),
+            ));
+        }
         for (index, path) in self.deny_paths.iter().enumerate() {
             if !path.starts_with('/') {
                 return Err(ConfigError::invalid(

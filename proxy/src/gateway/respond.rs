@@ -118,6 +118,26 @@ pub(super) async fn respond(
     send(session, ctx, header, Some(Bytes::from(body))).await
 }
 
+/// The proxy's own health endpoint: `200 ok` to `GET` and `HEAD` while it runs, whatever
+/// the backends' state (a platform that restarts an unhealthy proxy must not restart it
+/// for an app outage), never stored by anyone; `405` to any other method.
+pub(super) async fn health(session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+    let method = &session.req_header().method;
+    if method != http::Method::GET && method != http::Method::HEAD {
+        let mut header = ResponseHeader::build(405, Some(3))?;
+        header.insert_header(http::header::ALLOW, "GET, HEAD")?;
+        header.insert_header(http::header::CONTENT_LENGTH, "0")?;
+        return send(session, ctx, header, None).await;
+    }
+    let head = method == http::Method::HEAD;
+    let mut header = ResponseHeader::build(200, Some(4))?;
+    header.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
+    header.insert_header(http::header::CACHE_CONTROL, "no-store")?;
+    header.insert_header(http::header::CONTENT_LENGTH, "3")?;
+    let body = (!head).then(|| Bytes::from_static(b"ok\n"));
+    send(session, ctx, header, body).await
+}
+
 /// The status a proxying error becomes; 0 when the client is already gone.
 pub(super) fn status_for(error: &Error) -> u16 {
     match error.etype() {

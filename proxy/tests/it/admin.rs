@@ -80,3 +80,62 @@ async fn the_public_port_exposes_neither_admin_nor_app_internals() {
         "only /status and /sd reached the app"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_answers_its_own_public_health_path_whatever_the_fleet() {
+    let mut origin = Origin::start("a").await;
+    let proxy = Proxy::start(&upstream("app", &[&origin])).await;
+    let client = client();
+    let gets_before = origin.count("GET").await;
+
+    let health = client
+        .get(proxy.url("/.flotilla/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.headers()["cache-control"], "no-store");
+    assert_eq!(health.text().await.expect("body"), "ok\n");
+    let head = client
+        .head(proxy.url("/.flotilla/health"))
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(head.status(), 200);
+    let post = client
+        .post(proxy.url("/.flotilla/health"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(post.status(), 405);
+    assert_eq!(origin.count("GET").await, gets_before, "never forwarded");
+    assert_eq!(origin.count("POST").await, 0, "never forwarded");
+
+    // With the only backend gone the proxy is still up: the platform must not restart it.
+    origin.kill();
+    let health = client
+        .get(proxy.url("/.flotilla/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_health_path_turns_it_off_and_the_path_is_forwarded() {
+    let origin = Origin::start("a").await;
+    let proxy = Proxy::start(&format!(
+        "[public]\nhealth_path = \"\"\n\n{}",
+        upstream("app", &[&origin])
+    ))
+    .await;
+    let gets_before = origin.count("GET").await;
+    let response = client()
+        .get(proxy.url("/.flotilla/health"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-instance"], "a", "the app answered");
+    assert_eq!(origin.count("GET").await, gets_before + 1);
+}
