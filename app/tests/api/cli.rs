@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use nix::sys::signal::Signal;
 use shared::testing::{ChildGuard, free_port, wait_for_status};
@@ -87,14 +87,30 @@ async fn a_stalled_request_does_not_keep_a_stopping_instance_alive() {
         .await
         .expect("ready");
     let mut stalled = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // `Expect: 100-continue`: the instance says `100 Continue` once the handler starts
+    // reading the body, so the request is known to be in flight before the SIGTERM.
     stalled
         .write_all(
             b"POST /api/auth/login HTTP/1.1\r\nHost: app\r\nContent-Type: application/json\r\n\
-              Content-Length: 1000\r\n\r\n{\"email\":",
+              Content-Length: 1000\r\nExpect: 100-continue\r\n\r\n",
         )
         .await
-        .expect("send half a request");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+        .expect("send the head");
+    let mut answer = Vec::new();
+    tokio::time::timeout(DEADLINE, async {
+        while !String::from_utf8_lossy(&answer).contains("100 Continue") {
+            let mut chunk = [0u8; 256];
+            let read = stalled.read(&mut chunk).await.expect("read");
+            assert!(read > 0, "closed before 100 Continue");
+            answer.extend_from_slice(&chunk[..read]);
+        }
+    })
+    .await
+    .expect("the handler starts reading the body");
+    stalled
+        .write_all(b"{\"email\":")
+        .await
+        .expect("send a tenth of the body");
 
     let signalled = Instant::now();
     child.signal(Signal::SIGTERM).expect("SIGTERM");

@@ -85,39 +85,27 @@ async fn the_public_port_exposes_neither_admin_nor_app_internals() {
 async fn the_proxy_answers_its_own_public_health_path_whatever_the_fleet() {
     let mut origin = Origin::start("a").await;
     let proxy = Proxy::start(&upstream("app", &[&origin])).await;
-    let client = client();
     let gets_before = origin.count("GET").await;
+    let ask = |method: reqwest::Method| {
+        client()
+            .request(method, proxy.url("/.flotilla/health"))
+            .send()
+    };
 
-    let health = client
-        .get(proxy.url("/.flotilla/health"))
-        .send()
-        .await
-        .expect("health");
+    let health = ask(reqwest::Method::GET).await.expect("health");
     assert_eq!(health.status(), 200);
     assert_eq!(health.headers()["cache-control"], "no-store");
     assert_eq!(health.text().await.expect("body"), "ok\n");
-    let head = client
-        .head(proxy.url("/.flotilla/health"))
-        .send()
-        .await
-        .expect("head");
+    let head = ask(reqwest::Method::HEAD).await.expect("head");
     assert_eq!(head.status(), 200);
-    let post = client
-        .post(proxy.url("/.flotilla/health"))
-        .send()
-        .await
-        .expect("post");
+    let post = ask(reqwest::Method::POST).await.expect("post");
     assert_eq!(post.status(), 405);
     assert_eq!(origin.count("GET").await, gets_before, "never forwarded");
     assert_eq!(origin.count("POST").await, 0, "never forwarded");
 
     // With the only backend gone the proxy is still up: the platform must not restart it.
     origin.kill();
-    let health = client
-        .get(proxy.url("/.flotilla/health"))
-        .send()
-        .await
-        .expect("health");
+    let health = ask(reqwest::Method::GET).await.expect("health");
     assert_eq!(health.status(), 200);
 }
 
