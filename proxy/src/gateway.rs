@@ -102,6 +102,7 @@ impl Gateway {
                 upstream,
                 cache,
                 key_query,
+                hedge,
             } => {
                 ctx.hash_input = upstream
                     .hash_key()
@@ -110,6 +111,7 @@ impl Gateway {
                 ctx.upstream = Some(upstream);
                 ctx.cache.on = self.cache.clone().filter(|_| cache);
                 ctx.cache.key_query = key_query;
+                ctx.hedge = hedge;
                 Ok(())
             }
             Resolution::Denied { route } => {
@@ -120,18 +122,15 @@ impl Gateway {
         }
     }
 
-    /// Hands the request to [`hedge`] when it may be raced; `Ok(false)`: Pingora's path.
+    /// Hands the request to [`hedge`] when it may be raced or re-dispatched; `Ok(false)`:
+    /// Pingora's path.
     async fn maybe_race(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let shape = hedge::Shape {
             method: &session.req_header().method,
             has_body: ctx.has_body,
             streaming: ctx.streaming,
         };
-        let takes = ctx
-            .upstream
-            .as_ref()
-            .is_some_and(|u| hedge::takes(shape, &u.config().retry));
-        if takes {
+        if ctx.upstream.is_some() && hedge::takes(shape) {
             hedge::forward(self, session, ctx).await
         } else {
             Ok(false)

@@ -38,6 +38,7 @@ struct Route {
     upstream: Option<Arc<Upstream>>,
     cache: bool,
     key_query: Arc<CacheKeyQuery>,
+    hedge: Option<bool>,
 }
 
 /// Where a request goes.
@@ -53,6 +54,9 @@ pub enum Resolution {
         cache: bool,
         /// How much of the query string the route's cache keys hold.
         key_query: Arc<CacheKeyQuery>,
+        /// Whether the request's `GET`s and `HEAD`s are hedged: the route's `hedge`, else
+        /// the group's `retry.hedge`.
+        hedge: bool,
     },
     /// Answered 404 by a deny route or a denied internal path.
     Denied {
@@ -133,12 +137,14 @@ impl Live {
                 upstream: Some(upstream),
                 cache,
                 key_query,
+                hedge,
                 ..
             }) => Resolution::Forward {
                 route: label.clone(),
                 upstream: upstream.clone(),
                 cache: *cache,
                 key_query: key_query.clone(),
+                hedge: hedge.unwrap_or(upstream.config().retry.hedge),
             },
             Some(route) => Resolution::Denied {
                 route: route.label.clone(),
@@ -156,6 +162,7 @@ impl Route {
             prefix: config.path_prefix.clone(),
             cache: config.cache,
             key_query: Arc::new(config.cache_key_query.clone()),
+            hedge: config.hedge,
             // Validation guarantees the name exists; a deny route has none.
             upstream: config
                 .upstream

@@ -33,6 +33,10 @@ pub struct RouteConfig {
     /// `"none"`, or a list of parameter names (sorted in the key, so order does not matter).
     #[serde(default)]
     pub cache_key_query: CacheKeyQuery,
+    /// Hedge this route's `GET` and `HEAD` requests (`true`) or never (`false`), whatever
+    /// its group's `retry.hedge` says. Absent: the group decides.
+    #[serde(default)]
+    pub hedge: Option<bool>,
 }
 
 /// A route's `cache_key_query`.
@@ -88,6 +92,7 @@ impl RouteConfig {
             deny: false,
             cache: true,
             cache_key_query: CacheKeyQuery::All,
+            hedge: None,
         }
     }
 

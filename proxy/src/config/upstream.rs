@@ -259,7 +259,8 @@ pub struct RetryConfig {
     pub budget_min_retries_per_sec: u32,
     /// Hedged requests: a `GET` or `HEAD` without a body that has no response head after
     /// the hedge delay is sent to a second backend as well, and the first head wins. Hedges
-    /// count against `max_attempts` and the retry budget. Off: one attempt at a time.
+    /// count against `max_attempts` and the retry budget. Off: no hedge (re-dispatch when a
+    /// backend goes down still applies). A route's own `hedge` overrides this.
     pub hedge: bool,
     /// A fixed hedge delay in milliseconds; absent, the delay adapts to twice the group's
     /// recent p95 time to first byte, within `hedge_min_ms..=hedge_max_ms`.

@@ -68,6 +68,8 @@ pub struct RequestCtx {
     pub fault: Option<Fault>,
     /// The request carries a body, so it is never re-sent once a backend got it.
     pub has_body: bool,
+    /// Its route or group hedges `GET` and `HEAD` ([`crate::routing::Resolution`]).
+    pub hedge: bool,
     /// What the response cache knows and did for this request.
     pub cache: CacheCtx,
 }
@@ -98,6 +100,7 @@ impl RequestCtx {
             plain_answer_to_stream: false,
             fault: None,
             has_body: false,
+            hedge: false,
             cache: CacheCtx::default(),
         }
     }

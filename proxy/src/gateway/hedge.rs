@@ -1,14 +1,15 @@
-//! Hedged requests and re-dispatch: the gateway runs the attempts of a `GET` or `HEAD`
+//! Hedged requests and re-dispatch: the gateway runs the attempts of an idempotent request
 //! without a body itself, so more than one can be in flight, instead of handing Pingora one
-//! backend at a time.
+//! backend at a time. Only `GET` and `HEAD` are hedged ([`hedges`]); every request taken is
+//! re-dispatched when its backend goes down.
 //!
 //! Pingora's `ProxyHttp` drives exactly one upstream attempt per `upstream_peer` call and
 //! waits for it, so a hedge cannot be expressed through its phases. For a request this
 //! module takes ([`takes`]), `request_filter` calls [`race::forward`]: it builds the
 //! upstream request once (through the gateway's own `upstream_request_filter`), sends it to
 //! one backend over the gateway's connector, and then, while no response head has come:
-//! - after the hedge delay ([`delay`]), sends it to a second backend too, if the group's
-//!   `max_attempts` and retry budget allow ([`hedge_due`]);
+//! - after the hedge delay ([`delay`]), sends it to a second backend too, if it is hedged
+//!   and the group's `max_attempts` and retry budget allow ([`hedge_due`]);
 //! - when the backend of an attempt stops serving (the active checks took it down, or it
 //!   answered that it is draining), cancels that attempt and re-dispatches it elsewhere at
 //!   once ([`on_stopped`]);
@@ -70,14 +71,18 @@ pub(super) struct Shape<'a> {
     pub(super) streaming: bool,
 }
 
-/// Whether this module runs the request's attempts: only a `GET` or `HEAD` without a body
-/// that is not a stream, on a group with `hedge` on. Anything else takes the Pingora path,
-/// one attempt at a time. A body is never re-sent, and a stream is never duplicated.
-pub(super) fn takes(shape: Shape<'_>, retry: &RetryConfig) -> bool {
-    retry.hedge
-        && (shape.method == Method::GET || shape.method == Method::HEAD)
-        && !shape.has_body
-        && !shape.streaming
+/// Whether this module runs the request's attempts: an idempotent request without a body
+/// that is not a stream, so it can be re-dispatched when its backend goes down, hedging
+/// on or off. Anything else takes the Pingora path, one attempt at a time. A body is never
+/// re-sent, and a stream is never duplicated.
+pub(super) fn takes(shape: Shape<'_>) -> bool {
+    shape.method.is_idempotent() && !shape.has_body && !shape.streaming
+}
+
+/// Whether a request this module takes may also be hedged: a `GET` or `HEAD` on a route or
+/// group with hedging on (`hedge_on`, resolved by the router).
+pub(super) fn hedges(method: &Method, hedge_on: bool) -> bool {
+    hedge_on && (method == Method::GET || method == Method::HEAD)
 }
 
 /// How long the first attempt may go without a response head before a hedge is sent:

@@ -218,3 +218,23 @@ async fn a_stalled_body_gets_408_and_the_connection_closes() {
     );
     assert_eq!(faults, 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_file_limit_is_raised_to_the_hard_limit_at_start() {
+    let origin = Origin::start("a").await;
+    // A host whose soft limit is the common 1,024 while the hard limit allows more.
+    let Some(proxy) =
+        Proxy::start_with_open_file_limits(&upstream("app", &[&origin]), 1024, 4096).await
+    else {
+        eprintln!("skipped: prlimit is not installed");
+        return;
+    };
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", proxy.pid()))
+        .expect("read the proxy's limits");
+    let open_files = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("an open-files line");
+    let figures: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(figures, ["4096", "4096"], "{open_files}");
+}

@@ -10,7 +10,7 @@ use shared::testing::wait_until;
 use crate::helpers::{Origin, Proxy, SETTLE, client, instance, metric, scratch_dir, upstream_with};
 
 /// One group over `origins` with `health` and `retry` tables given verbatim.
-fn group(origins: &[&Origin], health: &str, retry: &str) -> String {
+pub(crate) fn group(origins: &[&Origin], health: &str, retry: &str) -> String {
     let backends: Vec<String> = origins
         .iter()
         .map(|o| format!("{{ addr = \"{}\" }}", o.addr))

@@ -77,6 +77,15 @@ impl Proxy {
     /// `open_files` by `prlimit`, as on a host with a low default; `None` when `prlimit`
     /// is not installed.
     pub(crate) async fn start_with_open_files(body: &str, open_files: u32) -> Option<Self> {
+        Self::start_with_open_file_limits(body, open_files, open_files).await
+    }
+
+    /// As [`Proxy::start_with_open_files`], with the soft and hard limits apart.
+    pub(crate) async fn start_with_open_file_limits(
+        body: &str,
+        soft: u32,
+        hard: u32,
+    ) -> Option<Self> {
         let available = Command::new("prlimit")
             .arg("--version")
             .stdout(Stdio::null())
@@ -88,7 +97,7 @@ impl Proxy {
         }
         let mut command = Command::new("prlimit");
         command
-            .arg(format!("--nofile={open_files}:{open_files}"))
+            .arg(format!("--nofile={soft}:{hard}"))
             .arg(env!("CARGO_BIN_EXE_proxy"));
         Some(Self::start_with("", body, command).await)
     }
@@ -134,6 +143,11 @@ impl Proxy {
         };
         proxy.wait_all_eligible().await;
         proxy
+    }
+
+    /// The process id (`prlimit` execs the proxy, so it is the proxy's either way).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.pid()
     }
 
     /// Starts the proxy in quick mode (`--listen --backend … --admin`), with its defaults.

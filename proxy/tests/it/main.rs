@@ -20,6 +20,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod pooling;
+mod redispatch;
 mod reload;
 mod streaming;
 mod tls;

@@ -82,7 +82,9 @@ pub(in crate::gateway) async fn forward(
         .upstream_request_filter(session, &mut request, ctx)
         .await?;
     let ttfb = gateway.hedging.ttfb(upstream.name());
-    let wait = super::delay(&upstream.config().retry, ttfb.p95(Instant::now()));
+    // No hedge timer for a request that is not hedged: it is only re-dispatched.
+    let wait = super::hedges(&request.method, ctx.hedge)
+        .then(|| super::delay(&upstream.config().retry, ttfb.p95(Instant::now())));
     let plan = Plan {
         upstream,
         metrics: gateway.metrics.clone(),
@@ -116,7 +118,7 @@ async fn race(
     gateway: &Gateway,
     plan: &Plan,
     ctx: &mut RequestCtx,
-    wait: Duration,
+    wait: Option<Duration>,
     client_gone: impl Future<Output = Result<Option<Bytes>>>,
 ) -> Result<(Selection, Box<Head>)> {
     tokio::pin!(client_gone);
@@ -126,7 +128,7 @@ async fn race(
     let max_attempts = upstream.max_attempts();
     let first = ctx.select(upstream).ok_or_else(no_backend)?;
     let mut racers = vec![launch(plan, first, false)];
-    let mut timer = Some(Box::pin(tokio::time::sleep(wait)));
+    let mut timer = wait.map(|wait| Box::pin(tokio::time::sleep(wait)));
     let mut hedged = false;
     loop {
         let event = poll_fn(|cx| {

@@ -3,7 +3,9 @@ use std::time::{Duration, Instant};
 use http::Method;
 
 use super::ttfb::{MIN_SAMPLES, Ttfb, bucket, upper_bound};
-use super::{Hedge, Next, OnStopped, Shape, after_failure, delay, hedge_due, on_stopped, takes};
+use super::{
+    Hedge, Next, OnStopped, Shape, after_failure, delay, hedge_due, hedges, on_stopped, takes,
+};
 use crate::config::upstream::RetryConfig;
 use crate::upstreams::Outcome;
 
@@ -27,40 +29,44 @@ fn shape(method: &Method) -> Shape<'_> {
 // === takes ===
 
 #[test]
-fn bodiless_gets_and_heads_are_raced_by_default() {
-    let retry = RetryConfig::default();
-    assert!(takes(shape(&Method::GET), &retry));
-    assert!(takes(shape(&Method::HEAD), &retry));
+fn bodiless_idempotent_requests_are_taken_and_only_gets_and_heads_hedged() {
+    for method in [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PUT,
+        Method::DELETE,
+    ] {
+        assert!(takes(shape(&method)), "{method} is re-dispatched");
+    }
+    assert!(hedges(&Method::GET, true));
+    assert!(hedges(&Method::HEAD, true));
+    for method in [Method::OPTIONS, Method::PUT, Method::DELETE] {
+        assert!(!hedges(&method, true), "{method} is never hedged");
+    }
 }
 
 #[test]
-fn bodies_streams_and_other_methods_take_the_one_attempt_path() {
-    let retry = RetryConfig::default();
-    for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
-        assert!(!takes(shape(&method), &retry), "{method}");
+fn bodies_streams_and_posts_take_the_one_attempt_path() {
+    for method in [Method::POST, Method::PATCH] {
+        assert!(!takes(shape(&method)), "{method}");
     }
     let with_body = Shape {
         has_body: true,
         ..shape(&Method::GET)
     };
-    assert!(!takes(with_body, &retry));
+    assert!(!takes(with_body));
     let stream = Shape {
         streaming: true,
         ..shape(&Method::GET)
     };
-    assert!(
-        !takes(stream, &retry),
-        "an event stream or upgrade is never hedged"
-    );
+    assert!(!takes(stream), "an event stream or upgrade is never raced");
 }
 
 #[test]
-fn hedging_off_means_the_old_path_for_every_request() {
-    let retry = RetryConfig {
-        hedge: false,
-        ..RetryConfig::default()
-    };
-    assert!(!takes(shape(&Method::GET), &retry));
+fn hedging_off_still_takes_the_request_but_never_hedges_it() {
+    assert!(takes(shape(&Method::GET)), "re-dispatch needs no hedging");
+    assert!(!hedges(&Method::GET, false));
 }
 
 // === delay ===
