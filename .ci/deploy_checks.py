@@ -5,14 +5,20 @@
                                              Render's healthCheckPath 200 on its port
   deploy_checks.py compose COMPOSE...        the Compose files' guards, run for real
   deploy_checks.py alertmanager              every receiver renders to a valid config
+  deploy_checks.py render-deploy             deploy/render-deploy.sh against a stand-in
+                                             for Render's API: live, failed, timed out
 
 COMPOSE is the command that prints the merged Compose config (`docker compose` or
 `docker-compose`). Each failure names the file and what is wrong; exit status 1 if any.
 Needs Python 3.11+ (tomllib) and PyYAML.
 """
 
+import json
 import os
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 import shutil
 import socket
 import subprocess
@@ -223,6 +229,76 @@ def alertmanager():
         fail("alertmanager: receiver email starts without ALERT_EMAIL_TO")
 
 
+class FakeRender(BaseHTTPRequestHandler):
+    """Render's deploy hook and deploys API, as far as render-deploy.sh uses them. The
+    deploy's statuses come from `server.statuses`, one per poll, the last one repeated."""
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, code, body):
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(code)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        if url.path != "/deploy/srv-abc123" or query.get("key") != ["k"]:
+            return self.reply(404, {"message": "not found"})
+        self.server.images.append(query.get("imgURL", [""])[0])
+        self.server.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.reply(200, {"deploy": {"id": "dep-1"}} if self.server.hook_answers else None)
+
+    def do_GET(self):
+        if self.headers.get("authorization") != "Bearer test-key":
+            return self.reply(401, {"message": "unauthorized"})
+        url = urlparse(self.path)
+        deploy = {"id": "dep-1", "createdAt": self.server.created,
+                  "image": {"ref": self.server.images[-1] if self.server.images else ""}}
+        if url.path == "/v1/services/srv-abc123/deploys":
+            return self.reply(200, [{"deploy": dict(deploy, status="created")}])
+        if url.path == "/v1/services/srv-abc123/deploys/dep-1":
+            statuses = self.server.statuses
+            status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+            return self.reply(200, dict(deploy, status=status))
+        self.reply(404, {"message": "not found"})
+
+
+def render_deploy():
+    script = ROOT / "deploy/render-deploy.sh"
+    image = "ghcr.io/flotilla-lb/flotilla-app@sha256:" + "ab" * 32
+    cases = [
+        ("goes live", True, ["build_in_progress", "update_in_progress", "live"], image, 0),
+        ("hook without a body", False, ["update_in_progress", "live"], image, 0),
+        ("update fails", True, ["update_in_progress", "update_failed"], image, 1),
+        ("never goes live", True, ["update_in_progress"], image, 3),
+        ("a tag, not a digest", True, ["live"], "ghcr.io/flotilla-lb/flotilla-app:latest", 2),
+    ]
+    for name, hook_answers, statuses, ref, want in cases:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), FakeRender)
+        server.hook_answers, server.statuses, server.images = hook_answers, list(statuses), []
+        server.created = "1970-01-01T00:00:00Z"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        env = dict(os.environ, RENDER_API_KEY="test-key", RENDER_API_URL=f"{base}/v1",
+                   POLL_SECS="0.1", TIMEOUT_SECS="2")
+        result = subprocess.run(["bash", str(script), "flotilla-app",
+                                 f"{base}/deploy/srv-abc123?key=k", ref],
+                                capture_output=True, text=True, env=env, timeout=60)
+        server.shutdown()
+        output = result.stdout + result.stderr
+        if result.returncode != want:
+            fail(f"render-deploy.sh, {name}: exit {result.returncode}, want {want}:\n{output}")
+        elif want == 0 and (server.images != [ref] or "is live" not in output):
+            fail(f"render-deploy.sh, {name}: deployed {server.images}, said:\n{output}")
+        else:
+            print(f"render-deploy.sh, {name}: exit {want}")
+
+
 def main():
     match sys.argv[1:]:
         case ["render-health", proxy_bin]:
@@ -231,6 +307,8 @@ def main():
             compose(compose_cmd)
         case ["alertmanager"]:
             alertmanager()
+        case ["render-deploy"]:
+            render_deploy()
         case _:
             print(__doc__, file=sys.stderr)
             return 2

@@ -265,19 +265,75 @@ def check_deploy_configs():
     render = yaml.safe_load((ROOT / "render.yaml").read_text())
     proxy_dockerfile = (ROOT / "Dockerfile.proxy").read_text()
     for service in render["services"]:
-        dockerfile = ROOT / service.get("dockerfilePath", "Dockerfile")
-        if not dockerfile.exists():
-            fail(f"render.yaml: {service['name']}: {dockerfile.name} does not exist")
-        config = re.search(r"--config (\S+)", service.get("dockerCommand", ""))
-        if config and Path(config.group(1)).name not in proxy_dockerfile:
-            fail(f"render.yaml: {service['name']} starts with {config.group(1)}, "
-                 "which Dockerfile.proxy does not copy in")
+        check_render_service(service)
     private = [s["name"] for s in render["services"] if s["type"] == "pserv"]
     if "render" in configs:
         name = configs["render"]["upstreams"]["app"]["dns"]["name"]
         if name not in {f"{p}-discovery" for p in private}:
             fail(f"render.toml: dns name {name!r} is not the discovery name of a private "
                  f"service in render.yaml ({private})")
+
+
+def image_start(dockerfile):
+    """The exec-form ENTRYPOINT and CMD of a Dockerfile's last stage."""
+    last = dockerfile.split("\nFROM ")[-1]
+    found = {}
+    for key in ("ENTRYPOINT", "CMD"):
+        match = re.findall(rf"^{key} (\[.*\])$", last, re.M)
+        found[key] = json.loads(match[-1]) if match else []
+    return found["ENTRYPOINT"], found["CMD"]
+
+
+def check_render_service(service):
+    """An image-backed service runs the image CI pushed for it, and its docker command
+    starts the binary whether Render replaces the image's CMD only, or its entrypoint too."""
+    name = service["name"]
+    package = name.removeprefix("flotilla-")
+    dockerfile_path = ROOT / f"Dockerfile.{package}"
+    if service.get("runtime") != "image":
+        fail(f"render.yaml: {name} is runtime {service.get('runtime')!r}; use `image` so "
+             "Render runs the image CI tested")
+    url = service.get("image", {}).get("url", "")
+    if not re.fullmatch(rf"ghcr\.io/[\w.-]+/[\w.-]+-{package}(:[\w.-]+|@sha256:[0-9a-f]{{64}})", url):
+        fail(f"render.yaml: {name} image {url!r} is not the {package} image the Images workflow pushes")
+    if not dockerfile_path.exists():
+        fail(f"render.yaml: {name}: {dockerfile_path.name} does not exist")
+        return
+    dockerfile = dockerfile_path.read_text()
+    entrypoint, cmd = image_start(dockerfile)
+    command = service.get("dockerCommand", "").split()
+    readings = {"CMD replaced": entrypoint + (command or cmd),
+                "entrypoint and CMD replaced": command or entrypoint + cmd}
+    for reading, argv in readings.items():
+        if not argv or Path(argv[0]).name != package or \
+                (len(argv) > 1 and not argv[1].startswith("-")):
+            fail(f"render.yaml: {name} would run {argv} ({reading}); "
+                 f"it must start {package} with its options")
+    config = re.search(r"--config (\S+)", " ".join(command))
+    if config and Path(config.group(1)).name not in dockerfile:
+        fail(f"render.yaml: {name} starts with {config.group(1)}, "
+             f"which {dockerfile_path.name} does not copy in")
+    print(f"render.yaml: {name} starts {' '.join(readings['CMD replaced'])} either way")
+
+
+def check_license():
+    """The images' licence label, the crates' licence and the LICENSE file agree."""
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    spdx = cargo["workspace"]["package"]["license"]
+    license_file = ROOT / "LICENSE"
+    titles = {"Apache-2.0": "Apache License", "MIT": "MIT License"}
+    if not license_file.is_file():
+        fail("LICENSE does not exist; the images' licence label refers to one")
+    elif titles.get(spdx, spdx) not in license_file.read_text()[:500]:
+        fail(f"LICENSE is not the {spdx} text that Cargo.toml names")
+    for package in ("proxy", "app"):
+        label = re.search(r'org\.opencontainers\.image\.licenses="([^"]+)"',
+                          (ROOT / f"Dockerfile.{package}").read_text())
+        if not label or label.group(1) != spdx:
+            fail(f"Dockerfile.{package}: licence label {label and label.group(1)!r}, "
+                 f"Cargo.toml says {spdx}")
+    if not (ROOT / "SECURITY.md").is_file():
+        fail("SECURITY.md does not exist")
 
 
 def list_queries():
@@ -300,6 +356,7 @@ def main():
     check_dashboards(recorded, known)
     check_build_commands()
     check_deploy_configs()
+    check_license()
     for message in errors:
         print(f"error: {message}", file=sys.stderr)
     return 1 if errors else 0
