@@ -250,7 +250,8 @@ class FakeRender(BaseHTTPRequestHandler):
         if url.path != "/deploy/srv-abc123" or query.get("key") != ["k"]:
             return self.reply(404, {"message": "not found"})
         self.server.images.append(query.get("imgURL", [""])[0])
-        self.server.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        # Render's form, fractional seconds included.
+        self.server.created = time.strftime("%Y-%m-%dT%H:%M:%S.123456Z", time.gmtime())
         self.reply(200, {"deploy": {"id": "dep-1"}} if self.server.hook_answers else None)
 
     def do_GET(self):

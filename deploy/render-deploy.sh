@@ -30,9 +30,10 @@ render_api() {
     -H "Authorization: Bearer $RENDER_API_KEY" -H "Accept: application/json" "$api$1"
 }
 
-# Trigger. The hook answers with the queued deploy; older hooks answer with nothing, and
-# then the newest deploy of the service created since the trigger is the one.
-since="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+# Trigger. The hook answers with the queued deploy; should it answer with nothing, the
+# newest deploy of the service created since the trigger (less 10 s for clock skew,
+# compared to the second) is the one.
+since="$(date -u -d '-10 seconds' +%Y-%m-%dT%H:%M:%S)"
 queued="$(curl --fail --silent --show-error --retry 3 --max-time 30 -X POST \
   --get --data-urlencode "imgURL=$image" "$hook")"
 deploy="$(jq -r '.deploy.id // .id // empty' <<<"${queued:-null}" 2>/dev/null || true)"
@@ -43,7 +44,7 @@ status=unknown
 while ((SECONDS < deadline)); do
   if [[ -z "$deploy" ]]; then
     deploy="$(render_api "/services/$service/deploys?limit=5" | jq -r --arg since "$since" \
-      '[.[] | (.deploy // .) | select(.createdAt >= $since)] | sort_by(.createdAt) | last | .id // empty')"
+      '[.[] | (.deploy // .) | select(.createdAt[0:19] >= $since)] | sort_by(.createdAt) | last | .id // empty')"
   fi
   if [[ -n "$deploy" ]]; then
     body="$(render_api "/services/$service/deploys/$deploy")"
