@@ -46,10 +46,10 @@ def substitute(expr):
     return expr
 
 
-def dashboard_queries():
+def dashboard_queries(paths=None):
     """(source, expr) for every panel target, nested rows included."""
     out = []
-    for path in DASHBOARDS:
+    for path in paths or DASHBOARDS:
         board = json.loads(path.read_text())
 
         def walk(panels):
@@ -105,9 +105,9 @@ def check_exprs_parse(queries):
 
 
 def check_dashboards(recorded, known):
-    datasource = yaml.safe_load(
-        (ROOT / "monitoring/grafana/provisioning/datasources/prometheus.yml").read_text())
-    ds_uid = datasource["datasources"][0]["uid"]
+    """Every panel reads the `${datasource}` variable (so a board imports into a Grafana
+    whose datasource uid differs), and a board with an `instance` variable applies it to
+    every per-route panel."""
     uids = {}
     for path in DASHBOARDS:
         try:
@@ -118,9 +118,18 @@ def check_dashboards(recorded, known):
         if board.get("uid") in uids:
             fail(f"{path.name}: uid {board.get('uid')} also used by {uids[board['uid']]}")
         uids[board.get("uid")] = path.name
+        variables = {v["name"]: v for v in board.get("templating", {}).get("list", [])}
+        ds_var = variables.get("datasource", {})
+        if ds_var.get("type") != "datasource" or ds_var.get("query") != "prometheus":
+            fail(f"{path.name}: no `datasource` variable of type datasource (prometheus)")
         for ds in re.findall(r'"datasource": \{[^}]*"uid": "([^"]+)"', json.dumps(board, indent=1)):
-            if ds != ds_uid:
-                fail(f"{path.name}: datasource uid {ds!r}, provisioned is {ds_uid!r}")
+            if ds != "${datasource}":
+                fail(f"{path.name}: datasource uid {ds!r}; use the variable ${{datasource}}")
+        if "instance" in variables:
+            for source, expr in dashboard_queries([path]):
+                per_route = "route" in expr and re.search(r"\bapp_|:app_", expr)
+                if per_route and "$instance" not in expr:
+                    fail(f"{source}: {expr} is per route but ignores the instance variable")
     queries = dashboard_queries()
     if not queries:
         fail("no dashboard expressions found")
@@ -157,9 +166,7 @@ def check_rules(known):
         where = f"{path.name}: {rule.get('record') or rule.get('alert')}"
         for name in series_names(rule["expr"]):
             check_name(where, name, recorded, known)
-    runbook = (ROOT / "docs/monitoring.md").read_text()
-    anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
-               for h in re.findall(r"^#+ (.*)$", runbook, re.M)}
+    runbook_base = "https://github.com/flotilla-lb/flotilla/blob/main/"
     tested = set()
     for test_file in (PROM / "tests").glob("*.yml"):
         for test in yaml.safe_load(test_file.read_text())["tests"]:
@@ -173,9 +180,10 @@ def check_rules(known):
         url = notes.get("runbook_url") or notes.get("runbook")
         if not url:
             fail(f"{path.name}: alert {name} has no runbook_url")
-        elif "#" in url and url.split("#", 1)[1] not in anchors:
-            fail(f"{path.name}: alert {name}: runbook anchor #{url.split('#', 1)[1]} "
-                 "is not a heading in docs/monitoring.md")
+        elif not re.fullmatch(re.escape(runbook_base) + r"docs/runbooks/[\w-]+\.md", url):
+            fail(f"{path.name}: alert {name}: runbook_url {url} is not {runbook_base}docs/runbooks/<file>.md")
+        elif not (ROOT / url.removeprefix(runbook_base)).is_file():
+            fail(f"{path.name}: alert {name}: {url.removeprefix(runbook_base)} does not exist")
         if name not in tested:
             fail(f"alert {name} has no promtool test in which it fires")
     print(f"{len(recorded)} recording rules, {len(alerts)} alerts, {len(tested)} alerts tested")
@@ -215,7 +223,7 @@ def check_deploy_configs():
     services = compose["services"]
     prom_local = (PROM / "prometheus.yml").read_text()
     configs = {}
-    for name in ("compose", "render"):
+    for name in ("compose", "compose-split", "render"):
         path = ROOT / f"proxy/config/{name}.toml"
         try:
             configs[name] = tomllib.loads(path.read_text())
@@ -243,22 +251,89 @@ def check_deploy_configs():
         listen_port = config["listeners"][0]["addr"].rsplit(":", 1)[1]
         if not any(str(p).endswith(f":{listen_port}") for p in services["proxy"].get("ports", [])):
             fail(f"docker-compose.yml: proxy does not publish container port {listen_port}")
+    if "compose-split" in configs:
+        split = yaml.safe_load((ROOT / "docker-compose.split.yml").read_text())["services"]
+        groups = {r["upstream"] for r in configs["compose-split"]["routes"]}
+        if groups != {"auth", "app"}:
+            fail(f"compose-split.toml: routes go to {sorted(groups)}, want auth and app")
+        for upstream, spec in configs["compose-split"]["upstreams"].items():
+            if spec["dns"]["name"] not in services and spec["dns"]["name"] not in split:
+                fail(f"compose-split.toml: upstreams.{upstream} resolves {spec['dns']['name']!r}, "
+                     "no service of docker-compose.yml + docker-compose.split.yml")
+        if "compose-split.toml" not in " ".join(split["proxy"]["command"]):
+            fail("docker-compose.split.yml: the proxy does not start with compose-split.toml")
     render = yaml.safe_load((ROOT / "render.yaml").read_text())
     proxy_dockerfile = (ROOT / "Dockerfile.proxy").read_text()
     for service in render["services"]:
-        dockerfile = ROOT / service.get("dockerfilePath", "Dockerfile")
-        if not dockerfile.exists():
-            fail(f"render.yaml: {service['name']}: {dockerfile.name} does not exist")
-        config = re.search(r"--config (\S+)", service.get("dockerCommand", ""))
-        if config and Path(config.group(1)).name not in proxy_dockerfile:
-            fail(f"render.yaml: {service['name']} starts with {config.group(1)}, "
-                 "which Dockerfile.proxy does not copy in")
+        check_render_service(service)
     private = [s["name"] for s in render["services"] if s["type"] == "pserv"]
     if "render" in configs:
         name = configs["render"]["upstreams"]["app"]["dns"]["name"]
         if name not in {f"{p}-discovery" for p in private}:
             fail(f"render.toml: dns name {name!r} is not the discovery name of a private "
                  f"service in render.yaml ({private})")
+
+
+def image_start(dockerfile):
+    """The exec-form ENTRYPOINT and CMD of a Dockerfile's last stage."""
+    last = dockerfile.split("\nFROM ")[-1]
+    found = {}
+    for key in ("ENTRYPOINT", "CMD"):
+        match = re.findall(rf"^{key} (\[.*\])$", last, re.M)
+        found[key] = json.loads(match[-1]) if match else []
+    return found["ENTRYPOINT"], found["CMD"]
+
+
+def check_render_service(service):
+    """An image-backed service runs the image CI pushed for it, and its docker command
+    starts the binary whether Render replaces the image's CMD only, or its entrypoint too."""
+    name = service["name"]
+    package = name.removeprefix("flotilla-")
+    dockerfile_path = ROOT / f"Dockerfile.{package}"
+    if service.get("runtime") != "image":
+        fail(f"render.yaml: {name} is runtime {service.get('runtime')!r}; use `image` so "
+             "Render runs the image CI tested")
+    url = service.get("image", {}).get("url", "")
+    if not re.fullmatch(rf"ghcr\.io/[\w.-]+/[\w.-]+-{package}(:[\w.-]+|@sha256:[0-9a-f]{{64}})", url):
+        fail(f"render.yaml: {name} image {url!r} is not the {package} image the Images workflow pushes")
+    if not dockerfile_path.exists():
+        fail(f"render.yaml: {name}: {dockerfile_path.name} does not exist")
+        return
+    dockerfile = dockerfile_path.read_text()
+    entrypoint, cmd = image_start(dockerfile)
+    command = service.get("dockerCommand", "").split()
+    readings = {"CMD replaced": entrypoint + (command or cmd),
+                "entrypoint and CMD replaced": command or entrypoint + cmd}
+    for reading, argv in readings.items():
+        if not argv or Path(argv[0]).name != package or \
+                (len(argv) > 1 and not argv[1].startswith("-")):
+            fail(f"render.yaml: {name} would run {argv} ({reading}); "
+                 f"it must start {package} with its options")
+    config = re.search(r"--config (\S+)", " ".join(command))
+    if config and Path(config.group(1)).name not in dockerfile:
+        fail(f"render.yaml: {name} starts with {config.group(1)}, "
+             f"which {dockerfile_path.name} does not copy in")
+    print(f"render.yaml: {name} starts {' '.join(readings['CMD replaced'])} either way")
+
+
+def check_license():
+    """The images' licence label, the crates' licence and the LICENSE file agree."""
+    cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    spdx = cargo["workspace"]["package"]["license"]
+    license_file = ROOT / "LICENSE"
+    titles = {"Apache-2.0": "Apache License", "MIT": "MIT License"}
+    if not license_file.is_file():
+        fail("LICENSE does not exist; the images' licence label refers to one")
+    elif titles.get(spdx, spdx) not in license_file.read_text()[:500]:
+        fail(f"LICENSE is not the {spdx} text that Cargo.toml names")
+    for package in ("proxy", "app"):
+        label = re.search(r'org\.opencontainers\.image\.licenses="([^"]+)"',
+                          (ROOT / f"Dockerfile.{package}").read_text())
+        if not label or label.group(1) != spdx:
+            fail(f"Dockerfile.{package}: licence label {label and label.group(1)!r}, "
+                 f"Cargo.toml says {spdx}")
+    if not (ROOT / "SECURITY.md").is_file():
+        fail("SECURITY.md does not exist")
 
 
 def list_queries():
@@ -281,6 +356,7 @@ def main():
     check_dashboards(recorded, known)
     check_build_commands()
     check_deploy_configs()
+    check_license()
     for message in errors:
         print(f"error: {message}", file=sys.stderr)
     return 1 if errors else 0

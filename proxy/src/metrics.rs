@@ -7,7 +7,10 @@
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
-use shared::metrics::{LATENCY_BUCKETS_SECONDS, counter, counter_vec, gauge, histogram_vec, names};
+use shared::metrics::{
+    LATENCY_BUCKETS_SECONDS, STREAM_BUCKETS_SECONDS, counter, counter_vec, gauge, histogram_vec,
+    names,
+};
 
 use crate::routing::SharedLive;
 
@@ -17,6 +20,7 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    stream_duration: HistogramVec,
     upstream_requests: IntCounterVec,
     retries: IntCounterVec,
     hedges: IntCounterVec,
@@ -67,6 +71,13 @@ impl Metrics {
                 "Request latency as the client sees it.",
                 &["route", "upstream"],
                 LATENCY_BUCKETS_SECONDS,
+            )?,
+            stream_duration: histogram_vec(
+                &registry,
+                names::PROXY_STREAM_DURATION_SECONDS,
+                "How long WebSocket and event streams stayed open.",
+                &["route", "upstream"],
+                STREAM_BUCKETS_SECONDS,
             )?,
             upstream_requests: counter_vec(
                 &registry,
@@ -138,8 +149,18 @@ impl Metrics {
         &self.registry
     }
 
-    /// One finished client request.
-    pub fn request(&self, route: &str, upstream: &str, method: &str, status: u16, seconds: f64) {
+    /// One finished client request. A `stream` (an upgraded WebSocket or an event stream)
+    /// counts like any request but its lifetime goes to the stream histogram, so that the
+    /// latency one stays a measure of how fast requests are answered.
+    pub fn request(
+        &self,
+        route: &str,
+        upstream: &str,
+        method: &str,
+        status: u16,
+        seconds: f64,
+        stream: bool,
+    ) {
         let method = shared::metrics::method_label(method);
         let code = match status {
             100..=599 => ["1xx", "2xx", "3xx", "4xx", "5xx"][usize::from(status / 100 - 1)],
@@ -148,7 +169,12 @@ impl Metrics {
         self.requests
             .with_label_values(&[route, upstream, method, code])
             .inc();
-        self.duration
+        let histogram = if stream {
+            &self.stream_duration
+        } else {
+            &self.duration
+        };
+        histogram
             .with_label_values(&[route, upstream])
             .observe(seconds);
     }

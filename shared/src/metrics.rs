@@ -23,7 +23,12 @@ pub mod names {
     /// Counter `{route, upstream, method, code}`; `code` is the status class (`2xx`, `5xx`).
     pub const PROXY_REQUESTS_TOTAL: &str = "proxy_requests_total";
     /// Histogram `{route, upstream}` of whole-request latency as the client sees it.
+    /// Streams (a WebSocket after its 101, an event stream) are not in it: their lifetime
+    /// is the client's choice, and would make its quantiles meaningless.
     pub const PROXY_REQUEST_DURATION_SECONDS: &str = "proxy_request_duration_seconds";
+    /// Histogram `{route, upstream}` of how long streams (WebSocket, server-sent events)
+    /// stayed open, with [`super::STREAM_BUCKETS_SECONDS`].
+    pub const PROXY_STREAM_DURATION_SECONDS: &str = "proxy_stream_duration_seconds";
     /// Counter `{upstream, backend, outcome}` of attempts sent to each backend.
     pub const PROXY_UPSTREAM_REQUESTS_TOTAL: &str = "proxy_upstream_requests_total";
     /// Gauge `{upstream, backend}`: 1 while the backend is eligible for traffic.
@@ -103,6 +108,21 @@ pub fn method_label(method: &str) -> &'static str {
 /// Histogram buckets for request latency, in seconds: 1 ms to 10 s.
 pub const LATENCY_BUCKETS_SECONDS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Bucket bounds, in seconds, for stream lifetimes: a second to a day, since a live page
+/// keeps its event stream open as long as it is open.
+pub const STREAM_BUCKETS_SECONDS: &[f64] = &[
+    1.0,
+    10.0,
+    60.0,
+    300.0,
+    900.0,
+    1800.0,
+    3600.0,
+    4.0 * 3600.0,
+    12.0 * 3600.0,
+    86400.0,
 ];
 
 /// A fresh registry with the process collector (CPU, resident memory, open fds) registered.

@@ -18,6 +18,11 @@ pub struct Flags {
     /// How many app instances to start.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub instances: u16,
+    /// App instances to start as a separate `auth` group, on the ports after the others:
+    /// the proxy sends `/api/auth/` to them and everything else to the rest, so each
+    /// group is scaled on its own. 0: one group for everything.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub split_auth: u16,
     /// The proxy's public port.
     #[arg(long, default_value_t = 8080)]
     pub port: u16,

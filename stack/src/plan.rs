@@ -12,6 +12,8 @@ use rand::RngCore;
 use crate::cli::Flags;
 use crate::supervise::{APP_COMMAND, PROXY_COMMAND};
 
+pub mod split;
+
 /// One process the stack runs and keeps running.
 #[derive(Debug, Clone)]
 pub struct ProcessSpec {
@@ -39,8 +41,11 @@ pub struct Plan {
     pub instances: Vec<ProcessSpec>,
     /// Restart instances that exit.
     pub restart: bool,
-    /// The data directory, created before start when the default SQLite database is used.
+    /// The data directory, created before start when the default SQLite database is used
+    /// or a file is written there.
     pub data_dir: Option<PathBuf>,
+    /// A file to write before start, and its contents: the proxy's config in a split stack.
+    pub proxy_config: Option<(PathBuf, String)>,
 }
 
 impl Plan {
@@ -58,12 +63,13 @@ impl Plan {
             SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), flags.admin_port)
         };
 
-        let mut instance_addrs = Vec::with_capacity(usize::from(flags.instances));
-        for index in 0..flags.instances {
+        let total = flags.instances + flags.split_auth;
+        let mut instance_addrs = Vec::with_capacity(usize::from(total));
+        for index in 0..total {
             let port = flags.instance_port.checked_add(index).with_context(|| {
                 format!(
-                    "--instance-port {} leaves no room for {} instances",
-                    flags.instance_port, flags.instances
+                    "--instance-port {} leaves no room for {total} instances",
+                    flags.instance_port
                 )
             })?;
             instance_addrs.push(SocketAddr::new(flags.bind, port));
@@ -78,13 +84,14 @@ impl Plan {
             )?;
         }
 
-        let (database_url, data_dir) = match &flags.database_url {
+        let (database_url, mut data_dir) = match &flags.database_url {
             Some(url) => (url.clone(), None),
             None => (
                 format!("sqlite://{}", flags.data_dir.join("flotilla.db").display()),
                 Some(flags.data_dir.clone()),
             ),
         };
+        let (app_addrs, auth_addrs) = instance_addrs.split_at(usize::from(flags.instances));
         let secret = new_secret();
         let log_format = match flags.log_format {
             shared::telemetry::LogFormat::Human => "human",
@@ -95,7 +102,10 @@ impl Plan {
             .iter()
             .enumerate()
             .map(|(index, addr)| {
-                let name = format!("app-{}", index + 1);
+                let name = match index.checked_sub(app_addrs.len()) {
+                    None => format!("app-{}", index + 1),
+                    Some(auth) => format!("auth-{}", auth + 1),
+                };
                 let app = app::config::Flags {
                     listen: Some(*addr),
                     database_url: Some(database_url.clone()),
@@ -117,12 +127,24 @@ impl Plan {
             })
             .collect();
 
-        let proxy = proxy::config::Cli {
-            listen: Some(public),
-            backends: instance_addrs,
-            admin: Some(admin),
-            cache: (flags.cache > 0).then_some(flags.cache),
-            ..proxy::config::Cli::default()
+        let mut proxy_config = None;
+        let proxy = if auth_addrs.is_empty() {
+            proxy::config::Cli {
+                listen: Some(public),
+                backends: instance_addrs,
+                admin: Some(admin),
+                cache: (flags.cache > 0).then_some(flags.cache),
+                ..proxy::config::Cli::default()
+            }
+        } else {
+            let path = split::config_path(&flags.data_dir);
+            let text = split::proxy_config(public, admin, flags.cache, app_addrs, auth_addrs);
+            proxy_config = Some((path.clone(), text));
+            data_dir = Some(flags.data_dir.clone());
+            proxy::config::Cli {
+                config: Some(path),
+                ..proxy::config::Cli::default()
+            }
         };
         let proxy = ProcessSpec {
             name: "proxy".to_owned(),
@@ -137,6 +159,7 @@ impl Plan {
             instances,
             restart: !flags.no_restart,
             data_dir,
+            proxy_config,
         })
     }
 }

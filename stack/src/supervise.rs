@@ -99,6 +99,10 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     }
+    if let Some((path, text)) = &plan.proxy_config {
+        std::fs::write(path, text)
+            .with_context(|| format!("cannot write the proxy's config {}", path.display()))?;
+    }
 
     let stop = CancellationToken::new();
     let (reports, mut reported) = mpsc::unbounded_channel();

@@ -1,5 +1,6 @@
 //! What a finished request leaves behind: its sample in `proxy_requests_total` and
-//! `proxy_request_duration_seconds`, and its access-log line (target `proxy::access`), which
+//! `proxy_request_duration_seconds` (or, for a stream, `proxy_stream_duration_seconds`),
+//! and its access-log line (target `proxy::access`), which
 //! carries every failure with its request id in place of Pingora's own error log.
 
 use pingora::Error;
@@ -25,12 +26,16 @@ pub(super) fn record(
     let elapsed = ctx.started.elapsed();
     let req = session.req_header();
     let method = req.method.as_str();
+    // `streaming` stays set once the backend answered a 101 or an event stream; a plain
+    // answer to a would-be stream clears it.
+    let stream = ctx.streaming && ctx.upstream_status.is_some();
     metrics.request(
         &ctx.route,
         ctx.upstream_name(),
         method,
         status,
         elapsed.as_secs_f64(),
+        stream,
     );
     tracing::info!(
         target: "proxy::access",

@@ -181,3 +181,57 @@ async fn invented_methods_are_labelled_other_in_every_series() {
         "{text}"
     );
 }
+
+/// A stream's lifetime is the client's choice: it goes to the stream histogram and leaves
+/// the request latency histogram (and so its p99 and the latency alert) alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_counts_in_the_stream_histogram_not_the_latency_one() {
+    let origin = Origin::start("a").await;
+    let proxy = Proxy::start(&upstream("app", &[&origin])).await;
+    let client = client();
+    assert_eq!(
+        client
+            .get(proxy.url("/x"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+    // The origin's event stream sends two events 2 s apart, then ends.
+    let stream = client
+        .get(proxy.url("/sse"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("event stream");
+    assert_eq!(stream.status(), 200);
+    let body = stream.text().await.expect("the whole stream");
+    assert!(body.contains("event: second"), "{body}");
+
+    let streams = "proxy_stream_duration_seconds_count";
+    let latency = "proxy_request_duration_seconds_count";
+    let text = metrics_when(&proxy, |text| {
+        metric(text, streams, &[("route", "/")]) >= 1.0 && metric(text, latency, &[]) >= 1.0
+    })
+    .await;
+    assert_eq!(
+        metric(&text, streams, &[("route", "/"), ("upstream", "app")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, latency, &[("route", "/"), ("upstream", "app")]),
+        1.0,
+        "only the plain GET is a latency sample:\n{text}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            shared::metrics::names::PROXY_REQUESTS_TOTAL,
+            &[("route", "/"), ("code", "2xx")]
+        ),
+        2.0,
+        "a stream is still a request:\n{text}"
+    );
+}

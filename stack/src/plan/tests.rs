@@ -131,3 +131,67 @@ fn the_proxy_gets_quick_mode_flags_that_it_parses_back() {
     let parsed = proxy::config::Cli::try_parse_from(&without_cache.proxy.args).expect("parses");
     assert_eq!(parsed.cache, None, "--cache 0 leaves the proxy's cache off");
 }
+
+#[test]
+fn split_auth_adds_an_auth_group_that_the_proxy_config_routes_to() {
+    let _turn = turn();
+    let data = std::env::temp_dir().join(format!("flotilla-plan-split-{}", std::process::id()));
+    let data_arg = data.display().to_string();
+    let flags = flags(&[
+        "--instances",
+        "2",
+        "--split-auth",
+        "1",
+        "--data-dir",
+        &data_arg,
+    ]);
+    let plan = Plan::from_flags(&flags).expect("plan");
+    let names: Vec<&str> = plan.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["app-1", "app-2", "auth-1"]);
+    assert_eq!(plan.instances[2].addr, loopback(flags.instance_port + 2));
+    assert_eq!(
+        app_flags(&plan.instances[2].args).instance_id.as_deref(),
+        Some("auth-1")
+    );
+
+    let (path, text) = plan
+        .proxy_config
+        .clone()
+        .expect("a split stack writes a config");
+    assert_eq!(path, data.join("proxy-split.toml"));
+    let parsed = proxy::config::Cli::try_parse_from(&plan.proxy.args).expect("parses");
+    assert_eq!(parsed.config, Some(path.clone()));
+    std::fs::create_dir_all(&data).expect("data dir");
+    std::fs::write(&path, &text).expect("write the config");
+    let config = proxy::config::Config::load(&path);
+    std::fs::remove_dir_all(&data).expect("clean up");
+    let config = config.unwrap_or_else(|error| panic!("{error}\n{text}"));
+    let routes: Vec<(&str, Option<&str>)> = config
+        .routes
+        .iter()
+        .map(|r| (r.path_prefix.as_str(), r.upstream.as_deref()))
+        .collect();
+    assert_eq!(routes, [("/api/auth/", Some("auth")), ("/", Some("app"))]);
+    let members = |group: &str| -> Vec<SocketAddr> {
+        config.upstreams[group]
+            .backends
+            .iter()
+            .flatten()
+            .map(|b| b.addr)
+            .collect()
+    };
+    assert_eq!(
+        members("app"),
+        [
+            loopback(flags.instance_port),
+            loopback(flags.instance_port + 1)
+        ]
+    );
+    assert_eq!(members("auth"), [loopback(flags.instance_port + 2)]);
+    assert_eq!(config.listeners[0].addr, loopback(flags.port));
+    assert_eq!(config.admin.addr, loopback(flags.admin_port));
+    assert!(
+        config.cache.enabled,
+        "--cache carries over to the split config"
+    );
+}

@@ -30,11 +30,23 @@ static STACK_TURN: Mutex<()> = Mutex::new(());
 impl TestStack {
     /// Starts a stack of `instances` app processes on free loopback ports.
     pub(crate) fn start(instances: u16, extra: &[&str]) -> Self {
+        Self::start_with_ports(instances, instances, extra)
+    }
+
+    /// Starts a split stack: `instances` app processes and `auth` more as the auth group
+    /// (`--split-auth`), all on free loopback ports in a row.
+    pub(crate) fn start_split(instances: u16, auth: u16) -> Self {
+        let auth_flag = auth.to_string();
+        Self::start_with_ports(instances, instances + auth, &["--split-auth", &auth_flag])
+    }
+
+    /// A stack of `instances` (and whatever `extra` adds) with `row` instance ports.
+    fn start_with_ports(instances: u16, row: u16, extra: &[&str]) -> Self {
         // A test that failed while holding the turn poisoned nothing this one relies on.
         let turn = STACK_TURN.lock().unwrap_or_else(PoisonError::into_inner);
         let data = TempDir::new();
         let (public, admin) = (free_port(), free_port());
-        let first = free_ports_in_a_row(instances);
+        let first = free_ports_in_a_row(row);
         let mut command = Command::new(env!("CARGO_BIN_EXE_stack"));
         command
             .args(["--instances", &instances.to_string()])

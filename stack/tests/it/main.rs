@@ -8,3 +8,4 @@ mod lifecycle;
 mod monitoring;
 mod outage;
 mod postgres;
+mod split;
