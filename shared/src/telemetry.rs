@@ -5,6 +5,8 @@
 //! everything else. `RUST_LOG` overrides the default filter. Libraries that log through the
 //! `log` crate (Pingora does) are bridged into the same subscriber.
 
+pub mod line;
+
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
@@ -63,6 +65,10 @@ pub fn init_non_blocking(format: LogFormat, default_filter: &str, queue_lines: u
         .thread_name("log writer")
         .finish(std::io::stderr());
     let _ = DROPPED.set(writer.error_counter());
+    let _ = line::SINK.set(line::Sink {
+        writer: writer.clone(),
+        format,
+    });
     install(format, default_filter, writer);
     LogGuard(guard)
 }

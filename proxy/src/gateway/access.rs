@@ -37,20 +37,27 @@ pub(super) fn record(
         elapsed.as_secs_f64(),
         stream,
     );
-    tracing::info!(
-        target: "proxy::access",
-        method,
-        path = req.uri.path(),
-        status,
-        route = &*ctx.route,
-        upstream = ctx.upstream_name(),
-        backend = ctx.backend.map(tracing::field::display),
-        attempts = ctx.tried.len(),
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        request_id = ctx.request_id.as_str(),
-        cache = ctx.cache.status.map(|s| s.as_str()).unwrap_or_default(),
-        error = error
-            .filter(|_| !answered_by_cache)
-            .map(tracing::field::display),
-    );
+    if !tracing::enabled!(target: "proxy::access", tracing::Level::INFO) {
+        return;
+    }
+    shared::telemetry::line::info("proxy::access", |line| {
+        line.str("method", method)
+            .str("path", req.uri.path())
+            .u64("status", u64::from(status))
+            .str("route", &ctx.route)
+            .str("upstream", ctx.upstream_name());
+        if let Some(backend) = &ctx.backend {
+            line.display("backend", backend);
+        }
+        line.u64("attempts", ctx.tried.len() as u64)
+            .millis("duration_ms", elapsed)
+            .str("request_id", &ctx.request_id)
+            .str(
+                "cache",
+                ctx.cache.status.map(|s| s.as_str()).unwrap_or_default(),
+            );
+        if let Some(error) = error.filter(|_| !answered_by_cache) {
+            line.display("error", error);
+        }
+    });
 }
