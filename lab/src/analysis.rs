@@ -59,8 +59,8 @@ pub struct FaultSummary {
     pub clean_from_ms: Option<f64>,
     /// From the first failure or spike to the first clean second (0: clients saw nothing).
     pub time_to_detect_ms: Option<f64>,
-    /// From the fault until the traffic is clean and every instance that served before it
-    /// has at least half its former share back; `None`: not within the run.
+    /// From the fault until the traffic is clean and every instance that served before the
+    /// first fault has at least half its share back; `None`: not within the run.
     pub time_to_recover_ms: Option<f64>,
     /// From the previous fault (or the start) to this one.
     pub before: Window,
@@ -210,6 +210,9 @@ pub fn summarize(recording: &Recording, urls: &[String], rate: u32, duration: Du
     let baseline = window(records, 0.0, first_fault.min(end_ms)).latency.p99_ms;
     let spike_threshold_ms = (baseline * 4.0).max(baseline + 100.0);
     let share = shares(&timeline);
+    // Each fault's recovery is measured against the shares of the steady state before the
+    // first fault, so an instance still missing from an earlier fault counts as missing.
+    let before_shares = shares_in(&timeline, 0.0, first_fault.min(end_ms));
     let faults = recording
         .faults
         .iter()
@@ -235,10 +238,11 @@ pub fn summarize(recording: &Recording, urls: &[String], rate: u32, duration: Du
                 (Some(_), Some(c)) => to_ms(c),
                 (Some(_), None) => end_ms,
             };
-            let before_shares = shares_in(&timeline, previous, fired.at_ms);
             let recovered = match (disturbed_from, clean_from) {
                 (Some(_), None) => None,
-                _ => recovered_at(&share, &before_shares, during_end)
+                (Some(_), Some(c)) => recovered_at(&timeline, &before_shares, to_ms(c))
+                    .map(|t| (t - fired.at_ms).max(0.0)),
+                (None, _) => recovered_at(&timeline, &before_shares, fired.at_ms)
                     .map(|t| (t - fired.at_ms).max(0.0)),
             };
             FaultSummary {
@@ -320,19 +324,19 @@ fn shares_in(timeline: &[Bucket], from_ms: f64, to_ms: f64) -> BTreeMap<String, 
     )
 }
 
-/// The start of the first second from `from_ms` on in which every instance of `before`
-/// has at least half its share back (at once when there were none).
-fn recovered_at(share: &[Share], before: &BTreeMap<String, f64>, from_ms: f64) -> Option<f64> {
+/// The start of the first second (10 buckets, sliding) from `from_ms` on in which every
+/// instance of `before` has at least half its share back (at once when there were none).
+fn recovered_at(timeline: &[Bucket], before: &BTreeMap<String, f64>, from_ms: f64) -> Option<f64> {
     if before.is_empty() {
         return Some(from_ms);
     }
-    share
-        .iter()
-        .filter(|s| s.t_ms as f64 + 1000.0 > from_ms)
-        .find(|s| {
+    let first = (from_ms as u64 / BUCKET_MS) as usize;
+    (first..timeline.len().saturating_sub(CLEAN_BUCKETS - 1))
+        .find(|&s| {
+            let share = fractions(timeline[s..s + CLEAN_BUCKETS].iter());
             before
                 .iter()
-                .all(|(name, was)| s.share.get(name).copied().unwrap_or(0.0) >= was / 2.0)
+                .all(|(name, was)| share.get(name).copied().unwrap_or(0.0) >= was / 2.0)
         })
-        .map(|s| (s.t_ms as f64).max(from_ms))
+        .map(|s| (timeline[s].t_ms as f64).max(from_ms))
 }

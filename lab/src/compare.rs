@@ -263,9 +263,10 @@ async fn one_run(
     let recording = load::run(&plan, faults, cancel.child_token()).await;
     let dir = format!("{}/{}", proxy.kind.name(), scenario.name());
     let title = format!(
-        "{} — {} (origin o2 of 3 unless rolling; {} req/s)",
+        "{} / {}: {}, {} req/s",
         proxy.kind.name(),
         scenario.name(),
+        scenario.describe(),
         args.rate
     );
     let summary = write_outputs(&args.out.join(&dir), &plan, &recording, &title)?;

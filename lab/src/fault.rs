@@ -252,3 +252,6 @@ fn push(fired: &Mutex<Vec<(usize, Fired)>>, index: usize, entry: Fired) {
         fired.push((index, entry));
     }
 }
+
+#[cfg(test)]
+mod tests;

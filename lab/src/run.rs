@@ -121,10 +121,10 @@ pub fn prepare(args: &RunArgs) -> anyhow::Result<(Plan, Vec<Fault>)> {
     for fault in &faults {
         fault.check(args.duration)?;
     }
-    check_out_dir(&args.out)?;
     for target in &targets {
         check_reachable(&target.authority).with_context(|| format!("--url {}", target.url))?;
     }
+    check_out_dir(&args.out)?;
     let plan = Plan {
         targets,
         rate: args.rate,

@@ -257,48 +257,6 @@ impl Drop for ChildGuard {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    use super::*;
-
-    #[tokio::test]
-    async fn wait_until_reports_what_it_waited_for() {
-        let error = wait_until("the impossible", Duration::from_millis(50), || async {
-            None::<()>
-        })
-        .await
-        .expect_err("never holds");
-        assert!(error.contains("the impossible"), "{error}");
-    }
-
-    #[tokio::test]
-    async fn get_status_reads_the_status_line() {
-        let (listener, addr) = listener().await;
-        tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.expect("accept");
-            let mut buf = [0u8; 1024];
-            let _ = socket.read(&mut buf).await;
-            let _ = socket
-                .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-                .await;
-        });
-        assert_eq!(get_status(addr, "/").await.expect("status"), 204);
-    }
-
-    #[test]
-    fn a_component_is_required_only_when_listed_by_name() {
-        assert!(Component::Postgres.is_listed_in("postgres"));
-        assert!(Component::Chromium.is_listed_in("postgres, Chromium ,prometheus"));
-        assert!(!Component::Prometheus.is_listed_in("postgres,chromium"));
-        assert!(!Component::Postgres.is_listed_in(""));
-        assert!(!Component::Node.is_listed_in("nodejs"));
-        assert!(!Component::PostgresServer.is_listed_in("postgres"));
-        assert!(Component::PostgresServer.is_listed_in("postgres,postgres-server"));
-    }
-}
-
 /// Builds `bin` of the workspace package `package` as this test binary was built (same
 /// target directory, same profile) and returns its path.
 ///
@@ -350,4 +308,46 @@ pub fn workspace_bin(package: &str, bin: &str) -> PathBuf {
     let path = profile_dir.join(bin);
     assert!(path.is_file(), "cargo built no {}", path.display());
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn wait_until_reports_what_it_waited_for() {
+        let error = wait_until("the impossible", Duration::from_millis(50), || async {
+            None::<()>
+        })
+        .await
+        .expect_err("never holds");
+        assert!(error.contains("the impossible"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn get_status_reads_the_status_line() {
+        let (listener, addr) = listener().await;
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                .await;
+        });
+        assert_eq!(get_status(addr, "/").await.expect("status"), 204);
+    }
+
+    #[test]
+    fn a_component_is_required_only_when_listed_by_name() {
+        assert!(Component::Postgres.is_listed_in("postgres"));
+        assert!(Component::Chromium.is_listed_in("postgres, Chromium ,prometheus"));
+        assert!(!Component::Prometheus.is_listed_in("postgres,chromium"));
+        assert!(!Component::Postgres.is_listed_in(""));
+        assert!(!Component::Node.is_listed_in("nodejs"));
+        assert!(!Component::PostgresServer.is_listed_in("postgres"));
+        assert!(Component::PostgresServer.is_listed_in("postgres,postgres-server"));
+    }
 }

@@ -57,6 +57,17 @@ impl Scenario {
         }
     }
 
+    /// What happens in it, for titles.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Scenario::Kill => "o2 of 3 SIGKILLed, then restarted",
+            Scenario::Hang => "o2 of 3 SIGSTOPped, then SIGCONTed",
+            Scenario::Drain => "o2 of 3 drained (SIGTERM), then restarted",
+            Scenario::Rolling => "o1, o2, o3 drained and restarted in turn",
+            Scenario::Slow => "o2 of 3 answers 2 s late, then fast again",
+        }
+    }
+
     /// Parses a name.
     pub fn parse(name: &str) -> anyhow::Result<Self> {
         Self::ALL

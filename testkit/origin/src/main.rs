@@ -51,6 +51,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
+mod control;
 mod keep_alive;
 
 #[derive(Clone)]
@@ -107,7 +108,7 @@ async fn main() {
         .route("/cache/{*rest}", any(cacheable))
         .route("/__fail", axum::routing::post(fail))
         .route("/__drain", axum::routing::post(drain))
-        .route("/__slow", axum::routing::post(slow_down))
+        .route("/__slow", axum::routing::post(control::slow_down))
         .route("/metrics", get(|| async { "app_secret_metric 1\n" }))
         .fallback(any(plain))
         .layer(middleware::from_fn_with_state(
@@ -132,7 +133,7 @@ async fn main() {
         return;
     }
     if let Some(drain_ms) = value("--drain-ms").and_then(|v| v.parse::<u64>().ok()) {
-        tokio::spawn(drain_on_sigterm(
+        tokio::spawn(control::drain_on_sigterm(
             origin_state,
             Duration::from_millis(drain_ms),
         ));
@@ -384,32 +385,4 @@ async fn drain(State(origin): State<Origin>) -> StatusCode {
         .draining
         .store(true, std::sync::atomic::Ordering::Relaxed);
     StatusCode::NO_CONTENT
-}
-
-async fn slow_down(State(origin): State<Origin>, uri: Uri) -> StatusCode {
-    let ms = uri
-        .query()
-        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("ms=")))
-        .and_then(|v| v.parse::<u64>().ok());
-    let Some(ms) = ms else {
-        return StatusCode::BAD_REQUEST;
-    };
-    origin
-        .delay_ms
-        .store(ms, std::sync::atomic::Ordering::Relaxed);
-    StatusCode::NO_CONTENT
-}
-
-/// Waits for SIGTERM, then announces draining and exits after `grace`.
-async fn drain_on_sigterm(origin: Origin, grace: Duration) {
-    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        return;
-    };
-    term.recv().await;
-    origin
-        .draining
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    tokio::time::sleep(grace).await;
-    std::process::exit(0);
 }
