@@ -21,13 +21,22 @@ enum Command {
     Compare(lab::compare::CompareArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let result = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?;
-    match cli.command {
-        Command::Run(args) => runtime.block_on(lab::run::main(args)),
-        Command::Compare(args) => runtime.block_on(lab::compare::main(args)),
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| match cli.command {
+            Command::Run(args) => runtime.block_on(lab::run::main(args)),
+            Command::Compare(args) => runtime.block_on(lab::compare::main(args)),
+        });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The whole chain on one line, with no backtrace: the message is for the user.
+            eprintln!("lab: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
