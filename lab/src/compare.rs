@@ -237,6 +237,8 @@ async fn compare(
     for origin in origins.lock().await.iter_mut() {
         origin.stop().await;
     }
+    // Side by side: each scenario's proxies next to each other.
+    rows.sort_by_key(|row| scenarios.iter().position(|s| s.name() == row.scenario));
     Ok(rows)
 }
 
