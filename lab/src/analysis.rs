@@ -340,3 +340,6 @@ fn recovered_at(timeline: &[Bucket], before: &BTreeMap<String, f64>, from_ms: f6
         })
         .map(|s| (timeline[s].t_ms as f64).max(from_ms))
 }
+
+#[cfg(test)]
+mod tests;
