@@ -13,6 +13,8 @@ use crate::record::{Record, ms};
 
 /// Width of a timeline bucket.
 pub const BUCKET_MS: u64 = 100;
+/// How long after a fault the first failure or spike may begin and still count as its.
+pub const HORIZON_MS: f64 = 5000.0;
 /// Consecutive clean buckets that make a clean second.
 const CLEAN_BUCKETS: usize = (1000 / BUCKET_MS) as usize;
 
@@ -53,7 +55,8 @@ pub struct FaultSummary {
     pub ended_ms: Option<f64>,
     /// Why it could not be carried out, if so.
     pub error: Option<String>,
-    /// The first bucket from the fault on with a failure or a latency spike.
+    /// The first bucket from the fault on with a failure or a latency spike, if one begins
+    /// before the next fault and within [`HORIZON_MS`] of this one.
     pub disturbed_from_ms: Option<f64>,
     /// The start of the first clean second after that.
     pub clean_from_ms: Option<f64>,
@@ -226,7 +229,12 @@ pub fn summarize(recording: &Recording, urls: &[String], rate: u32, duration: Du
             let next = recording.faults.get(i + 1).map_or(end_ms, |f| f.at_ms);
             let disturbed = |b: &Bucket| b.failed > 0 || b.latency.p99_ms > spike_threshold_ms;
             let first_slot = (fired.at_ms as u64 / BUCKET_MS) as usize;
-            let disturbed_from = (first_slot..slots).find(|&s| disturbed(&timeline[s]));
+            // A disturbance that begins after the next fault, or long after this one, is
+            // not this fault's.
+            let horizon = next.min(fired.at_ms + HORIZON_MS);
+            let disturbed_from = (first_slot..slots)
+                .take_while(|&s| ((s as u64 * BUCKET_MS) as f64) < horizon)
+                .find(|&s| disturbed(&timeline[s]));
             let clean_from = disturbed_from.and_then(|d| {
                 (d + 1..slots.saturating_sub(CLEAN_BUCKETS - 1))
                     .find(|&s| timeline[s..s + CLEAN_BUCKETS].iter().all(|b| !disturbed(b)))
