@@ -281,37 +281,39 @@ def main(out_dir):
         for ref in ("nginx", "haproxy", "pingora"):
             targets[f"cache_rate_cpu_us_vs_{ref}"] = ratios(table, "flotilla", ref)
 
-    failovers = [r for r in rows if r["scenario"] in ("kill", "hang")]
+    failovers = []
+    for row in rows:
+        if "compare" in row:
+            failovers += json.loads((out / row["compare"]).read_text())["rows"]
     failed = {}
     recovered = {}
     if failovers:
-        table_head(say, "Failover (origin 2 of 3 gets SIGKILL or SIGSTOP mid-run, open loop)", "| fault | proxy | sent | failed | failure kinds | failures from / to, ms after fault "
-            "| p99 ms | max ms | recovered after, ms | answers by origin (whole run) |")
+        table_head(say, "Failover (lab compare: origin 2 of 3 killed, hung, drained or slowed mid-run, or all three restarted in turn; open loop)",
+            "| fault | proxy | sent | failed | failure kinds | failures from / to, ms after fault "
+            "| p99 ms during the fault | max ms | time to detect, ms | time to recover, ms | answers by origin (whole run) |")
         for row in failovers:
-            summary = json.loads((out / row["loadgen"]).read_text())
-            fault = row["fault_at_ms"]
-            kinds = dict(summary["error_kinds"])
-            for code, n in summary["status"].items():
-                if not 200 <= int(code) < 300:
-                    kinds[f"HTTP {code}"] = n
-            kinds_text = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none"
-            if summary.get("first_failure_ms") is not None:
-                when = f"{fmt(summary['first_failure_ms'] - fault, 0)} / {fmt(summary['last_failure_ms'] - fault, 0)}"
+            key = (row["scenario"], row["proxy"])
+            kinds_text = ", ".join(f"{k} {v}" for k, v in sorted(row["failures_by_kind"].items())) or "none"
+            if row["failures_from_ms"] is not None:
+                when = f"{fmt(row['failures_from_ms'], 0)} / {fmt(row['failures_to_ms'], 0)}"
             else:
                 when = "–"
-            failed[(row["scenario"], row["target"])] = summary["failed"]
-            recovered[(row["scenario"], row["target"])] = recovery(summary["timeline"], fault)
-            if summary["max_dispatch_lag_ms"] > LAG_LIMIT_MS:
-                kinds_text += f" (generator {fmt(summary['max_dispatch_lag_ms'], 0)} ms behind: machine starved)"
-            instances = ", ".join(f"{k} {v}" for k, v in summary["instances"].items())
-            say(f"| {row['scenario']} | {row['target']} | {summary['sent']} | **{summary['failed']}** "
-                f"| {kinds_text} | {when} | {fmt(summary['latency_ms']['p99'])} "
-                f"| {fmt(summary['latency_ms']['max'])} | {recovered[(row['scenario'], row['target'])]} | {instances} |")
+            failed[key] = row["failed"]
+            detect = row["time_to_detect_ms"]
+            recovered[key] = "never" if detect is None else ("0 (no impact)" if detect == 0 else fmt(detect, 0))
+            recover = "never" if row["time_to_recover_ms"] is None else fmt(row["time_to_recover_ms"], 0)
+            if row["max_dispatch_lag_ms"] > LAG_LIMIT_MS:
+                kinds_text += f" (generator {fmt(row['max_dispatch_lag_ms'], 0)} ms behind: machine starved)"
+            instances = ", ".join(f"{k} {v}" for k, v in row["instances"].items())
+            say(f"| {row['scenario']} | {row['proxy']} | {row['sent']} | **{row['failed']}** "
+                f"| {kinds_text} | {when} | {fmt(row['during_p99_ms'])} "
+                f"| {fmt(row['max_ms'])} | {recovered[key]} | {recover} | {instances} |")
         say("")
-        say("`recovered after`: from the fault to the start of the first second in which every 250 ms "
-            "bucket has no failure and a p99 within 2× (and at least 20 ms) of the pre-fault p99; "
-            "`never` means not within the run. Failure times are when the failed requests were sent. "
-            "The faulted origin is o2.")
+        say("`time to detect`: from the first failure or latency spike (a 100 ms bucket's p99 over 4× "
+            "and 100 ms above the pre-fault p99) to the first clean second; `never` means not within "
+            "the run. `time to recover`: from the last fault (the restart, the resume) until traffic is "
+            "clean and every origin has half its former share back. Failure times are when the failed "
+            "requests were sent. Each run's timeline is in `failover_SCENARIO/report.html`.")
         say("")
 
     defaults_section(rows, out, say)
@@ -339,14 +341,16 @@ def main(out_dir):
     row("CPU per cache hit at a fixed rate", "cache_rate_cpu_us", "≤ 0.5× nginx", lambda v: v <= 0.5)
     row("CPU per cache hit at saturation", "cache_sat_cpu_us", "≤ 0.5× nginx", lambda v: v <= 0.5)
     row("cache hits/s at saturation", "cache_sat_rps", "–", None)
-    for scenario in ("kill", "hang"):
+    faults = {"kill": "SIGKILLed", "hang": "hung (SIGSTOP)", "drain": "drained (SIGTERM)",
+              "rolling": "restarted in turn", "slow": "slow (2 s)"}
+    for scenario, what in faults.items():
         if (scenario, "flotilla") in failed:
             n = failed[(scenario, "flotilla")]
             ref = ", ".join(f"{p} {failed.get((scenario, p), '–')}" for p in ("nginx", "haproxy"))
-            say(f"| failed requests, origin {'SIGKILLed' if scenario == 'kill' else 'hung (SIGSTOP)'} "
+            say(f"| failed requests, origin {what} "
                 f"| {n} (others: {ref}) | | | 0 | {'**met**' if n == 0 else '**not met**'} |")
             ref = ", ".join(f"{p} {recovered.get((scenario, p), '–')}" for p in ("nginx", "haproxy"))
-            say(f"| recovered after (ms), origin {'SIGKILLed' if scenario == 'kill' else 'hung'} "
+            say(f"| time to detect (ms), origin {what} "
                 f"| {recovered[(scenario, 'flotilla')]} (others: {ref}) | | | – | info |")
     print("\n".join(lines))
 

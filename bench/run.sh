@@ -6,8 +6,9 @@
 #
 # Knobs (environment): ROUNDS (5), DURATION (10 s per measurement), CONNS (32 wrk
 # connections), RATE (5000 req/s for the fixed-rate run), FO_RATE (2000 req/s),
-# FO_SECS (12), FO_AT (4 s into the failover run), FO_CONNS (1000 client connections at
-# most; a request waits for a free one, and one unanswered after 5 s counts as failed), SCENARIOS (all five, see below),
+# FO_SECS (12; the fault comes at a third of it, see `lab compare`), FO_CONNS (1000 client
+# connections at most; a request waits for a free one, and one unanswered after 5 s counts as
+# failed), SCENARIOS (the five below; `drain`, `rolling` and `slow` are failover runs too),
 # DF_RATE (500 req/s), DF_SECS (16), DF_AT (4), DF_HANG (6 s the origin stays stopped) for
 # the `defaults` scenario, which is not in the default list,
 # BASE_PORT (18400), OUT (results directory; default a fresh temporary directory), NICE
@@ -22,7 +23,6 @@ CONNS=${CONNS:-32}
 RATE=${RATE:-5000}
 FO_RATE=${FO_RATE:-2000}
 FO_SECS=${FO_SECS:-12}
-FO_AT=${FO_AT:-4}
 FO_CONNS=${FO_CONNS:-1000}
 SCENARIOS=${SCENARIOS:-"saturation fixed_rate cache kill hang"}
 CACHE_BYTES=${CACHE_BYTES:-1024}
@@ -40,7 +40,7 @@ done
 
 # --- build -------------------------------------------------------------------------------
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-(cd "$ROOT" && cargo build --release --quiet -p proxy -p test-origin -p loadgen -p pingora-floor)
+(cd "$ROOT" && cargo build --release --quiet -p proxy -p test-origin -p loadgen -p pingora-floor -p lab)
 BIN=$TARGET_DIR/release
 
 RUN=$(mktemp -d -t flotilla-bench.XXXXXX)
@@ -169,7 +169,7 @@ done
     echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
     echo "rounds=$ROUNDS"
     echo "duration=$DURATION"
-    echo "settings=nice $NICE, rounds $ROUNDS, $DURATION s per measurement, wrk -t1 -c$CONNS, fixed rate $RATE/s, cached body $CACHE_BYTES B, failover at $FO_RATE/s for $FO_SECS s (at most $FO_CONNS connections, 5 s client timeout) with the fault at $FO_AT s"
+    echo "settings=nice $NICE, rounds $ROUNDS, $DURATION s per measurement, wrk -t1 -c$CONNS, fixed rate $RATE/s, cached body $CACHE_BYTES B, failover at $FO_RATE/s for $FO_SECS s (at most $FO_CONNS connections, 5 s client timeout) with the fault at a third of the run, undone at two thirds"
     echo "flotilla_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$OUT/meta.txt"
@@ -223,36 +223,20 @@ scenario_fixed_rate() {
     done
 }
 
-# Failover: origin 2 gets $1 (KILL or STOP) FO_AT seconds into an open-loop run at FO_RATE.
+# Failover: `lab compare` starts its own three origins and each proxy with this script's
+# configs (bench/templates), one at a time, and runs scenario $1 through each at FO_RATE for
+# FO_SECS, the fault at a third of the run and undone at two thirds; every proxy pinned to
+# PROXY_CPU, the lab and its origins to LOAD_CPU. Its report, timelines and per-request CSVs
+# land in $OUT/failover_$1/; report.py reads its compare.json.
 failover() {
-    local signal=$1 name=$2 t file t0 t1
-    for t in nginx haproxy flotilla; do
-        log "failover ($name): $t"
-        file="$OUT/${name}_${t}.json"
-        t0=$(date +%s.%N)
-        taskset -c "$LOAD_CPU" "$BIN/loadgen" --url "http://127.0.0.1:${PORT[$t]}/" \
-            --rate "$FO_RATE" --duration-secs "$FO_SECS" --connections "$FO_CONNS" \
-            --timeout-ms 5000 --bucket-ms 250 >"$file" &
-        local gen=$!
-        sleep "$FO_AT"
-        kill -"$signal" "${ORIGIN_PIDS[1]}"
-        t1=$(date +%s.%N)
-        wait "$gen"
-        if [ "$t" = flotilla ]; then
-            # What Flotilla itself thought of its backends just before the fault was undone.
-            curl -s "http://127.0.0.1:$FLOTILLA_ADMIN_PORT/status" >"$OUT/${name}_flotilla_status.json" || true
-        fi
-        record "{\"scenario\":\"$name\",\"target\":\"$t\",\"loadgen\":\"$(basename "$file")\",\"fault_at_ms\":$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')}"
-        # Bring origin 2 back, then give every proxy time to readmit it (rise 2 × 1 s for the
-        # health-checked ones, fail_timeout 2 s for nginx).
-        if [ "$signal" = STOP ]; then
-            kill -CONT "${ORIGIN_PIDS[1]}"
-        else
-            wait "${ORIGIN_PIDS[1]}" 2>/dev/null || true
-            start_origin 1
-        fi
-        sleep 4
-    done
+    local name=$1
+    log "failover ($name): nginx, haproxy, flotilla"
+    "$BIN/lab" compare --proxies nginx,haproxy,flotilla --scenarios "$name" \
+        --rate "$FO_RATE" --scenario-duration "${FO_SECS}s" --connections "$FO_CONNS" \
+        --timeout 5s --proxy-cpu "$PROXY_CPU" --load-cpu "$LOAD_CPU" \
+        --proxy-bin "$BIN/proxy" --origin-bin "$BIN/proxy-test-origin" \
+        --out "$OUT/failover_$name" 2>>"$RUN/lab.log"
+    record "{\"scenario\":\"$name\",\"compare\":\"failover_$name/compare.json\"}"
 }
 # Requests the origins have answered for the cache scenario's path, all three summed.
 origin_cache_hits() {
@@ -358,8 +342,11 @@ scenario_defaults() {
     done
 }
 
-scenario_kill() { failover KILL kill; }
-scenario_hang() { failover STOP hang; }
+scenario_kill() { failover kill; }
+scenario_hang() { failover hang; }
+scenario_drain() { failover drain; }
+scenario_rolling() { failover rolling; }
+scenario_slow() { failover slow; }
 
 for s in $SCENARIOS; do "scenario_$s"; done
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/meta.txt"

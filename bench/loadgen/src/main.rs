@@ -1,11 +1,13 @@
-//! `loadgen`: an open-loop HTTP/1.1 load generator for the side-by-side benchmark.
+//! `loadgen`: an open-loop HTTP/1.1 load generator for the side-by-side benchmark's
+//! fixed-rate, cache and `defaults` runs. The failover runs (kill, hang, drain, rolling,
+//! slow) use `lab compare` instead, which records every request and draws timelines.
 //!
 //! wrk measures saturation well, but it is closed loop: a stalled response holds back the
 //! requests that should have followed it, so its tail latencies hide stalls (coordinated
 //! omission), and it does not say *when* an error happened. This tool sends request *i* at
 //! `start + i / rate` whatever happened before (in bursts at the timer's 1 ms tick), counts a
-//! wait for a free connection in the latency, and records every failure with its time, so a
-//! failover run shows what a client saw. How late the dispatcher itself ran is reported as
+//! wait for a free connection in the latency, and counts failures per timeline bucket, so the
+//! `defaults` run shows when clients paid for its fault. How late the dispatcher itself ran is reported as
 //! `max_dispatch_lag_ms`: when that is large, the generator was the bottleneck.
 //!
 //! Layout:
@@ -52,7 +54,7 @@ struct Args {
     #[arg(long, default_value_t = 500)]
     bucket_ms: u64,
     /// `FROM-TO` in milliseconds from the start: also summarize the requests scheduled in
-    /// this window alone (a failover run's fault).
+    /// this window alone (the `defaults` run's fault).
     #[arg(long, value_parser = parse_window)]
     window_ms: Option<(u64, u64)>,
 }

@@ -63,16 +63,11 @@ impl Pool {
             Err(error) => return Outcome::Error(classify(&error)),
         };
         let status = response.status().as_u16();
-        let instance = response
-            .headers()
-            .get("x-instance")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         if response.into_body().collect().await.is_err() {
             return Outcome::Error("body_cut");
         }
         self.checkin(sender);
-        Outcome::Response { status, instance }
+        Outcome::Response { status }
     }
 
     async fn checkout(&self) -> Result<SendRequest<Empty<Bytes>>, Outcome> {

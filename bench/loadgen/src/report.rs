@@ -12,8 +12,6 @@ pub(crate) enum Outcome {
     Response {
         /// Its status code.
         status: u16,
-        /// Its `X-Instance` header, naming the origin that answered.
-        instance: Option<String>,
     },
     /// No complete response; the kind of failure.
     Error(&'static str),
@@ -40,15 +38,7 @@ pub(crate) struct Percentiles {
     max: f64,
 }
 
-/// One failed request (non-2xx or no response).
-#[derive(Serialize, Debug)]
-pub(crate) struct Failure {
-    t_ms: f64,
-    kind: String,
-    latency_ms: f64,
-}
-
-/// The requests scheduled within a window (the fault, in a failover run).
+/// The requests scheduled within a window (the fault, in the `defaults` run).
 #[derive(Serialize, Debug)]
 pub(crate) struct Window {
     from_ms: f64,
@@ -86,18 +76,10 @@ pub(crate) struct Summary {
     latency_ms: Percentiles,
     status: BTreeMap<u16, u64>,
     error_kinds: BTreeMap<&'static str, u64>,
-    instances: BTreeMap<String, u64>,
-    /// Scheduled time of the first and the last failure, over all of them.
-    first_failure_ms: Option<f64>,
-    last_failure_ms: Option<f64>,
-    /// The first failures, in time order.
-    failures: Vec<Failure>,
     timeline: Vec<Bucket>,
     /// The `--window-ms` requests alone, when asked for.
     pub(crate) window: Option<Window>,
 }
-
-const MAX_FAILURES_LISTED: usize = 200;
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
@@ -133,9 +115,6 @@ pub(crate) fn summarize(
     records.sort_by_key(|r| r.scheduled);
     let mut status = BTreeMap::new();
     let mut error_kinds = BTreeMap::new();
-    let mut instances = BTreeMap::new();
-    let mut failures = Vec::new();
-    let (mut first_failure, mut last_failure) = (None, None);
     let (mut ok, mut non_2xx, mut errors) = (0u64, 0u64, 0u64);
     let mut buckets: BTreeMap<u64, (u64, u64, Vec<Duration>)> = BTreeMap::new();
     for record in &records {
@@ -143,42 +122,26 @@ pub(crate) fn summarize(
         let entry = buckets.entry(slot).or_default();
         entry.2.push(record.latency);
         let failure = match &record.outcome {
-            Outcome::Response {
-                status: code,
-                instance,
-            } => {
+            Outcome::Response { status: code } => {
                 *status.entry(*code).or_insert(0) += 1;
-                if let Some(name) = instance {
-                    *instances.entry(name.clone()).or_insert(0) += 1;
-                }
                 if (200..300).contains(code) {
                     ok += 1;
-                    None
+                    false
                 } else {
                     non_2xx += 1;
-                    Some(format!("status_{code}"))
+                    true
                 }
             }
             Outcome::Error(kind) => {
                 errors += 1;
                 *error_kinds.entry(*kind).or_insert(0) += 1;
-                Some((*kind).to_owned())
+                true
             }
         };
-        match failure {
-            None => entry.0 += 1,
-            Some(kind) => {
-                entry.1 += 1;
-                first_failure.get_or_insert(ms(record.scheduled));
-                last_failure = Some(ms(record.scheduled));
-                if failures.len() < MAX_FAILURES_LISTED {
-                    failures.push(Failure {
-                        t_ms: ms(record.scheduled),
-                        kind,
-                        latency_ms: ms(record.latency),
-                    });
-                }
-            }
+        if failure {
+            entry.1 += 1;
+        } else {
+            entry.0 += 1;
         }
     }
     let timeline = buckets
@@ -213,10 +176,6 @@ pub(crate) fn summarize(
         latency_ms: percentiles(&latencies),
         status,
         error_kinds,
-        instances,
-        first_failure_ms: first_failure,
-        last_failure_ms: last_failure,
-        failures,
         timeline,
         window: None,
     }

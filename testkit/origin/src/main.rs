@@ -23,7 +23,12 @@
 //! - `POST /__fail`: from now on `/cache/...` answers 500 (an origin that is up but failing);
 //! - `POST /__drain`: from now on every response carries the app's draining header, as an
 //!   app instance does after SIGTERM;
+//! - `POST /__slow?ms=N`: from now on every other response, `/healthz` included, waits N ms
+//!   first (an origin that is up but slow; `ms=0` undoes it);
 //! - anything else: 200 with the instance name and the request body's length.
+//!
+//! With `--drain-ms N`, SIGTERM drains as an app instance does: every response from then on
+//! carries the draining header, and the process exits N ms later.
 //!
 //! With `--keep-alive-ms N` it is instead a bare HTTP/1.1 server that answers every request
 //! 200 with its instance name and closes a keep-alive connection N ms after its last
@@ -46,6 +51,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
+mod control;
 mod keep_alive;
 
 #[derive(Clone)]
@@ -55,6 +61,7 @@ struct Origin {
     paths: Arc<Mutex<BTreeMap<String, u64>>>,
     failing: Arc<std::sync::atomic::AtomicBool>,
     draining: Arc<std::sync::atomic::AtomicBool>,
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
     log: Option<Arc<Mutex<std::fs::File>>>,
 }
 
@@ -77,6 +84,7 @@ async fn main() {
         paths: Arc::default(),
         failing: Arc::default(),
         draining: Arc::default(),
+        delay_ms: Arc::default(),
         log: value("--log").map(|path| {
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -100,13 +108,15 @@ async fn main() {
         .route("/cache/{*rest}", any(cacheable))
         .route("/__fail", axum::routing::post(fail))
         .route("/__drain", axum::routing::post(drain))
+        .route("/__slow", axum::routing::post(control::slow_down))
         .route("/metrics", get(|| async { "app_secret_metric 1\n" }))
         .fallback(any(plain))
         .layer(middleware::from_fn_with_state(
             origin.clone(),
             count_and_tag,
         ))
-        .with_state(origin);
+        .with_state(origin.clone());
+    let origin_state = origin;
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -121,6 +131,12 @@ async fn main() {
         let idle = Duration::from_millis(idle_ms);
         keep_alive::serve(listener, id, idle, advertise, late_close).await;
         return;
+    }
+    if let Some(drain_ms) = value("--drain-ms").and_then(|v| v.parse::<u64>().ok()) {
+        tokio::spawn(control::drain_on_sigterm(
+            origin_state,
+            Duration::from_millis(drain_ms),
+        ));
     }
     let _ = axum::serve(listener, app).await;
 }
@@ -144,6 +160,10 @@ async fn count_and_tag(State(origin): State<Origin>, request: Request, next: Nex
                 format!("{} {id}\n", request.method()).as_bytes(),
             );
         }
+    }
+    let delay = origin.delay_ms.load(std::sync::atomic::Ordering::Relaxed);
+    if delay > 0 && path != "/__stats" && path != "/__slow" {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&origin.id) {

@@ -21,52 +21,7 @@ use super::{client, output};
 /// `OnceLock`; Cargo's lock on the target directory orders it against other processes.
 fn origin_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build_workspace_bin("test-origin", "proxy-test-origin"))
-}
-
-/// Builds `bin` of the workspace package `package` as this test binary was built (same
-/// target directory, same profile) and returns its path.
-fn build_workspace_bin(package: &str, bin: &str) -> PathBuf {
-    // A test binary is TARGET/PROFILE_DIR/deps/NAME-HASH; PROFILE_DIR is `debug` for the
-    // dev and test profiles and the profile's own name otherwise.
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary is in PROFILE_DIR/deps");
-    let target_dir = profile_dir
-        .parent()
-        .expect("PROFILE_DIR is in a target directory");
-    let profile = match profile_dir.file_name().and_then(|name| name.to_str()) {
-        Some("debug") => "dev",
-        Some(name) => name,
-        None => panic!("no profile directory above {}", exe.display()),
-    };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            package,
-            "--bin",
-            bin,
-            "--profile",
-            profile,
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run cargo build");
-    assert!(
-        built.status.success(),
-        "cargo build -p {package} --bin {bin} failed:\n{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    let path = profile_dir.join(bin);
-    assert!(path.is_file(), "cargo built no {}", path.display());
-    path
+    BIN.get_or_init(|| shared::testing::workspace_bin("test-origin", "proxy-test-origin"))
 }
 
 /// A `proxy-test-origin` process.
