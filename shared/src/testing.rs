@@ -41,8 +41,22 @@ pub async fn listener() -> (TcpListener, SocketAddr) {
 ///
 /// If loopback cannot be bound.
 pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("listener address").port()
+    // The kernel may hand the same port out again once it is released, and two test
+    // servers that set `SO_REUSEPORT` (Pingora's listeners do) would then share it without
+    // an error, each answering the other's requests. So within one test process a port
+    // is never handed out twice.
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("listener address").port();
+        let mut handed_out = HANDED_OUT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// The first of `count` loopback ports in a row that were free a moment ago, for a child
