@@ -38,7 +38,10 @@ async fn a_full_analysis_pool_is_503_with_retry_after(db: &TestDb) {
     .await;
     let (token, _) = app.user("busy@example.org").await;
     let large = large_csv();
-    assert!(large.len() < MAX_UPLOAD_BYTES as usize, "under max_upload_bytes");
+    assert!(
+        large.len() < MAX_UPLOAD_BYTES as usize,
+        "under max_upload_bytes"
+    );
     let first = {
         let client = app.client.clone();
         let url = app.url("/api/datasets?name=large");
@@ -93,4 +96,3 @@ async fn a_full_analysis_pool_is_503_with_retry_after(db: &TestDb) {
     );
 }
 db_test!(a_full_analysis_pool_is_503_with_retry_after);
-
