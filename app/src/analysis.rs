@@ -78,6 +78,7 @@
 mod column;
 mod error;
 mod frequency;
+mod header;
 mod hll;
 mod infer;
 mod model;
@@ -96,6 +97,7 @@ use csv::ByteRecord;
 
 use self::column::ColumnSummary;
 pub use self::error::AnalysisError;
+pub use self::header::HeaderCheck;
 pub use self::model::{
     Analysis, Column, ColumnType, Correlations, GroupStat, GroupSummary, GroupedColumn, Histogram,
     MissingByPosition, MissingColumn, Quantiles, Sample, Series, TopValue, Value,

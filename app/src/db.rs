@@ -384,15 +384,28 @@ fn is_locked(error: &sqlx::Error) -> bool {
         if cause.code().as_deref() == Some("5") || cause.message().contains("database is locked"))
 }
 
-/// Creates the database directory (and missing parents) readable by this user only.
-/// Directories that already exist keep their mode.
+/// Creates the database directory (and missing parents) readable by this user only, and
+/// makes an existing one so too: the directory holds the database and its journals.
+/// Parents that already exist keep their mode.
 fn create_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("creating the database directory {}", dir.display()))
+        .with_context(|| format!("creating the database directory {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("reading the database directory {}", dir.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o777 != 0o700 {
+        // A directory this user does not own (a mounted volume) cannot be changed; the
+        // database file inside is still 0600, so say so and go on rather than not start.
+        if let Err(error) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            tracing::warn!(%error, dir = %dir.display(), "could not make the database directory private (0700)");
+        }
+    }
+    Ok(())
 }
 
 /// Creates the database file, if missing, readable and writable by this user only. SQLite

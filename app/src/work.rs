@@ -143,7 +143,7 @@ impl<T> Future for Task<T> {
 pub struct Pools {
     /// Argon2id hashes and verifications.
     pub hashing: Pool,
-    /// CSV analyses, one per upload being received.
+    /// CSV analyses, one per upload whose body has fully arrived.
     pub analysis: Pool,
 }
 

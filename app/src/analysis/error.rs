@@ -10,9 +10,11 @@ pub enum AnalysisError {
     #[error("missing header row")]
     MissingHeader,
     /// The header has more columns than the limit allows.
-    #[error("line 1: the header has {found} columns; at most {max} are accepted (max_columns)")]
+    #[error(
+        "line 1: the header has at least {found} columns; at most {max} are accepted (max_columns)"
+    )]
     TooManyColumns {
-        /// Fields in the header.
+        /// Fields in the header, or as many as were counted before the check stopped.
         found: usize,
         /// The configured `max_columns`.
         max: usize,

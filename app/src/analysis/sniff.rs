@@ -4,11 +4,11 @@
 use std::io::{self, Read};
 
 /// The UTF-8 byte order mark some spreadsheet exports put before the header.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(super) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// How far to look for the end of the header line; a header longer than this is sniffed
 /// from its first part.
-const MAX_HEADER_BYTES: usize = 1 << 20;
+pub(super) const MAX_HEADER_BYTES: usize = 1 << 20;
 
 /// The delimiters we recognise, in the order that breaks ties.
 const CANDIDATES: [u8; 3] = [b',', b';', b'\t'];
@@ -29,7 +29,7 @@ pub(super) fn sniff<R: Read>(input: &mut R) -> io::Result<Sniffed> {
     let mut chunk = [0u8; 8 * 1024];
     let mut scan = Scan::default();
     let mut bom_checked = false;
-    while scan.line_end.is_none() && prefix.len() < MAX_HEADER_BYTES {
+    while !scan.decided(prefix.len()) {
         let read = match input.read(&mut chunk) {
             Ok(0) => break,
             Ok(read) => read,
@@ -56,7 +56,7 @@ pub(super) fn sniff<R: Read>(input: &mut R) -> io::Result<Sniffed> {
 
 /// Incremental scan of the header line, so each byte is looked at once.
 #[derive(Debug, Default)]
-struct Scan {
+pub(super) struct Scan {
     /// Bytes of the prefix already scanned.
     at: usize,
     /// Inside a quoted field.
@@ -68,7 +68,8 @@ struct Scan {
 }
 
 impl Scan {
-    fn feed(&mut self, prefix: &[u8]) {
+    /// Scans what `prefix` holds beyond the bytes already scanned.
+    pub(super) fn feed(&mut self, prefix: &[u8]) {
         for (offset, &byte) in prefix[self.at..].iter().enumerate() {
             match byte {
                 b'"' => self.quoted = !self.quoted,
@@ -87,7 +88,14 @@ impl Scan {
         self.at = prefix.len();
     }
 
-    fn delimiter(&self) -> u8 {
+    /// Whether the delimiter is decided: the header line has ended, or `scanned` bytes
+    /// are as many as [`sniff`] looks at.
+    pub(super) fn decided(&self, scanned: usize) -> bool {
+        self.line_end.is_some() || scanned >= MAX_HEADER_BYTES
+    }
+
+    /// The candidate seen most often outside quotes (ties and none: `,`).
+    pub(super) fn delimiter(&self) -> u8 {
         let mut best = 0;
         for slot in 1..CANDIDATES.len() {
             if self.counts[slot] > self.counts[best] {

@@ -2,6 +2,7 @@
 //! and asserts what a user of the instance would notice (status, header, body, peak memory).
 //! The memory bounds are read from the real `app` binary's `/proc/PID/status`.
 
+mod busy;
 mod hashing;
 mod holes;
 mod login;

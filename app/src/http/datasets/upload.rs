@@ -1,13 +1,13 @@
-//! Receiving an upload: a `text/csv` body or a multipart form with a `file` field, fed to the
-//! analysis chunk by chunk as it arrives.
+//! Receiving an upload: a `text/csv` body or a multipart form with a `file` field,
+//! checked as it arrives and analysed once it has all arrived.
 //!
-//! The analysis is synchronous and CPU-bound, so it runs on a thread of the bounded analysis
-//! pool and reads from a bounded channel that this (async) side fills with body chunks. The
-//! thread is taken when the first bytes arrive, not before, so a client that sends only
-//! headers holds nothing; when the pool stays full the upload is 503 with `Retry-After`.
-//! Nothing is buffered whole; the byte count is checked on every chunk, so an oversized
-//! upload stops at the limit rather than after it has been read. A body that pauses longer
-//! than the idle timeout is 408, and nothing is stored.
+//! The body is spooled to a private, nameless temporary file as it arrives (see
+//! `feed.rs`), with no analysis slot held; the byte count and the header's column count
+//! are checked on every chunk, so an oversized upload stops at the limit and a header
+//! over `max_columns` is refused before the rest is read. Only once the whole body is
+//! here does the upload take a slot of the bounded analysis pool, so a stalled client
+//! never holds one; when the pool stays full the upload is 503 with `Retry-After`. A body
+//! that pauses longer than the idle timeout is 408, and nothing is stored.
 //!
 //! Refusing an upload with 413 while the client is still sending it needs care: closing a
 //! connection with unread bytes makes the kernel reset it, and the reset can destroy the
@@ -76,7 +76,8 @@ pub(super) struct Limits {
 ///
 /// # Errors
 ///
-/// 415 for other content types, 413 over `max_bytes`, 422 for a CSV the analysis rejects,
+/// 415 for other content types, 413 over `max_bytes`, 422 for a CSV the analysis rejects
+/// (a header over `max_columns` as soon as it shows),
 /// 400 for a broken multipart body, 408 for a stalled one, 503 when the analysis pool
 /// stays full.
 pub(super) async fn receive(request: Request, limits: &Limits) -> Result<Received, Error> {

@@ -51,26 +51,43 @@ async fn nul_bytes_are_422_never_500(db: &TestDb) {
 }
 db_test!(nul_bytes_are_422_never_500);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sqlite_files_are_private_to_the_user() {
-    let db = TestDb::sqlite();
-    let app = TestApp::spawn(&db).await;
+/// Starts the app on `db`, writes a dataset, and checks the SQLite directory is 0700 and
+/// its files 0600.
+async fn assert_sqlite_files_private(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
     let (token, _) = app.user("ada@example.org").await;
     app.public_dataset(&token, "written").await;
     let file = std::path::PathBuf::from(db.url().trim_start_matches("sqlite://"));
-    let mode = |path: &std::path::Path| {
-        std::fs::metadata(path)
-            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-            .permissions()
-            .mode()
-            & 0o777
-    };
     let dir = file.parent().expect("a directory");
     assert_eq!(mode(dir), 0o700, "{}", dir.display());
     for suffix in ["", "-wal", "-shm"] {
         let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_files_are_private_to_the_user() {
+    assert_sqlite_files_private(&TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_open_data_directory_is_made_private() {
+    let db = TestDb::sqlite();
+    let file = std::path::PathBuf::from(db.url().trim_start_matches("sqlite://"));
+    let dir = file.parent().expect("a directory");
+    std::fs::create_dir_all(dir).expect("create the directory");
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_eq!(mode(dir), 0o755);
+    assert_sqlite_files_private(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,3 +117,89 @@ async fn a_stalled_body_is_408_and_stores_nothing(db: &TestDb) {
     assert_eq!(list["items"].as_array().map(Vec::len), Some(0), "{list}");
 }
 db_test!(a_stalled_body_is_408_and_stores_nothing);
+
+/// Stalled uploads held open at once, more than the one analysis slot.
+const STALLED_PAST_SLOTS: usize = 4;
+/// A generous bound for a small upload, below the stalls' idle timeout (6 s) and far
+/// above what it takes.
+const REAL_UPLOAD_WITHIN: Duration = Duration::from_secs(5);
+
+async fn stalled_uploads_hold_no_analysis_slot(db: &TestDb) {
+    let app = Instance::start(
+        db,
+        &[
+            ("APP__MAX_CONCURRENT_ANALYSES", "1"),
+            ("APP__BODY_IDLE_TIMEOUT_MS", "6000"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let registered: Value = client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({ "email": "slots@example.org", "password": PASSWORD }))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("register body");
+    let token = registered["token"].as_str().expect("token").to_owned();
+
+    let baseline = app.open_fds();
+    let head = format!(
+        "POST /api/datasets?name=stalled HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: text/csv\r\n\
+         Content-Length: 1000000\r\n\r\na,b\n1,2\n",
+        app.addr
+    );
+    let mut stalled = Vec::with_capacity(STALLED_PAST_SLOTS);
+    for _ in 0..STALLED_PAST_SLOTS {
+        let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("send head");
+        stalled.push(stream);
+    }
+    wait_until("the app to hold every stalled upload", DEADLINE, || async {
+        (app.open_fds() >= baseline + STALLED_PAST_SLOTS).then_some(())
+    })
+    .await
+    .expect("every stalled upload is open on the server");
+
+    let started = Instant::now();
+    let response = client
+        .post(app.url("/api/datasets?name=real"))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(SMALL_CSV)
+        .timeout(DEADLINE)
+        .send()
+        .await
+        .expect("a real upload is answered");
+    let elapsed = started.elapsed();
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(
+        elapsed < REAL_UPLOAD_WITHIN,
+        "the real upload took {elapsed:?} behind {STALLED_PAST_SLOTS} stalled ones"
+    );
+    // The stalled uploads are still open, and still end in 408 with nothing stored.
+    let mut answer = Vec::new();
+    tokio::time::timeout(DEADLINE, stalled[0].read_to_end(&mut answer))
+        .await
+        .expect("answered before the test deadline")
+        .expect("read the answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let list: Value = client
+        .get(app.url("/api/datasets"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("list body");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+    drop(stalled);
+}
+db_test!(stalled_uploads_hold_no_analysis_slot);

@@ -166,7 +166,7 @@ async fn the_penguins_show_correlations_group_means_and_a_scatter_plot() {
 
     // A constant column has no correlation: the cell says so instead of a number.
     let files = TempDir::new();
-    let constant = write_file(&files, "constant.csv", CONSTANT_CSV);
+    let constant = write_file(&files, "constant.csv", &constant_csv());
     page.goto("#/").await;
     upload(&page, &constant, "A constant column", "private").await;
     page.wait_js(
@@ -187,12 +187,35 @@ async fn the_penguins_show_correlations_group_means_and_a_scatter_plot() {
         .text("#correlation-heatmap [data-row='a'][data-column='b']")
         .await;
     assert_eq!(defined, "0.98");
+
+    // A cell longer than the app's `max_cell_chars` (200): its column's card says the text
+    // was cut, and the page says so once above the cards.
+    let badge = page
+        .text("article.column-card[data-column='note'] h3 .badge")
+        .await;
+    assert_eq!(badge.trim(), "Text cut");
+    let uncut = page
+        .js_value("return document.querySelectorAll('article.column-card h3 .badge').length")
+        .await;
+    assert_eq!(uncut, json!(1), "only the cut column has the marker");
+    assert!(
+        page.text("#truncation-note")
+            .await
+            .contains("cut to 200 characters"),
+        "the page names the bound"
+    );
     page.assert_no_policy_violations().await;
     page.close().await;
 }
 
-/// a and b rise together; `constant` never changes; `empty` has no value (so it is text).
-const CONSTANT_CSV: &str = "a,b,constant,empty\n1,2,7,\n2,4,7,\n3,5,7,\n";
+/// a and b rise together; `constant` never changes; `empty` has no value (so it is text);
+/// `note` has one value longer than the default `max_cell_chars` (200).
+fn constant_csv() -> String {
+    format!(
+        "a,b,constant,empty,note\n1,2,7,,{}\n2,4,7,,short\n3,5,7,,short\n",
+        "long ".repeat(60)
+    )
+}
 
 /// Chooses the option labelled `label` in the select `css`, as a user would.
 async fn pick(page: &Browser, css: &str, label: &str) {
