@@ -91,6 +91,9 @@ pub struct Config {
     pub heartbeat_interval_ms: u64,
     /// Longest wait for a database connection before the request answers 503, in ms.
     pub db_acquire_timeout_ms: u64,
+    /// Long polls (`GET /api/events/poll`) this instance holds open at once; one more
+    /// answers 503 with `Retry-After`, so waiting clients cannot exhaust the instance.
+    pub max_concurrent_polls: usize,
     /// Requests in a row that find the database unreachable before the breaker opens and
     /// the ones after answer 503 at once.
     pub db_breaker_failures_to_open: u32,
@@ -135,6 +138,7 @@ impl Default for Config {
             db_max_connections: 10,
             heartbeat_interval_ms: 15_000,
             db_acquire_timeout_ms: 1000,
+            max_concurrent_polls: 1_000,
             db_breaker_failures_to_open: 3,
             db_breaker_probe_interval_ms: 500,
             log_format: LogFormat::Human,
@@ -262,6 +266,7 @@ impl Config {
             ("max_columns", self.max_columns as u64),
             ("max_cell_chars", self.max_cell_chars as u64),
             ("max_analysis_bytes", self.max_analysis_bytes),
+            ("max_concurrent_polls", self.max_concurrent_polls as u64),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::invalid(key, "must be above 0"));

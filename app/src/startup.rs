@@ -92,7 +92,9 @@ impl Application {
         )
         .await
         .context("starting live events")?;
+        let polls = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_polls));
         let state = AppState {
+            polls,
             db,
             config: Arc::new(config),
             tokens: Arc::new(tokens),

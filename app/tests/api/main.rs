@@ -12,3 +12,4 @@ mod forwarding;
 mod health;
 mod hostile;
 mod live;
+mod poll;
