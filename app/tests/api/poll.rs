@@ -53,6 +53,26 @@ async fn a_poll_returns_events_written_on_another_instance(db: &TestDb) {
 }
 db_test!(a_poll_returns_events_written_on_another_instance);
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_now_skips_the_past() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(&db).await;
+    let (ada, _) = app.user("ada@example.org").await;
+    upload(&app, &ada, "old news", "public").await;
+    let seq = app::db::events::last_seq(&app.state.db).await.expect("seq");
+    let deadline = Instant::now() + DEADLINE;
+    while app.state.hub.latest() < seq {
+        assert!(
+            Instant::now() < deadline,
+            "the instance never learnt of {seq}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let body = poll_json(&app, "since=now&wait_ms=100", None).await;
+    assert_eq!(body["events"], Value::Array(Vec::new()));
+    assert_eq!(body["next"], seq);
+}
+
 async fn a_waiting_poll_wakes_within_a_second_of_an_event(db: &TestDb) {
     let a = TestApp::spawn(db).await;
     let b = TestApp::spawn(db).await;

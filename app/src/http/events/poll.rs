@@ -2,7 +2,7 @@
 //! will not pass a stream (a buffering proxy holds SSE back until it ends).
 //!
 //! It answers `{"events": [...], "next": N2}` at once when there are events after `since`
-//! the caller may see, and otherwise waits up to `wait_ms` (default [`DEFAULT_WAIT_MS`], at
+//! the caller may see (`since=now` starts from the newest event), and otherwise waits up to `wait_ms` (default [`DEFAULT_WAIT_MS`], at
 //! most [`MAX_WAIT_MS`]) for one, then answers with an empty list. The client asks again
 //! with `since=next`. Events and visibility are those of the stream: both read through a
 //! [`crate::realtime::Subscription`]. Each instance holds at most `max_concurrent_polls`
@@ -38,7 +38,7 @@ pub(super) async fn poll(
     user: MaybeAuthUser,
     Query(query): Query<PollQuery>,
 ) -> Result<Response> {
-    let since = parse_since(query.since.as_deref())?;
+    let since = parse_since(query.since.as_deref())?.unwrap_or_else(|| state.hub.latest());
     let wait = Duration::from_millis(parse_wait_ms(query.wait_ms.as_deref())?);
     if state.draining.is_cancelled() {
         return Err(Error::Draining);
@@ -79,15 +79,20 @@ pub(super) async fn poll(
         .into_response())
 }
 
-/// `since` is required: the `next` of the previous answer, or 0 for everything.
-fn parse_since(raw: Option<&str>) -> Result<i64> {
+/// `since` is required: the `next` of the previous answer, 0 for everything, or `now`
+/// (`None`) for a client that starts fresh and wants only what comes next.
+fn parse_since(raw: Option<&str>) -> Result<Option<i64>> {
     let raw = raw.ok_or_else(|| {
-        Error::BadRequest("since is required: the next of the previous poll, or 0".into())
+        Error::BadRequest("since is required: the next of the previous poll, 0, or now".into())
     })?;
+    if raw.trim() == "now" {
+        return Ok(None);
+    }
     raw.trim()
         .parse::<i64>()
         .ok()
         .filter(|seq| *seq >= 0)
+        .map(Some)
         .ok_or_else(|| {
             Error::BadRequest("since must be an event sequence number (0 or more)".into())
         })
@@ -113,7 +118,8 @@ mod tests {
         assert!(parse_since(None).is_err());
         assert!(parse_since(Some("-1")).is_err());
         assert!(parse_since(Some("abc")).is_err());
-        assert_eq!(parse_since(Some("42")).ok(), Some(42));
+        assert_eq!(parse_since(Some("42")).ok(), Some(Some(42)));
+        assert_eq!(parse_since(Some("now")).ok(), Some(None));
     }
 
     #[test]
