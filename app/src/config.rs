@@ -6,6 +6,7 @@
 //! `--instance-id`/`APP_INSTANCE`. Everything else lives in the file (or `APP__KEY`).
 
 mod flags;
+mod oauth;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use shared::forwarding::TrustedProxies;
 use shared::telemetry::LogFormat;
 
 pub use flags::{Flags, JWT_SECRET_ENV};
+pub use oauth::{OauthConfig, ProviderConfig, ProviderKind};
 
 /// The environment prefix of file keys: `APP__MAX_UPLOAD_BYTES=1048576` sets
 /// `max_upload_bytes`.
@@ -108,6 +110,9 @@ pub struct Config {
     /// Default: loopback and private networks (127.0.0.0/8, ::1, 10.0.0.0/8,
     /// 172.16.0.0/12, 192.168.0.0/16, fc00::/7).
     pub trusted_proxies: TrustedProxies,
+    /// Sign-in with OAuth 2.0 / OpenID Connect providers: `[oauth]` and
+    /// `[[oauth.providers]]`.
+    pub oauth: OauthConfig,
 }
 
 impl Default for Config {
@@ -143,6 +148,7 @@ impl Default for Config {
             db_breaker_probe_interval_ms: 500,
             log_format: LogFormat::Human,
             trusted_proxies: TrustedProxies::local_and_private(),
+            oauth: OauthConfig::default(),
         }
     }
 }
@@ -287,7 +293,7 @@ impl Config {
                 return Err(ConfigError::invalid(key, "must be above 0"));
             }
         }
-        Ok(())
+        self.oauth.validate()
     }
 
     /// How often an idle live stream gets a heartbeat.
