@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use self::provider::{Browserish, CLIENT_ID, CLIENT_SECRET, OidcProvider, assert_failure, param};
-use crate::helpers::{TestApp, TestDb, test_config};
+use crate::helpers::{TestApp, TestDb, db_test, test_config};
 
 /// Two app instances on one database with one secret (as behind the proxy), a provider
 /// that knows both as redirect targets through the first's public URL.
@@ -166,10 +166,8 @@ async fn the_providers_route_lists_the_configured_ones() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_first_sign_in_creates_a_user_and_the_second_finds_it() {
-    let db = TestDb::sqlite();
-    let Some(world) = World::start(&db, "a_first_sign_in_creates_a_user").await else {
+async fn a_first_sign_in_creates_a_user_and_the_second_finds_it(db: &TestDb) {
+    let Some(world) = World::start(db, "a_first_sign_in_creates_a_user").await else {
         return;
     };
     let (token, user) = world.sign_in(None).await;
@@ -183,11 +181,10 @@ async fn a_first_sign_in_creates_a_user_and_the_second_finds_it() {
         "the same identity finds the same user"
     );
 }
+db_test!(a_first_sign_in_creates_a_user_and_the_second_finds_it);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_callback_on_another_instance_than_the_start_succeeds() {
-    let db = TestDb::sqlite();
-    let Some(world) = World::start(&db, "a_callback_on_another_instance").await else {
+async fn a_callback_on_another_instance_than_the_start_succeeds(db: &TestDb) {
+    let Some(world) = World::start(db, "a_callback_on_another_instance").await else {
         return;
     };
     let mut browser = Browserish::new();
@@ -198,6 +195,7 @@ async fn a_callback_on_another_instance_than_the_start_succeeds() {
     let (token, _) = exchange(&world.b, &done).await;
     me(&world.a, &token).await;
 }
+db_test!(a_callback_on_another_instance_than_the_start_succeeds);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tampered_state_and_a_replayed_code_are_refused() {
@@ -291,4 +289,40 @@ async fn a_verified_email_links_a_password_account_and_an_unverified_one_does_no
         .login_from("bob@example.org", crate::helpers::PASSWORD, "198.51.100.7")
         .await;
     assert_eq!(login.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_does_not_answer_is_a_clear_timeout_not_a_hang() {
+    let db = TestDb::sqlite();
+    // Accepts connections (the kernel does) but never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let issuer = format!("http://{}", silent.local_addr().expect("addr"));
+    let app = TestApp::spawn_with(&db, |config| {
+        config.oauth.provider_timeout_ms = 300;
+        config.oauth.providers = vec![ProviderConfig {
+            id: "test".into(),
+            display_name: "Silent".into(),
+            kind: ProviderKind::Oidc,
+            issuer: Some(issuer),
+            authorize_url: None,
+            token_url: None,
+            userinfo_url: None,
+            client_id: CLIENT_ID.into(),
+            client_secret: Some(serde_json::from_value(json!(CLIENT_SECRET)).expect("a secret")),
+            client_secret_file: None,
+            scopes: Vec::new(),
+        }];
+    })
+    .await;
+    let response = app.get("/api/auth/oauth/test/start", None).await;
+    assert_failure(
+        response,
+        StatusCode::GATEWAY_TIMEOUT,
+        "provider_unreachable",
+    )
+    .await;
+    let unknown = app.get("/api/auth/oauth/nope/start", None).await;
+    assert_failure(unknown, StatusCode::NOT_FOUND, "unknown_provider").await;
 }
