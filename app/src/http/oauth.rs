@@ -323,7 +323,12 @@ impl IntoResponse for Failure {
              <p><a href=\"/#/signin\">Back to sign in</a></p></main></body></html>",
             self.code()
         );
-        (self.status(), Html(page)).into_response()
+        (
+            self.status(),
+            [(header::CACHE_CONTROL, "no-store")],
+            Html(page),
+        )
+            .into_response()
     }
 }
 

@@ -2,6 +2,7 @@
 //! Node): accounts made and found, the app's token handed over by a one-time code, state
 //! and code checks, a callback on another instance, and consent denied.
 
+mod browser;
 mod provider;
 
 use app::config::{ProviderConfig, ProviderKind};
