@@ -91,9 +91,9 @@ impl OauthConfig {
     ///
     /// The offending key and why.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !self.providers.is_empty()
-            && !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://"))
-        {
+        let web_url =
+            self.public_url.starts_with("http://") || self.public_url.starts_with("https://");
+        if !self.providers.is_empty() && !web_url {
             return Err(ConfigError::invalid(
                 "oauth.public_url",
                 "must be an http:// or https:// URL",
