@@ -5,5 +5,6 @@
 //! status, so the HTTP handlers in `http::auth` and the state built in `startup` reach
 //! down here, never up into `http`.
 
+pub mod oauth;
 pub mod password;
 pub mod token;

@@ -6,6 +6,7 @@
 //! `--instance-id`/`APP_INSTANCE`. Everything else lives in the file (or `APP__KEY`).
 
 mod flags;
+mod oauth;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use shared::forwarding::TrustedProxies;
 use shared::telemetry::LogFormat;
 
 pub use flags::{Flags, JWT_SECRET_ENV};
+pub use oauth::{OauthConfig, ProviderConfig, ProviderKind};
 
 /// The environment prefix of file keys: `APP__MAX_UPLOAD_BYTES=1048576` sets
 /// `max_upload_bytes`.
@@ -91,6 +93,9 @@ pub struct Config {
     pub heartbeat_interval_ms: u64,
     /// Longest wait for a database connection before the request answers 503, in ms.
     pub db_acquire_timeout_ms: u64,
+    /// Long polls (`GET /api/events/poll`) this instance holds open at once; one more
+    /// answers 503 with `Retry-After`, so waiting clients cannot exhaust the instance.
+    pub max_concurrent_polls: usize,
     /// Requests in a row that find the database unreachable before the breaker opens and
     /// the ones after answer 503 at once.
     pub db_breaker_failures_to_open: u32,
@@ -105,6 +110,9 @@ pub struct Config {
     /// Default: loopback and private networks (127.0.0.0/8, ::1, 10.0.0.0/8,
     /// 172.16.0.0/12, 192.168.0.0/16, fc00::/7).
     pub trusted_proxies: TrustedProxies,
+    /// Sign-in with OAuth 2.0 / OpenID Connect providers: `[oauth]` and
+    /// `[[oauth.providers]]`.
+    pub oauth: OauthConfig,
 }
 
 impl Default for Config {
@@ -135,10 +143,12 @@ impl Default for Config {
             db_max_connections: 10,
             heartbeat_interval_ms: 15_000,
             db_acquire_timeout_ms: 1000,
+            max_concurrent_polls: 1_000,
             db_breaker_failures_to_open: 3,
             db_breaker_probe_interval_ms: 500,
             log_format: LogFormat::Human,
             trusted_proxies: TrustedProxies::local_and_private(),
+            oauth: OauthConfig::default(),
         }
     }
 }
@@ -262,6 +272,7 @@ impl Config {
             ("max_columns", self.max_columns as u64),
             ("max_cell_chars", self.max_cell_chars as u64),
             ("max_analysis_bytes", self.max_analysis_bytes),
+            ("max_concurrent_polls", self.max_concurrent_polls as u64),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::invalid(key, "must be above 0"));
@@ -282,7 +293,7 @@ impl Config {
                 return Err(ConfigError::invalid(key, "must be above 0"));
             }
         }
-        Ok(())
+        self.oauth.validate()
     }
 
     /// How often an idle live stream gets a heartbeat.

@@ -15,6 +15,7 @@ pub mod attempts;
 pub mod breaker;
 pub mod datasets;
 pub mod events;
+pub mod identities;
 pub mod users;
 
 use std::future::Future;

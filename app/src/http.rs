@@ -9,6 +9,7 @@ pub mod extract;
 mod frontend;
 pub mod health;
 pub mod middleware;
+pub mod oauth;
 
 use axum::Router;
 
@@ -21,6 +22,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(auth::router())
+        .merge(oauth::router())
         .merge(datasets::router())
         .merge(events::router())
         .merge(frontend::router())

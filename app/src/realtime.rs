@@ -41,6 +41,8 @@ pub enum Transport {
     Sse,
     /// `GET /api/ws`.
     WebSocket,
+    /// `GET /api/events/poll`, while it waits.
+    Poll,
 }
 
 impl Transport {
@@ -48,6 +50,7 @@ impl Transport {
         match self {
             Self::Sse => "sse",
             Self::WebSocket => "websocket",
+            Self::Poll => "poll",
         }
     }
 }

@@ -92,7 +92,13 @@ impl Application {
         )
         .await
         .context("starting live events")?;
+        let oauth =
+            crate::auth::oauth::Oauth::new(&config.oauth, config.jwt_secret.expose().as_bytes())
+                .map(Arc::new)?;
+        let polls = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_polls));
         let state = AppState {
+            polls,
+            oauth,
             db,
             config: Arc::new(config),
             tokens: Arc::new(tokens),

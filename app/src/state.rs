@@ -34,6 +34,11 @@ pub struct AppState {
     pub draining: CancellationToken,
     /// Wakes live streams when a change commits on any instance.
     pub hub: Hub,
+    /// Sign-in with OAuth 2.0 / OpenID Connect providers.
+    pub oauth: Arc<crate::auth::oauth::Oauth>,
+    /// Slots for long polls, `max_concurrent_polls` of them; a poll that finds none
+    /// answers 503.
+    pub polls: Arc<tokio::sync::Semaphore>,
     /// Bounded blocking pools for password hashing and for analyses.
     pub pools: Pools,
     /// A real argon2id hash that unknown-email logins verify against, so that a login for a

@@ -135,6 +135,17 @@ export const auth = {
     session.signIn(body.token, userFrom(body));
     return body;
   },
+  /** The OAuth / OpenID Connect providers to offer "Sign in with …" buttons for. */
+  async providers() {
+    const body = await request('GET', '/api/auth/oauth/providers', { expireOn401: false });
+    return body.providers ?? [];
+  },
+  /** Trades the one-time code a provider sign-in left in the address for a session. */
+  async exchangeOauthCode(code) {
+    const body = await request('POST', '/api/auth/oauth/exchange', { body: { code }, expireOn401: false });
+    session.signIn(body.token, userFrom(body));
+    return body;
+  },
   /** Loads who the stored token belongs to; a stale token ends the session. */
   async me() {
     const body = await request('GET', '/api/auth/me');

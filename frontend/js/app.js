@@ -4,7 +4,7 @@
 import { auth, session } from './api.js';
 import { h, replace } from './dom.js';
 import * as live from './live.js';
-import { signInPage, signUpPage } from './views/auth.js';
+import { oauthDonePage, signInPage, signUpPage } from './views/auth.js';
 import { datasetsPage } from './views/datasets.js';
 import { detailPage } from './views/detail.js';
 
@@ -38,6 +38,7 @@ function route() {
   const path = location.hash.replace(/^#/, '') || '/';
   const detail = path.match(/^\/datasets\/([^/]+)$/);
   if (detail) return { page: detailPage, params: { id: decodeURIComponent(detail[1]) } };
+  if (path.startsWith('/oauth/')) return { page: oauthDonePage, params: {} };
   if (path === '/signin') return { page: signInPage, params: {} };
   if (path === '/signup') return { page: signUpPage, params: {} };
   return { page: datasetsPage, params: {} };

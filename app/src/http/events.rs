@@ -1,4 +1,5 @@
-//! Live events over Server-Sent Events (`GET /api/events`) and WebSocket (`GET /api/ws`).
+//! Live events over Server-Sent Events (`GET /api/events`) and WebSocket (`GET /api/ws`),
+//! and by long polling (`GET /api/events/poll`, in [`poll`]) where a stream cannot pass.
 //!
 //! Both carry the same JSON per event (see [`realtime::event_json`]). SSE frames carry the
 //! event's `seq` as `id:` and its kind as `event:`, start with a `retry:` hint, and get a
@@ -7,6 +8,8 @@
 //! it starts from now. Anonymous streams carry public datasets' events; a bearer token adds
 //! the caller's private ones. When the instance drains, streams end and new ones get 503,
 //! so clients reconnect to an instance that is staying up.
+
+mod poll;
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -36,6 +39,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/events", get(sse))
         .route("/api/ws", get(websocket))
+        .route("/api/events/poll", get(poll::poll))
 }
 
 /// Where to resume from, for clients that cannot send `Last-Event-ID`.

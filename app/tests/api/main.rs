@@ -12,3 +12,5 @@ mod forwarding;
 mod health;
 mod hostile;
 mod live;
+mod oauth;
+mod poll;

@@ -72,10 +72,39 @@ function authPage(main, { flash, navigate }, options) {
     }
   });
 
+  const external = h('div', { class: 'auth__providers', id: 'oauth-providers' });
   main.append(h('section', { class: 'auth card' },
     h('h1', { id: 'auth-title' }, options.title),
     flash ? h('p', { class: 'form-message', 'data-tone': 'info', role: 'status', id: 'flash' }, flash) : null,
     form,
+    external,
     options.other));
+  showProviders(external);
+  return null;
+}
+
+/** Adds a "Sign in with …" link for each configured provider (none when there are none). */
+async function showProviders(container) {
+  let providers = [];
+  try { providers = await auth.providers(); } catch { return; }
+  for (const provider of providers) {
+    container.append(h('a', {
+      class: 'button button--wide',
+      href: provider.start_url,
+      'data-provider': provider.id,
+    }, `Sign in with ${provider.display_name}`));
+  }
+}
+
+/** `#/oauth/{code}`: where a provider sign-in lands; trades the code, then goes home. */
+export function oauthDonePage(main, { navigate }) {
+  const code = decodeURIComponent(location.hash.replace(/^#\/oauth\//, ''));
+  // The code works once; keep it out of the history.
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  const status = h('p', { role: 'status', id: 'oauth-status' }, 'Signing you in…');
+  main.append(h('section', { class: 'auth card' }, h('h1', {}, 'Signing in'), status));
+  auth.exchangeOauthCode(code)
+    .then(() => navigate('#/'))
+    .catch((error) => { status.textContent = `Sign-in failed: ${error.message} Please start again.`; });
   return null;
 }

@@ -9,6 +9,7 @@
 
 mod dashboard;
 mod driver;
+mod polling;
 mod relations;
 
 use std::path::{Path, PathBuf};
