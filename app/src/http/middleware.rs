@@ -4,10 +4,20 @@
 //! template, one access-log line with the client's address, and while draining
 //! `Connection: close` so clients move to other instances plus the draining header
 //! ([`shared::shutdown::DRAINING_HEADER`]) so the proxy stops sending here at once.
+//!
+//! A response written before its request's body was read to the end (a refusal decided
+//! from the head: 401, 413, 503) says `Connection: close`: the connection is closed after
+//! it, and a proxy that pooled it would send its next request into a closing socket,
+//! which for a `POST` cannot be retried.
 
 use std::any::Any;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -57,10 +67,14 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     // The span carries the id into every log line of this request; the access line below
     // repeats it because JSON logs are written without span fields.
     let span = tracing::info_span!("request", request_id = %id_text);
+    let (request, body_read) = watch_body(request);
 
     let mut response = next.run(request).instrument(span.clone()).await;
 
     let headers = response.headers_mut();
+    if body_read.is_some_and(|read| !read.load(Ordering::Acquire)) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     headers.insert(X_REQUEST_ID.clone(), request_id);
     headers.insert(X_INSTANCE.clone(), state.instance.clone());
     if state.draining.is_cancelled() {
@@ -103,6 +117,56 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         }
     });
     response
+}
+
+/// Wraps a request that has a body so the caller can tell, once the handler has answered,
+/// whether the body was read to its end; `None` for a request without one.
+fn watch_body(request: Request) -> (Request, Option<Arc<AtomicBool>>) {
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0");
+    if !has_body {
+        return (request, None);
+    }
+    let read = Arc::new(AtomicBool::new(false));
+    let (parts, inner) = request.into_parts();
+    let body = Body::new(Watched {
+        inner,
+        read: read.clone(),
+    });
+    (Request::from_parts(parts, body), Some(read))
+}
+
+/// A request body that notes when it has been read to its end.
+struct Watched {
+    inner: Body,
+    read: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.read.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The policy for API responses: JSON is data, never a page, so nothing may load or frame.

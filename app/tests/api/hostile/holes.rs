@@ -117,6 +117,24 @@ async fn json_responses_are_not_sniffed_or_framed_and_pages_keep_their_policy() 
     assert!(policy.contains("script-src 'self'"), "{policy}");
 }
 
+#[tokio::test]
+async fn an_answer_before_the_body_is_read_closes_the_connection() {
+    let db = TestDb::sqlite();
+    let app = TestApp::spawn(&db).await;
+    // Refused from its head (no token): the body is never read.
+    let refused = app.upload_csv(None, "name=early", SMALL_CSV).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "a pooled connection must not outlive an unread body"
+    );
+    // Read to its end: the connection stays open for the next request.
+    let registered = app.register("kept@example.org", "a long enough password").await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    assert!(registered.headers().get("connection").is_none());
+}
+
 #[test]
 fn the_placeholder_secret_is_refused_naming_the_variable() {
     let db = TestDb::sqlite();
