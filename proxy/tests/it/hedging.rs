@@ -332,3 +332,23 @@ async fn quick_mode_a_sigkilled_instance_costs_no_get() {
     let report = quick_mode_under_load(Some(Signal::SIGKILL)).await;
     assert!(report.failed().is_empty(), "{}", report.summary());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_mode_lets_a_slow_post_take_seconds() {
+    let origin = Origin::start("a").await;
+    let proxy = Proxy::quick(&[&origin]).await;
+    // A legitimately slow upload: the backend takes 3 s over its answer, longer than any
+    // hedge delay or health-check timeout, far under `response_header_ms` (30 s).
+    let response = client()
+        .post(proxy.url("/cache/upload?delay_ms=3000"))
+        .body("a,b\n1,2\n")
+        .send()
+        .await
+        .expect("slow POST");
+    assert_eq!(
+        response.status(),
+        200,
+        "the slow POST was answered, not cut"
+    );
+    assert_eq!(origin.count("POST").await, 1, "and sent exactly once");
+}

@@ -59,6 +59,28 @@ async fn a_host_that_is_not_an_authority_gets_400() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absolute_form_target_with_a_bad_authority_gets_400() {
+    let origin = Origin::start("a").await;
+    let proxy = Proxy::start(&upstream("app", &[&origin])).await;
+
+    for target in ["http://user@app.test/", "http://app.test:99999/"] {
+        let response = send(&proxy, "app.test", target).await;
+        assert_eq!(
+            response.as_ref().map(|r| r.status),
+            Some(400),
+            "GET {target}: {response:?}"
+        );
+    }
+    let fine = send(&proxy, "app.test", "http://app.test/x").await;
+    assert_eq!(fine.map(|r| r.status), Some(200));
+    assert_eq!(
+        origin.count("GET").await,
+        1,
+        "only the valid request reached the backend"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_with_a_path_cannot_share_another_urls_cache_entry() {
     let origin = Origin::start("a").await;
     let proxy = Proxy::start(&format!(

@@ -130,7 +130,9 @@ async fn an_answer_before_the_body_is_read_closes_the_connection() {
         "a pooled connection must not outlive an unread body"
     );
     // Read to its end: the connection stays open for the next request.
-    let registered = app.register("kept@example.org", "a long enough password").await;
+    let registered = app
+        .register("kept@example.org", "a long enough password")
+        .await;
     assert_eq!(registered.status(), StatusCode::CREATED);
     assert!(registered.headers().get("connection").is_none());
 }
