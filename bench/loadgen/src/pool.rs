@@ -14,6 +14,8 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use lab::load::client::{classify, connect_kind};
+
 use crate::report::Outcome;
 
 /// Idle connections plus how to open another.
@@ -94,28 +96,5 @@ impl Pool {
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(sender);
         }
-    }
-}
-
-fn connect_kind(error: &std::io::Error) -> &'static str {
-    match error.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connect_refused",
-        std::io::ErrorKind::TimedOut => "connect_timeout",
-        _ => "connect_other",
-    }
-}
-
-/// Names a hyper failure after what the client saw.
-fn classify(error: &hyper::Error) -> &'static str {
-    if error.is_incomplete_message() {
-        "closed_before_response"
-    } else if error.is_canceled() {
-        "canceled"
-    } else if error.is_parse() {
-        "bad_response"
-    } else if error.is_timeout() {
-        "timeout"
-    } else {
-        "reset"
     }
 }

@@ -135,7 +135,9 @@ impl Pool {
     }
 }
 
-fn connect_kind(error: &std::io::Error) -> &'static str {
+/// Names a failed connect after what the client saw (the `Outcome::Error` kinds, shared
+/// with the benchmark's load generator).
+pub fn connect_kind(error: &std::io::Error) -> &'static str {
     match error.kind() {
         std::io::ErrorKind::ConnectionRefused => "connect_refused",
         std::io::ErrorKind::TimedOut => "connect_timeout",
@@ -144,7 +146,7 @@ fn connect_kind(error: &std::io::Error) -> &'static str {
 }
 
 /// Names a hyper failure after what the client saw.
-fn classify(error: &hyper::Error) -> &'static str {
+pub fn classify(error: &hyper::Error) -> &'static str {
     if error.is_incomplete_message() {
         "closed_before_response"
     } else if error.is_canceled() {
