@@ -21,29 +21,9 @@ async fn six_hundred_stalled_uploads_leave_login_answering() {
     let db = TestDb::sqlite();
     let app = Instance::start(&db, &[]).await;
     let client = reqwest::Client::new();
-    let registered: Value = client
-        .post(app.url("/api/auth/register"))
-        .json(&json!({ "email": "slow@example.org", "password": PASSWORD }))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("register body");
-    let token = registered["token"].as_str().expect("token").to_owned();
+    let token = register(&client, &app, "slow@example.org").await;
 
-    let head = format!(
-        "POST /api/datasets?name=stalled HTTP/1.1\r\nHost: {}\r\n\
-         Authorization: Bearer {token}\r\nContent-Type: text/csv\r\n\
-         Content-Length: 1000000\r\n\r\na,b\n1,2\n",
-        app.addr
-    );
-    let mut stalled = Vec::with_capacity(STALLED);
-    for _ in 0..STALLED {
-        let mut stream = TcpStream::connect(app.addr).await.expect("connect");
-        stream.write_all(head.as_bytes()).await.expect("send head");
-        stalled.push(stream);
-    }
+    let stalled = stall_uploads(&app, &token, STALLED).await;
     wait_until("the app to hold every stalled upload", DEADLINE, || async {
         (app.open_fds() >= STALLED).then_some(())
     })
@@ -134,30 +114,10 @@ async fn stalled_uploads_hold_no_analysis_slot(db: &TestDb) {
     )
     .await;
     let client = reqwest::Client::new();
-    let registered: Value = client
-        .post(app.url("/api/auth/register"))
-        .json(&json!({ "email": "slots@example.org", "password": PASSWORD }))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("register body");
-    let token = registered["token"].as_str().expect("token").to_owned();
+    let token = register(&client, &app, "slots@example.org").await;
 
     let baseline = app.open_fds();
-    let head = format!(
-        "POST /api/datasets?name=stalled HTTP/1.1\r\nHost: {}\r\n\
-         Authorization: Bearer {token}\r\nContent-Type: text/csv\r\n\
-         Content-Length: 1000000\r\n\r\na,b\n1,2\n",
-        app.addr
-    );
-    let mut stalled = Vec::with_capacity(STALLED_PAST_SLOTS);
-    for _ in 0..STALLED_PAST_SLOTS {
-        let mut stream = TcpStream::connect(app.addr).await.expect("connect");
-        stream.write_all(head.as_bytes()).await.expect("send head");
-        stalled.push(stream);
-    }
+    let mut stalled = stall_uploads(&app, &token, STALLED_PAST_SLOTS).await;
     wait_until("the app to hold every stalled upload", DEADLINE, || async {
         (app.open_fds() >= baseline + STALLED_PAST_SLOTS).then_some(())
     })
@@ -203,3 +163,34 @@ async fn stalled_uploads_hold_no_analysis_slot(db: &TestDb) {
     drop(stalled);
 }
 db_test!(stalled_uploads_hold_no_analysis_slot);
+
+/// Registers `email` on the instance and returns its token.
+async fn register(client: &reqwest::Client, app: &Instance, email: &str) -> String {
+    let registered: Value = client
+        .post(app.url("/api/auth/register"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("register body");
+    registered["token"].as_str().expect("token").to_owned()
+}
+
+/// Opens `count` uploads that promise a 1 MB body, send its first 8 bytes and stall.
+async fn stall_uploads(app: &Instance, token: &str, count: usize) -> Vec<TcpStream> {
+    let head = format!(
+        "POST /api/datasets?name=stalled HTTP/1.1\r\nHost: {}\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: text/csv\r\n\
+         Content-Length: 1000000\r\n\r\na,b\n1,2\n",
+        app.addr
+    );
+    let mut stalled = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+        stream.write_all(head.as_bytes()).await.expect("send head");
+        stalled.push(stream);
+    }
+    stalled
+}
