@@ -62,8 +62,9 @@ pub struct Gateway {
     /// context.
     cache: Option<Arc<Cache>>,
     /// Background cache refreshes and raced attempts ([`hedge`]) connect through this,
-    /// outside Pingora's own upstream path; its pool is separate from Pingora's.
-    connector: Arc<pingora::connectors::http::Connector>,
+    /// outside Pingora's own upstream path, over HTTP/1.1; its pool is separate from
+    /// Pingora's.
+    connector: Arc<pingora::connectors::http::v1::Connector>,
     /// Each group's recent time to first byte, for the adaptive hedge delay.
     hedging: hedge::Hedging,
     /// Backends' advertised keep-alive timeouts, to pool connections for less.
@@ -83,7 +84,7 @@ impl Gateway {
             metrics,
             tracker,
             cache,
-            connector: Arc::new(pingora::connectors::http::Connector::new(None)),
+            connector: Arc::new(pingora::connectors::http::v1::Connector::new(None)),
             hedging: hedge::Hedging::default(),
             keep_alive: pool::KeepAliveHints::default(),
         }

@@ -48,6 +48,45 @@ pub fn init(format: LogFormat, default_filter: &str) {
 /// Lines the non-blocking writer dropped (see [`init_non_blocking`]).
 static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
 
+/// The most the log writer gathers before a write, while lines keep coming.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
+
+/// How long the log writer waits after writing a batch before it looks for more.
+const WRITE_PACE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The log writer thread's output: lines gather in a buffer, and each flush (which the
+/// writer thread does when its queue runs empty) writes them out, then waits
+/// [`WRITE_PACE`] before the thread looks at the queue again.
+///
+/// Without the wait, a thread woken for every line writes every line alone and spins on
+/// the empty queue before it sleeps: a `write` and a few `sched_yield`s a request. With it
+/// the writer wakes at most about a thousand times a second whatever the rate, a line
+/// waits at most about a millisecond to be written, and the queue
+/// (`log_queue_lines`) holds what arrives meanwhile.
+struct Paced<W: std::io::Write> {
+    out: std::io::BufWriter<W>,
+}
+
+impl<W: std::io::Write> Paced<W> {
+    fn new(out: W) -> Self {
+        Self {
+            out: std::io::BufWriter::with_capacity(WRITE_BATCH_BYTES, out),
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Paced<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()?;
+        std::thread::sleep(WRITE_PACE);
+        Ok(())
+    }
+}
+
 /// Keeps the background log writer running; dropping it writes out what is queued.
 #[derive(Debug)]
 #[must_use = "dropping the guard stops the log writer"]
@@ -56,14 +95,15 @@ pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
 /// Installs the global subscriber writing to stderr from a background thread, so a
 /// request never waits on a slow terminal or a full pipe: events are formatted on the
 /// calling thread into one buffer each and queued, at most `queue_lines` of them; past
-/// that a line is dropped and counted ([`dropped_lines`]) rather than blocking. Keep the
+/// that a line is dropped and counted ([`dropped_lines`]) rather than blocking. The
+/// writer thread gathers what is queued and writes it in one go ([`Paced`]). Keep the
 /// guard alive until the process ends.
 pub fn init_non_blocking(format: LogFormat, default_filter: &str, queue_lines: usize) -> LogGuard {
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(queue_lines.max(1))
         .thread_name("log writer")
-        .finish(std::io::stderr());
+        .finish(Paced::new(std::io::stderr()));
     let _ = DROPPED.set(writer.error_counter());
     let _ = line::SINK.set(line::Sink {
         writer: writer.clone(),

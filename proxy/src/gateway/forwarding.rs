@@ -111,18 +111,25 @@ pub(super) fn upstream_request(
 /// `Connection` header nominates, then the standard hop-by-hop fields. Only for requests
 /// the gateway sends itself; Pingora does this for every request it proxies.
 pub(super) fn strip_hop_by_hop(req: &mut RequestHeader) {
-    let nominated: Vec<HeaderName> = req
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
-    for name in &nominated {
+    let mut doomed = present(&req.headers, |name| HOP_BY_HOP.contains(name));
+    if doomed.contains(&header::CONNECTION) {
+        doomed.extend(
+            req.headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok()),
+        );
+    }
+    for name in &doomed {
         req.remove_header(name);
     }
-    for name in [
+}
+
+/// The request fields that describe one hop only, besides those `Connection` names.
+static HOP_BY_HOP: std::sync::LazyLock<[HeaderName; 9]> = std::sync::LazyLock::new(|| {
+    [
         header::CONNECTION,
         header::TE,
         header::TRAILER,
@@ -130,18 +137,31 @@ pub(super) fn strip_hop_by_hop(req: &mut RequestHeader) {
         header::UPGRADE,
         header::PROXY_AUTHENTICATE,
         header::PROXY_AUTHORIZATION,
-    ] {
-        req.remove_header(&name);
-    }
-    for name in ["keep-alive", "proxy-connection"] {
-        req.remove_header(name);
-    }
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+    ]
+});
+
+/// The response fields a backend may send that are for its hop alone.
+static RESPONSE_HOP_BY_HOP: std::sync::LazyLock<[HeaderName; 3]> = std::sync::LazyLock::new(|| {
+    [
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::PROXY_AUTHENTICATE,
+    ]
+});
+
+/// The names in `headers` that `pick` picks, each once. One pass over the names present
+/// rather than a lookup per name looked for: a message carries none of them nearly always,
+/// and then this costs a few comparisons and no allocation.
+fn present(headers: &http::HeaderMap, pick: impl Fn(&HeaderName) -> bool) -> Vec<HeaderName> {
+    headers.keys().filter(|name| pick(name)).cloned().collect()
 }
 
 /// Prepares the backend's response for the client.
 pub(super) fn downstream_response(resp: &mut ResponseHeader, request_id: &str) -> Result<()> {
-    for name in ["keep-alive", "proxy-connection", "proxy-authenticate"] {
-        resp.remove_header(name);
+    for name in present(&resp.headers, |name| RESPONSE_HOP_BY_HOP.contains(name)) {
+        resp.remove_header(&name);
     }
     resp.insert_header(REQUEST_ID, request_id)?;
     append_via(&resp.headers.get(header::VIA).cloned(), |v| {

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use http::{Method, StatusCode, header};
-use pingora::connectors::http::Connector;
+use pingora::connectors::http::v1::Connector;
 use pingora::http::RequestHeader;
+use pingora::protocols::http::client::HttpSession;
 use pingora::upstreams::peer::HttpPeer;
 use shared::forwarding::TrustedProxies;
 
@@ -93,9 +94,10 @@ impl Refresh {
         let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.connection_timeout = Some(self.timeouts.connect());
         peer.options.read_timeout = Some(self.timeouts.response_header());
-        let Ok((mut session, _reused)) = self.connector.get_http_session(&peer).await else {
+        let Ok((session, _reused)) = self.connector.get_http_session(&peer).await else {
             return Outcome::ConnectFailed;
         };
+        let mut session: HttpSession = HttpSession::H1(session);
         if session
             .write_request_header(Box::new(request))
             .await

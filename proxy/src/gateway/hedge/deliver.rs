@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use http::{Method, header};
+use pingora::protocols::http::client::HttpSession;
 use pingora::proxy::{ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
@@ -84,9 +85,12 @@ pub(super) async fn deliver(
     let idle = gateway
         .keep_alive
         .idle_for(addr, ctx.live.timeouts.upstream_idle());
-    gateway
-        .connector
-        .release_http_session(upstream, &peer, Some(idle))
-        .await;
+    // The race only opens HTTP/1.1 sessions (see `race::attempt`).
+    if let HttpSession::H1(upstream) = upstream {
+        gateway
+            .connector
+            .release_http_session(upstream, &peer, Some(idle))
+            .await;
+    }
     Ok(true)
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header;
-use pingora::connectors::http::Connector;
+use pingora::connectors::http::v1::Connector;
 use pingora::http::RequestHeader;
 use pingora::protocols::http::client::HttpSession;
 use pingora::proxy::{ProxyHttp, Session};
@@ -63,7 +63,8 @@ struct Plan {
     upstream: Arc<Upstream>,
     metrics: Arc<Metrics>,
     connector: Arc<Connector>,
-    request: RequestHeader,
+    /// Shared by the attempts, each of which writes its own copy.
+    request: Arc<RequestHeader>,
     timeouts: Timeouts,
 }
 
@@ -89,7 +90,7 @@ pub(in crate::gateway) async fn forward(
         upstream,
         metrics: gateway.metrics.clone(),
         connector: gateway.connector.clone(),
-        request,
+        request: Arc::new(request),
         timeouts: ctx.live.timeouts.clone(),
     };
     let won = {
@@ -128,7 +129,10 @@ async fn race(
     let max_attempts = upstream.max_attempts();
     let first = ctx.select(upstream).ok_or_else(no_backend)?;
     let mut racers = vec![launch(plan, first, false)];
-    let mut timer = wait.map(|wait| Box::pin(tokio::time::sleep(wait)));
+    // Pingora's timer wheel, not Tokio's: arming a Tokio timer wakes the runtime's driver
+    // (an eventfd write and an extra epoll round per request) where this is a map insert.
+    // It ticks every 10 ms, so a hedge goes out up to 10 ms after its delay.
+    let mut timer = wait.map(|wait| Box::pin(pingora::time::sleep(wait)));
     let mut hedged = false;
     loop {
         let event = poll_fn(|cx| {
@@ -272,16 +276,22 @@ async fn attempt(
     connector: Arc<Connector>,
     on_stale: impl Fn() + Send,
     peer: HttpPeer,
-    request: RequestHeader,
+    request: Arc<RequestHeader>,
     read_timeout: Duration,
 ) -> Result<Box<Head>, Failure> {
     let started = Instant::now();
     let mut dial = peer.clone();
     loop {
-        let (mut session, reused) = connector
-            .get_http_session(&dial)
-            .await
-            .map_err(Failure::connect)?;
+        let (session, reused) = match connector.reused_http_session(&dial).await {
+            Some(session) => (session, true),
+            // Connecting is a future of about 9 KiB (TCP, TLS, timeouts): boxed, so that an
+            // attempt stays small on the common path, a pooled connection. Every attempt is
+            // moved as it is launched, and moving a future copies all of it.
+            None => Box::pin(connector.get_http_session(&dial))
+                .await
+                .map_err(Failure::connect)?,
+        };
+        let mut session = HttpSession::H1(session);
         session.set_read_timeout(Some(read_timeout));
         session.set_write_timeout(Some(read_timeout));
         match exchange(&mut session, &request).await {

@@ -1,6 +1,6 @@
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::{LogFormat, civil, render};
+use super::{LogFormat, civil, clean_prefix, escape, is_special, render};
 
 fn line(format: LogFormat, seconds: u64, micros: u32) -> String {
     let mut buffer = Vec::new();
@@ -51,5 +51,47 @@ fn dates_are_the_proleptic_gregorian_calendar() {
     ];
     for (seconds, want) in cases {
         assert_eq!(std::str::from_utf8(&civil(seconds)).expect("ASCII"), want);
+    }
+}
+
+#[test]
+fn the_clean_prefix_never_passes_a_byte_that_needs_escaping() {
+    // Every byte value in every lane of a word, after clean words and clean bytes.
+    for len in [1, 7, 13, 32] {
+        for byte in 0..=u8::MAX {
+            for at in 0..len {
+                let mut bytes = vec![b'a'; len];
+                bytes[at] = byte;
+                let clean = clean_prefix(&bytes);
+                assert!(
+                    clean % 8 == 0 || clean == len,
+                    "length {len}: prefix {clean}"
+                );
+                if is_special(byte) {
+                    assert!(
+                        clean <= at,
+                        "byte {byte:#x} at {at} of {len}: prefix {clean}"
+                    );
+                } else {
+                    assert_eq!(clean, len, "byte {byte:#x} at {at} of {len} is clean");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn escaping_is_the_same_whether_a_special_byte_falls_in_the_clean_prefix_or_after_it() {
+    for at in 0..20 {
+        let mut text = "x".repeat(20);
+        text.replace_range(at..=at, "\"");
+        let mut buffer = Vec::new();
+        escape(&mut buffer, LogFormat::Human, &text);
+        let expected = format!("{}\\\"{}", "x".repeat(at), "x".repeat(19 - at));
+        assert_eq!(
+            String::from_utf8(buffer).expect("utf-8"),
+            expected,
+            "quote at {at}"
+        );
     }
 }
