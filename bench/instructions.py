@@ -14,8 +14,14 @@ Targets (all one worker thread, the same origin):
   flotilla-nolog the same with the access log filtered off (RUST_LOG)
 Paths: `pass` (GET / forwarded to the origin) and `hit` (a stored 1 KiB response).
 
+With `--syscalls` it counts system calls per request instead, under `strace -c` attached
+to every thread after the warm-up, and can also run nginx and HAProxy (`--targets
+floor,flotilla,nginx,haproxy`) with the benchmark's templates: the kernel's share of a
+request on loopback is mostly in these calls, which callgrind does not see.
+
 Usage: cargo build --release -p proxy -p test-origin -p pingora-floor
        python3 bench/instructions.py [--requests 2000] [--out DIR] [--targets floor,flotilla]
+       python3 bench/instructions.py --syscalls [--targets floor,flotilla,nginx,haproxy]
 """
 
 import argparse
@@ -93,6 +99,55 @@ def render_flotilla(run_dir, port, admin_port, origin_port):
     return path
 
 
+def render_template(name, run_dir, ports):
+    """bench/templates/NAME with every origin placeholder on the one origin."""
+    with open(os.path.join(ROOT, "bench/templates", name)) as f:
+        text = f.read()
+    for key, value in ports.items():
+        text = text.replace(f"@{key}@", str(value))
+    path = os.path.join(run_dir, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def syscalls(name, command, env, port, args, out_dir):
+    """Runs one target, attaches strace to all its threads (and children) after the warm-up,
+    and returns {path: {syscall: calls per request}}."""
+    results = {}
+    for path_name, path in PATHS.items():
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                stderr=open(os.path.join(out_dir, f"{name}.{path_name}.log"), "w"))
+        try:
+            wait_port(port)
+            time.sleep(1.0)
+            send(port, path, args.warmup)
+            pids = [proc.pid] + [int(p) for p in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
+            tids = [t for pid in pids for t in os.listdir(f"/proc/{pid}/task")]
+            summary = os.path.join(out_dir, f"strace.{name}.{path_name}")
+            tracer = subprocess.Popen(["strace", "-c", "-f", "-o", summary, "-p", ",".join(tids)],
+                                      stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+            send(port, path, args.requests, expect_hit=path == HIT_PATH)
+            tracer.send_signal(signal.SIGINT)
+            tracer.wait(timeout=30)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        calls = {}
+        for line in open(summary):
+            fields = line.split()
+            # % time, seconds, usecs/call, calls, [errors], syscall
+            if len(fields) >= 5 and fields[-1] != "total" and fields[3].isdigit():
+                calls[fields[-1]] = int(fields[3]) / args.requests
+        results[path_name] = calls
+    return results
+
+
 def callgrind_total(dump):
     with open(dump) as f:
         for line in f:
@@ -143,9 +198,10 @@ def main():
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--targets", default="floor,flotilla,flotilla-nolog")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--syscalls", action="store_true")
     args = parser.parse_args()
 
-    for tool in ("valgrind", "callgrind_control"):
+    for tool in ("strace",) if args.syscalls else ("valgrind", "callgrind_control"):
         if not shutil.which(tool):
             raise SystemExit(f"missing: {tool} (Debian package valgrind)")
     target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -173,14 +229,30 @@ def main():
                 config = render_flotilla(run_dir, port, free_port(), origin_port)
                 command = [os.path.join(bin_dir, "proxy"), "--config", config]
                 env["RUST_LOG"] = "info" if name == "flotilla" else "info,proxy::access=off"
+            elif name in ("nginx", "haproxy") and args.syscalls:
+                ports = {"RUN": run_dir, "SHM": run_dir, "NGINX_PORT": port, "HAPROXY_PORT": port,
+                         **{f"ORIGIN{i}_PORT": origin_port for i in (1, 2, 3)}}
+                os.makedirs(os.path.join(run_dir, "nginx-tmp"), exist_ok=True)
+                if name == "nginx":
+                    os.chmod(run_dir, 0o711)  # its worker, an unprivileged user, keeps its cache here
+                    config = render_template("nginx.conf", run_dir, ports)
+                    command = ["nginx", "-p", run_dir, "-c", config, "-e", os.path.join(run_dir, "nginx-error.log")]
+                else:
+                    command = ["haproxy", "-db", "-f", render_template("haproxy.cfg", run_dir, ports)]
             else:
                 raise SystemExit(f"unknown target {name}")
+            if args.syscalls:
+                table[name] = syscalls(name, command, env, port, args, out_dir)
+                continue
             table[name] = measure(name, command, env, port, args, out_dir)
             print(f"{name}: " + ", ".join(f"{p} {v:,.0f}" for p, v in table[name].items()), file=sys.stderr)
     finally:
         origin.terminate()
         origin.wait()
 
+    if args.syscalls:
+        print_syscalls(table, args)
+        return
     print(f"instructions per request ({args.requests} requests, 4 keep-alive connections, after {args.warmup} warm-up)")
     print()
     print("| target | pass-through | ÷ floor | cache hit | ÷ floor |")
@@ -194,6 +266,22 @@ def main():
         print(f"| {name} | " + " | ".join(cells) + " |")
     print()
     print(f"dumps: {out_dir} (callgrind_annotate --inclusive=no FILE.window)")
+
+
+def print_syscalls(table, args):
+    print(f"system calls per request ({args.requests} requests, 4 keep-alive connections, after {args.warmup} warm-up)")
+    for path in ("pass", "hit"):
+        names = sorted({n for row in table.values() for n in row[path]},
+                       key=lambda n: -max(row[path].get(n, 0) for row in table.values()))
+        names = [n for n in names if max(row[path].get(n, 0) for row in table.values()) >= 0.05]
+        print()
+        print(f"{'pass-through' if path == 'pass' else 'cache hit'}:")
+        print()
+        print("| syscall | " + " | ".join(table) + " |")
+        print("|---|" + "---|" * len(table))
+        for n in names:
+            print(f"| {n} | " + " | ".join(f"{row[path].get(n, 0):.2f}" for row in table.values()) + " |")
+        print("| **all** | " + " | ".join(f"**{sum(row[path].values()):.2f}**" for row in table.values()) + " |")
 
 
 if __name__ == "__main__":

@@ -173,6 +173,75 @@ def defaults_section(rows, out, say):
     say("")
 
 
+def shipped_section(rows, out, meta, duration, say, targets):
+    sat = [r for r in rows if r["scenario"] == "shipped_saturation"]
+    rate = [r for r in rows if r["scenario"] == "shipped_rate"]
+    if not sat and not rate:
+        return
+    for row in sat:
+        add_wrk(row, out, duration)
+    for row in rate:
+        add_loadgen(row, out)
+    table_head(say, "As shipped (pass-through; each proxy's own defaults and logging, one core)",
+               "| proxy | requests/s (wrk) | p99 ms (wrk) | CPU µs/request at saturation "
+               "| CPU µs/request at a fixed rate | p99 ms at a fixed rate | errors | access log lines |")
+    for t in ("nginx", "haproxy", "flotilla"):
+        sat_mine = [r for r in sat if r["target"] == t]
+        rate_mine = [r for r in rate if r["target"] == t]
+        if not sat_mine and not rate_mine:
+            continue
+        errors = sum(r["socket_errors"] + r["non_2xx"] for r in sat_mine) + sum(r["failed"] for r in rate_mine)
+        say(f"| {t} | {spread([r['rps'] for r in sat_mine], 0)} | {spread([r['p99_ms'] for r in sat_mine])} "
+            f"| {spread([r['cpu_us'] for r in sat_mine], 1)} | {spread([r['cpu_us'] for r in rate_mine], 1)} "
+            f"| {spread([r['p99_ms'] for r in rate_mine])} | {errors} "
+            f"| {meta.get(f'shipped_log_lines_{t}', '–')} |")
+    say("")
+    say("Flotilla is quick mode (`proxy --listen … --backend …`) with its access log on (to a file); "
+        "nginx and HAProxy are the Debian packages' defaults with their access logs (nginx's combined "
+        "log to a file; HAProxy's httplog to a syslog socket, whose reader runs on the generator's "
+        "core and is not counted). Threads are each proxy's default on the one core it may use.")
+    say("")
+    for key, rows_ in (("shipped_sat_cpu_us", sat), ("shipped_rate_cpu_us", rate)):
+        table = per_round(rows_, "cpu_us")
+        for ref in ("nginx", "haproxy"):
+            targets[f"{key}_vs_{ref}"] = ratios(table, "flotilla", ref)
+
+
+def scaling_section(rows, out, say, targets):
+    runs = [r for r in rows if r["scenario"] == "scaling"]
+    if not runs:
+        return
+    idle = {r["round"]: r["origin_connections"] for r in rows if r["scenario"] == "scaling_idle"}
+    for row in runs:
+        add_loadgen(row, out)
+        summary = json.loads((out / row["loadgen"]).read_text())
+        done = summary["ok"] + summary["non_2xx"]
+        opened = max(0, row["origin_connections"] - idle.get(row["round"], 0))
+        row["conns_per_1000"] = 1000 * opened / done if done else None
+    table_head(say, "Two threads on two cores (open loop; the generator at nice 19 on the same cores)",
+               "| proxy | achieved req/s | p50 ms | p99 ms | CPU µs/request | upstream connections "
+               "opened per 1,000 requests | failed |")
+    for t in PROXIES:
+        mine = [r for r in runs if r["target"] == t]
+        if not mine:
+            continue
+        say(f"| {t} | {spread([r['rps'] for r in mine], 0)} | {spread([r['p50_ms'] for r in mine])} "
+            f"| {spread([r['p99_ms'] for r in mine])} | {spread([r['cpu_us'] for r in mine], 1)} "
+            f"| {spread([r['conns_per_1000'] for r in mine], 2)} | {sum(r['failed'] for r in mine)} |")
+    say("")
+    say("Each proxy runs two workers (nginx `worker_processes 2`, HAProxy `nbthread 2`, Flotilla "
+        "and the floor `threads = 2`) on both cores. Upstream connections are those the three "
+        "origins accepted during the measurement, less what they accepted in an idle interval "
+        f"as long in the same round (health checks, the script's own requests: median "
+        f"{fmt(med(list(idle.values())), 0)}). CPU per request includes whatever the threads "
+        "lost to the generator and origins on the same cores.")
+    say("")
+    for key in ("cpu_us", "conns_per_1000"):
+        table = per_round(runs, key)
+        for ref in ("nginx", "haproxy", "pingora"):
+            targets[f"scaling_{key}_vs_{ref}"] = ratios(table, "flotilla", ref)
+
+
 def main(out_dir):
     out = Path(out_dir)
     meta = dict(
@@ -317,6 +386,8 @@ def main(out_dir):
         say("")
 
     defaults_section(rows, out, say)
+    shipped_section(rows, out, meta, duration, say, targets)
+    scaling_section(rows, out, say, targets)
 
     table_head(say, "Flotilla against the targets (ratios: median over rounds of Flotilla ÷ reference)", "| measure | vs nginx | vs HAProxy | vs bare Pingora | target | verdict |")
 
@@ -341,6 +412,9 @@ def main(out_dir):
     row("CPU per cache hit at a fixed rate", "cache_rate_cpu_us", "≤ 0.5× nginx", lambda v: v <= 0.5)
     row("CPU per cache hit at saturation", "cache_sat_cpu_us", "≤ 0.5× nginx", lambda v: v <= 0.5)
     row("cache hits/s at saturation", "cache_sat_rps", "–", None)
+    row("CPU per request as shipped, fixed rate", "shipped_rate_cpu_us", "–", None)
+    row("CPU per request as shipped, saturation", "shipped_sat_cpu_us", "–", None)
+    row("CPU per request, two threads", "scaling_cpu_us", "–", None)
     faults = {"kill": "SIGKILLed", "hang": "hung (SIGSTOP)", "drain": "drained (SIGTERM)",
               "rolling": "restarted in turn", "slow": "slow (2 s)"}
     for scenario, what in faults.items():

@@ -10,7 +10,10 @@
 # connections at most; a request waits for a free one, and one unanswered after 5 s counts as
 # failed), SCENARIOS (the five below; `drain`, `rolling` and `slow` are failover runs too),
 # DF_RATE (500 req/s), DF_SECS (16), DF_AT (4), DF_HANG (6 s the origin stays stopped) for
-# the `defaults` scenario, which is not in the default list,
+# the `defaults` scenario, which is not in the default list, `shipped` (pass-through
+# through each proxy as shipped, logs on, beside the tuned run) and `scaling` (two threads
+# each on both cores, SC_RATE req/s, default RATE, the generator at nice 19 beside them),
+# both in the default list,
 # BASE_PORT (18400), OUT (results directory; default a fresh temporary directory), NICE
 # (0; on a shared machine a negative value, as root, shields every benchmark process alike
 # from other work), CACHE_BYTES (1024: the cached response's body size for `cache`).
@@ -24,7 +27,7 @@ RATE=${RATE:-5000}
 FO_RATE=${FO_RATE:-2000}
 FO_SECS=${FO_SECS:-12}
 FO_CONNS=${FO_CONNS:-1000}
-SCENARIOS=${SCENARIOS:-"saturation fixed_rate cache kill hang"}
+SCENARIOS=${SCENARIOS:-"saturation fixed_rate cache shipped scaling kill hang"}
 CACHE_BYTES=${CACHE_BYTES:-1024}
 BASE_PORT=${BASE_PORT:-18400}
 LOAD_CPU=${LOAD_CPU:-0}
@@ -61,6 +64,8 @@ FLOTILLA_DEFAULTS_PORT=$((BASE_PORT + 50))
 FLOTILLA_DEFAULTS_ADMIN_PORT=$((BASE_PORT + 51))
 NGINX_DEFAULTS_PORT=$((BASE_PORT + 60))
 HAPROXY_DEFAULTS_PORT=$((BASE_PORT + 70))
+SC_PORT=$((BASE_PORT + 80)) # the scaling run's four proxies: SC_PORT + 0, 2, 4, 6
+SC_RATE=${SC_RATE:-$RATE}
 DF_RATE=${DF_RATE:-500}
 DF_SECS=${DF_SECS:-16}
 DF_AT=${DF_AT:-4}
@@ -288,10 +293,28 @@ scenario_cache() {
     done
 }
 
+# A syslog daemon's stand-in for the shipped HAProxy's log lines: a datagram socket in the
+# run directory, read on LOAD_CPU and appended to a file. Started once.
+syslog_sink() {
+    [ -n "${PID[syslog]:-}" ] && return 0
+    taskset -c "$LOAD_CPU" python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as log:
+    while True:
+        log.write(s.recv(65536) + b"\n")' "$RUN/syslog.sock" "$RUN/haproxy-shipped-access.log" &
+    PID[syslog]=$!
+    for _ in $(seq 50); do [ -S "$RUN/syslog.sock" ] && return 0; sleep 0.1; done
+    echo "the syslog sink did not start" >&2
+    return 1
+}
+
 # Defaults: each proxy as shipped (Flotilla quick mode, nginx and HAProxy with their package
 # defaults plus the same backends), origin 2 SIGSTOPped DF_AT s into an open-loop run for
-# DF_HANG s, then resumed. Each proxy is started for its run alone and stopped after it.
+# DF_HANG s, then resumed. Each proxy is started for its run alone and stopped after it;
+# each logs as shipped (see `shipped`).
 scenario_defaults() {
+    syslog_sink
     render nginx-defaults.conf
     render haproxy-defaults.cfg
     haproxy -c -q -f "$RUN/haproxy-defaults.cfg"
@@ -302,7 +325,7 @@ scenario_defaults() {
         case $t in
         flotilla)
             port=$FLOTILLA_DEFAULTS_PORT
-            RUST_LOG=${FLOTILLA_LOG:-info,proxy::access=off} taskset -c "$PROXY_CPU" "$BIN/proxy" \
+            taskset -c "$PROXY_CPU" "$BIN/proxy" \
                 --listen "127.0.0.1:$port" --admin "127.0.0.1:$FLOTILLA_DEFAULTS_ADMIN_PORT" \
                 --backend "127.0.0.1:${ORIGIN_PORTS[0]}" --backend "127.0.0.1:${ORIGIN_PORTS[1]}" \
                 --backend "127.0.0.1:${ORIGIN_PORTS[2]}" >"$RUN/flotilla-defaults.log" 2>&1 &
@@ -340,6 +363,140 @@ scenario_defaults() {
         wait "$pid" 2>/dev/null || true
         sleep 2
     done
+}
+
+# Shipped: pass-through at saturation and at the fixed rate through each proxy as its users
+# get it, all on PROXY_CPU and interleaved by round: Flotilla's quick mode with its access
+# log (to a file), nginx and HAProxy with the package defaults' logging (nginx's combined
+# access log to a file; HAProxy's httplog to a syslog socket, read by a small sink on
+# LOAD_CPU the way syslogd would). Beside the tuned runs above, which log nothing.
+scenario_shipped() {
+    render nginx-defaults.conf
+    render haproxy-defaults.cfg
+    haproxy -c -q -f "$RUN/haproxy-defaults.cfg"
+    nginx -t -q -p "$RUN" -c "$RUN/nginx-defaults.conf" -e "$RUN/nginx-defaults-error.log"
+    syslog_sink
+    # Each proxy's users get: its own defaults, its own logging, its own thread count on the
+    # one core it may use.
+    taskset -c "$PROXY_CPU" "$BIN/proxy" --listen "127.0.0.1:$FLOTILLA_DEFAULTS_PORT" \
+        --admin "127.0.0.1:$FLOTILLA_DEFAULTS_ADMIN_PORT" \
+        --backend "127.0.0.1:${ORIGIN_PORTS[0]}" --backend "127.0.0.1:${ORIGIN_PORTS[1]}" \
+        --backend "127.0.0.1:${ORIGIN_PORTS[2]}" >"$RUN/flotilla-shipped.log" 2>&1 &
+    PID[flotilla_shipped]=$!
+    taskset -c "$PROXY_CPU" nginx -p "$RUN" -c "$RUN/nginx-defaults.conf" \
+        -e "$RUN/nginx-defaults-error.log" &
+    PID[nginx_shipped]=$!
+    taskset -c "$PROXY_CPU" haproxy -db -f "$RUN/haproxy-defaults.cfg" \
+        >"$RUN/haproxy-defaults.log" 2>&1 &
+    PID[haproxy_shipped]=$!
+    PORT[flotilla_shipped]=$FLOTILLA_DEFAULTS_PORT
+    PORT[nginx_shipped]=$NGINX_DEFAULTS_PORT
+    PORT[haproxy_shipped]=$HAPROXY_DEFAULTS_PORT
+    local shipped="nginx_shipped haproxy_shipped flotilla_shipped" t
+    for t in $shipped; do wait_port "${PORT[$t]}"; done
+    sleep 5 # every proxy sees every origin healthy (HAProxy: rise 2 × inter 2 s)
+    for t in $shipped; do
+        curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$t]}/" || { echo "$t does not answer" >&2; exit 1; }
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:${PORT[$t]}/" >/dev/null
+    done
+    for r in $(seq "$ROUNDS"); do
+        for t in $shipped; do
+            local file c0 c1
+            log "shipped round $r: $t"
+            file="$OUT/shipped_sat_${t}_$r.txt"
+            c0=$(cpu_ticks "${PID[$t]}")
+            taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency \
+                "http://127.0.0.1:${PORT[$t]}/" >"$file"
+            c1=$(cpu_ticks "${PID[$t]}")
+            record "{\"scenario\":\"shipped_saturation\",\"round\":$r,\"target\":\"${t%_shipped}\",\"wrk\":\"$(basename "$file")\",\"cpu_ticks\":$((c1 - c0))}"
+            file="$OUT/shipped_rate_${t}_$r.json"
+            c0=$(cpu_ticks "${PID[$t]}")
+            taskset -c "$LOAD_CPU" "$BIN/loadgen" --url "http://127.0.0.1:${PORT[$t]}/" \
+                --rate "$RATE" --duration-secs "$DURATION" >"$file"
+            c1=$(cpu_ticks "${PID[$t]}")
+            record "{\"scenario\":\"shipped_rate\",\"round\":$r,\"target\":\"${t%_shipped}\",\"loadgen\":\"$(basename "$file")\",\"cpu_ticks\":$((c1 - c0))}"
+        done
+    done
+    # Each proxy really logged: the report says how many lines each wrote.
+    {
+        echo "shipped_log_lines_flotilla=$(grep -c 'proxy::access' "$RUN/flotilla-shipped.log" || true)"
+        echo "shipped_log_lines_nginx=$(wc -l <"$RUN/nginx-shipped-access.log" 2>/dev/null || echo 0)"
+        echo "shipped_log_lines_haproxy=$(wc -l <"$RUN/haproxy-shipped-access.log" 2>/dev/null || echo 0)"
+    } >>"$OUT/meta.txt"
+    for t in $shipped; do kill "${PID[$t]}" 2>/dev/null || true; wait "${PID[$t]}" 2>/dev/null || true; unset "PID[$t]"; done
+}
+
+# New connections the three origins have accepted so far, summed (health checks' included).
+origin_connections() {
+    local port
+    for port in "${ORIGIN_PORTS[@]}"; do
+        curl -fsS "http://127.0.0.1:$port/__stats"
+        echo
+    done | python3 -c 'import json, sys
+print(sum(json.loads(l)["connections"] for l in sys.stdin if l.strip()))'
+}
+
+# Two-thread scaling: each proxy with two workers (nginx worker_processes 2, HAProxy
+# nbthread 2, Flotilla and the floor threads 2) on both cores, the open-loop generator at
+# nice 19 on the same cores, SC_RATE req/s for everyone, interleaved by round. Besides CPU
+# and latency it counts the upstream connections each proxy opened per 1,000 requests:
+# a pool shared by the threads reuses what another thread opened.
+scenario_scaling() {
+    local both="0,1" t
+    sed -e 's/^threads = 1 .*/threads = 2/' -e "s/:$FLOTILLA_PORT\"/:$SC_PORT\"/" \
+        -e "s/:$FLOTILLA_ADMIN_PORT\"/:$((SC_PORT + 1))\"/" -e 's/flotilla-upgrade.sock/flotilla-2t.sock/' \
+        "$RUN/flotilla.toml" >"$RUN/flotilla-2t.toml"
+    sed -e 's/^worker_processes 1;/worker_processes 2;/' -e "s/:$NGINX_PORT;/:$((SC_PORT + 2));/" \
+        -e 's/nginx\.pid/nginx-2t.pid/' -e 's|nginx-tmp/|nginx-tmp/2t-|' -e 's|nginx-cache |nginx-cache-2t |' \
+        "$RUN/nginx.conf" >"$RUN/nginx-2t.conf"
+    sed -e 's/nbthread 1/nbthread 2/' -e "s/:$HAPROXY_PORT\$/:$((SC_PORT + 4))/" \
+        "$RUN/haproxy.cfg" >"$RUN/haproxy-2t.cfg"
+    "$BIN/proxy" check --config "$RUN/flotilla-2t.toml" >&2
+    haproxy -c -q -f "$RUN/haproxy-2t.cfg"
+    nginx -t -q -p "$RUN" -c "$RUN/nginx-2t.conf" -e "$RUN/nginx-2t-error.log"
+    RUST_LOG=${FLOTILLA_LOG:-info,proxy::access=off} taskset -c "$both" \
+        "$BIN/proxy" --config "$RUN/flotilla-2t.toml" >"$RUN/flotilla-2t.log" 2>&1 &
+    PID[flotilla_2t]=$!
+    taskset -c "$both" nginx -p "$RUN" -c "$RUN/nginx-2t.conf" -e "$RUN/nginx-2t-error.log" &
+    PID[nginx_2t]=$!
+    taskset -c "$both" haproxy -db -f "$RUN/haproxy-2t.cfg" >"$RUN/haproxy-2t.log" 2>&1 &
+    PID[haproxy_2t]=$!
+    taskset -c "$both" "$BIN/pingora-floor" --listen "127.0.0.1:$((SC_PORT + 6))" --threads 2 \
+        --backend "127.0.0.1:${ORIGIN_PORTS[0]}" --backend "127.0.0.1:${ORIGIN_PORTS[1]}" \
+        --backend "127.0.0.1:${ORIGIN_PORTS[2]}" >"$RUN/pingora-2t.log" 2>&1 &
+    PID[pingora_2t]=$!
+    PORT[flotilla_2t]=$SC_PORT
+    PORT[nginx_2t]=$((SC_PORT + 2))
+    PORT[haproxy_2t]=$((SC_PORT + 4))
+    PORT[pingora_2t]=$((SC_PORT + 6))
+    local two="nginx_2t haproxy_2t pingora_2t flotilla_2t"
+    for t in $two; do wait_port "${PORT[$t]}"; done
+    sleep 3
+    for t in $two; do
+        curl -fsS -o /dev/null "http://127.0.0.1:${PORT[$t]}/" || { echo "$t does not answer" >&2; exit 1; }
+    done
+    for r in $(seq "$ROUNDS"); do
+        # What the origins accept with no traffic (every running proxy's health checks, this
+        # script's own /__stats requests), subtracted from each measurement by the report.
+        local n0 n1
+        n0=$(origin_connections)
+        sleep "$DURATION"
+        n1=$(origin_connections)
+        record "{\"scenario\":\"scaling_idle\",\"round\":$r,\"origin_connections\":$((n1 - n0))}"
+        for t in $two; do
+            local file c0 c1
+            log "scaling round $r: $t"
+            file="$OUT/scaling_${t}_$r.json"
+            n0=$(origin_connections)
+            c0=$(cpu_ticks "${PID[$t]}")
+            nice -n 19 taskset -c "$both" "$BIN/loadgen" --url "http://127.0.0.1:${PORT[$t]}/" \
+                --rate "$SC_RATE" --duration-secs "$DURATION" >"$file"
+            c1=$(cpu_ticks "${PID[$t]}")
+            n1=$(origin_connections)
+            record "{\"scenario\":\"scaling\",\"round\":$r,\"target\":\"${t%_2t}\",\"loadgen\":\"$(basename "$file")\",\"cpu_ticks\":$((c1 - c0)),\"origin_connections\":$((n1 - n0))}"
+        done
+    done
+    for t in $two; do kill "${PID[$t]}" 2>/dev/null || true; wait "${PID[$t]}" 2>/dev/null || true; unset "PID[$t]"; done
 }
 
 scenario_kill() { failover kill; }

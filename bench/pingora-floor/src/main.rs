@@ -1,6 +1,7 @@
-//! `pingora-floor --listen ADDR --backend ADDR [--backend ADDR ...] [--answer-bytes N]`:
-//! a reverse proxy with nothing in it but what Pingora needs to forward a request. Round
-//! robin over fixed backends, Pingora's keep-alive pool, one worker thread, no health
+//! `pingora-floor --listen ADDR --backend ADDR [--backend ADDR ...] [--answer-bytes N]
+//! [--threads N]`: a reverse proxy with nothing in it but what Pingora needs to forward a
+//! request. Round robin over fixed backends, Pingora's keep-alive pool, one worker thread
+//! (or N, for the two-thread scaling run), no health
 //! checks, retries, headers, metrics or logs. Requests under `/cache/` are answered from
 //! memory with a body of N bytes (1024), the least a cache hit can cost on Pingora.
 //!
@@ -77,11 +78,20 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let threads = match values("--threads").first().map(|n| n.parse::<usize>()) {
+        None => 1,
+        Some(Ok(n)) if n > 0 => n,
+        Some(_) => {
+            eprintln!("pingora-floor: --threads takes a number of worker threads, at least 1");
+            std::process::exit(2);
+        }
+    };
     let backends: Result<Vec<SocketAddr>, _> =
         values("--backend").into_iter().map(|b| b.parse()).collect();
     let (Some(listen), Ok(backends)) = (listen.first(), backends) else {
         eprintln!(
-            "usage: pingora-floor --listen ADDR --backend ADDR [--backend ADDR ...] [--answer-bytes N]"
+            "usage: pingora-floor --listen ADDR --backend ADDR [--backend ADDR ...] \
+             [--answer-bytes N] [--threads N]"
         );
         std::process::exit(2);
     };
@@ -90,7 +100,7 @@ fn main() {
         std::process::exit(2);
     }
     let conf = ServerConf {
-        threads: 1,
+        threads,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()

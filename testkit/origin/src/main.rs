@@ -5,7 +5,9 @@
 //! response carries `X-Instance: NAME`. With `--log`, each counted request appends a line
 //! `METHOD X-Request-Id` to FILE as it arrives, which survives a SIGKILL. Endpoints:
 //! - `/healthz`: 200 `ok`;
-//! - `/__stats`: JSON `{"requests": {METHOD: count}}` of every other request;
+//! - `/__stats`: JSON `{"requests": {METHOD: count}, "connections": N}`: every other
+//!   request, and every connection accepted (health checks' included), so a benchmark can
+//!   tell how often a proxy opens a new upstream connection;
 //! - `/echo`: JSON `{instance, method, path, headers}`;
 //! - `/sse`: an event stream: `first` at once, `second` after 2 s, then the end;
 //! - `/ws`: a WebSocket that echoes every message;
@@ -62,6 +64,7 @@ struct Origin {
     failing: Arc<std::sync::atomic::AtomicBool>,
     draining: Arc<std::sync::atomic::AtomicBool>,
     delay_ms: Arc<std::sync::atomic::AtomicU64>,
+    connections: Arc<std::sync::atomic::AtomicU64>,
     log: Option<Arc<Mutex<std::fs::File>>>,
 }
 
@@ -85,6 +88,7 @@ async fn main() {
         failing: Arc::default(),
         draining: Arc::default(),
         delay_ms: Arc::default(),
+        connections: Arc::default(),
         log: value("--log").map(|path| {
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -117,6 +121,7 @@ async fn main() {
         ))
         .with_state(origin.clone());
     let origin_state = origin;
+    let accepted = origin_state.connections.clone();
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -138,6 +143,9 @@ async fn main() {
             Duration::from_millis(drain_ms),
         ));
     }
+    let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+        accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
     let _ = axum::serve(listener, app).await;
 }
 
@@ -181,7 +189,13 @@ async fn count_and_tag(State(origin): State<Origin>, request: Request, next: Nex
 async fn stats(State(origin): State<Origin>) -> Response {
     let counts = origin.counts.lock().map(|c| c.clone()).unwrap_or_default();
     let paths = origin.paths.lock().map(|c| c.clone()).unwrap_or_default();
-    axum::Json(serde_json::json!({ "requests": counts, "paths": paths })).into_response()
+    let connections = origin
+        .connections
+        .load(std::sync::atomic::Ordering::Relaxed);
+    axum::Json(
+        serde_json::json!({ "requests": counts, "paths": paths, "connections": connections }),
+    )
+    .into_response()
 }
 
 async fn echo(
