@@ -22,7 +22,7 @@ use crate::admin::{Admin, AdminSettings, History, Sampler};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::error::StartError;
-use crate::gateway::{ConnectionTracker, Front, Gateway};
+use crate::gateway::{ConnectionTracker, Front, Gateway, Listeners};
 use crate::metrics::Metrics;
 use crate::routing::{Live, SharedLive};
 
@@ -92,6 +92,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
         metrics.clone(),
         tracker.clone(),
         cache.clone(),
+        Arc::new(Listeners::from_config(&config.listeners)),
     );
     let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
     let front = Front::new(
