@@ -99,6 +99,17 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     }
+    if let Some((_, tls)) = &plan.tls {
+        let prepared = tls
+            .prepare()
+            .context("cannot make the local TLS certificates")?;
+        if prepared.new_ca {
+            println!(
+                "stack: made a new local CA, {}; trust it again if you trusted an earlier one",
+                tls.ca_path().display()
+            );
+        }
+    }
     if let Some((path, text)) = &plan.proxy_config {
         std::fs::write(path, text)
             .with_context(|| format!("cannot write the proxy's config {}", path.display()))?;
@@ -150,7 +161,14 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             result = &mut ready, if !announced => {
                 announced = true;
                 match result {
-                    Ok(()) => println!("stack: ready at http://{}", plan.proxy.addr),
+                    Ok(()) => match &plan.tls {
+                        Some((https, _)) => println!(
+                            "stack: ready at http://{} and https://localhost:{}",
+                            plan.proxy.addr,
+                            https.port()
+                        ),
+                        None => println!("stack: ready at http://{}", plan.proxy.addr),
+                    },
                     Err(error) => println!("stack: not ready yet: {error}"),
                 }
             }
@@ -200,6 +218,17 @@ fn print_banner(plan: &Plan, pids: &[(String, u32)]) {
         plan.proxy.addr,
         pid_of("proxy")
     );
+    if let Some((https, tls)) = &plan.tls {
+        // Absolute, so the line works from any directory.
+        let ca = std::path::absolute(tls.ca_path()).unwrap_or_else(|_| tls.ca_path());
+        println!("  https   https://localhost:{}  ({https})", https.port());
+        println!("          CA to trust: {}", ca.display());
+        println!(
+            "          curl --cacert {} https://localhost:{}/",
+            ca.display(),
+            https.port()
+        );
+    }
     for instance in &plan.instances {
         println!(
             "  {:<7} http://{}  pid {}",
