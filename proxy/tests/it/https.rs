@@ -10,6 +10,8 @@ use reqwest::redirect::Policy;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use shared::testing::wait_until;
+
 use crate::helpers::{Origin, Proxy, SETTLE, check, scratch_dir, upstream};
 use crate::raw::read_response;
 
@@ -35,11 +37,18 @@ struct Https {
     hsts: u16,
     /// TLS without HSTS.
     bare: u16,
+    /// The listeners' `tls = { … }` line.
+    tls: String,
     dir: PathBuf,
 }
 
 impl Https {
     async fn start(origin: &Origin) -> Self {
+        Self::start_with(origin, "").await
+    }
+
+    /// As [`Https::start`], with `tables` (such as `[limits]`) added to the config.
+    async fn start_with(origin: &Origin, tables: &str) -> Self {
         let dir = scratch_dir();
         let (cert, key) = certificate(&dir);
         let tls = format!(
@@ -48,12 +57,8 @@ impl Https {
             key.display()
         );
         let [redirect, hsts, bare] = [(); 3].map(|()| shared::testing::free_port());
-        let body = format!(
-            "[[listeners]]\naddr = \"127.0.0.1:{redirect}\"\nredirect_to_https = true\n\n\
-             [[listeners]]\naddr = \"127.0.0.1:{hsts}\"\n{tls}\nhsts_max_age_secs = 600\n\n\
-             [[listeners]]\naddr = \"127.0.0.1:{bare}\"\n{tls}\n\n{}",
-            upstream("app", &[origin])
-        );
+        let body = listeners(redirect, hsts, bare, &tls, true);
+        let body = format!("{body}{tables}\n\n{}", upstream("app", &[origin]));
         let proxy = Proxy::start(&body).await;
         for port in [redirect, hsts, bare] {
             shared::testing::wait_for_tcp(([127, 0, 0, 1], port).into(), SETTLE)
@@ -65,9 +70,23 @@ impl Https {
             redirect,
             hsts,
             bare,
+            tls,
             dir,
         }
     }
+}
+
+/// The three listeners, with `redirect_to_https` and `hsts_max_age_secs` when `keys`.
+fn listeners(redirect: u16, hsts: u16, bare: u16, tls: &str, keys: bool) -> String {
+    let (redirect_key, hsts_key) = match keys {
+        true => ("redirect_to_https = true\n", "hsts_max_age_secs = 600\n"),
+        false => ("", ""),
+    };
+    format!(
+        "[[listeners]]\naddr = \"127.0.0.1:{redirect}\"\n{redirect_key}\n\
+         [[listeners]]\naddr = \"127.0.0.1:{hsts}\"\n{tls}\n{hsts_key}\n\
+         [[listeners]]\naddr = \"127.0.0.1:{bare}\"\n{tls}\n\n"
+    )
 }
 
 impl Drop for Https {
@@ -278,6 +297,79 @@ async fn hsts_goes_on_every_response_of_the_listener_that_sets_it() {
         unavailable.status()
     );
     assert_eq!(sts(&unavailable).as_deref(), Some("max-age=600"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_refused_on_the_hsts_listener_still_carries_hsts() {
+    let origin = Origin::start("a").await;
+    let limits = "[limits]\nmax_connections = 100\nmax_connections_per_ip = 1\n";
+    let https = Https::start_with(&origin, limits).await;
+    let url = format!("https://localhost:{}/echo", https.hsts);
+    // HTTP/1.1: a refused HTTP/2 client is only closed on.
+    let http1 = || {
+        reqwest::Client::builder()
+            .no_proxy()
+            .danger_accept_invalid_certs(true)
+            .http1_only()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client")
+    };
+    // The first client's connection stays open in its pool; the readiness probes' may
+    // take a moment to be counted closed.
+    let holder = http1();
+    let mut held = None;
+    for _ in 0..50 {
+        match holder.get(&url).send().await {
+            Ok(response) if response.status() == 200 => {
+                held = Some(response);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let held = held.expect("a first connection admitted");
+    held.text()
+        .await
+        .expect("the body, so the connection goes back to the pool");
+
+    let refused = http1().get(&url).send().await.expect("a refusal");
+    assert_eq!(refused.status(), 503, "one connection per address");
+    assert_eq!(
+        refused.headers()[STRICT_TRANSPORT_SECURITY],
+        "max-age=600",
+        "the refusal is the proxy's page too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_does_not_change_what_the_listeners_do() {
+    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let https = Https::start(&a).await;
+    let without_keys = listeners(https.redirect, https.hsts, https.bare, &https.tls, false);
+    https
+        .proxy
+        .reload(&format!("{without_keys}{}", upstream("app", &[&b])));
+    let http = client(Policy::none());
+    let hsts_url = format!("https://localhost:{}/echo", https.hsts);
+    wait_until("the reload applies to the upstreams", SETTLE, || {
+        let (http, url) = (http.clone(), hsts_url.clone());
+        async move {
+            let response = http.get(url).send().await.ok()?;
+            (response.headers().get("x-instance")? == "b").then_some(())
+        }
+    })
+    .await
+    .expect("reloaded");
+
+    let response = http.get(&hsts_url).send().await.expect("hsts");
+    assert_eq!(response.headers()[STRICT_TRANSPORT_SECURITY], "max-age=600");
+    let redirect = http
+        .get(format!("http://localhost:{}/x", https.redirect))
+        .send()
+        .await
+        .expect("redirect");
+    assert_eq!(redirect.status(), 308, "listeners wait for a restart");
 }
 
 #[test]
