@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::plan::{Plan, ProcessSpec};
 
+mod banner;
+
 /// The first argument that turns this binary into an app instance.
 pub const APP_COMMAND: &str = "app";
 /// The first argument that turns this binary into the proxy.
@@ -146,7 +148,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             None => break,
         }
     }
-    print_banner(&plan, &pids);
+    banner::print(&plan, &pids);
 
     let ready = wait_ready(&plan);
     tokio::pin!(ready);
@@ -161,14 +163,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             result = &mut ready, if !announced => {
                 announced = true;
                 match result {
-                    Ok(()) => match &plan.tls {
-                        Some((https, _)) => println!(
-                            "stack: ready at http://{} and https://localhost:{}",
-                            plan.proxy.addr,
-                            https.port()
-                        ),
-                        None => println!("stack: ready at http://{}", plan.proxy.addr),
-                    },
+                    Ok(()) => banner::ready(&plan),
                     Err(error) => println!("stack: not ready yet: {error}"),
                 }
             }
@@ -199,46 +194,6 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         }
         None => Ok(()),
     }
-}
-
-fn print_banner(plan: &Plan, pids: &[(String, u32)]) {
-    let pid_of = |name: &str| {
-        pids.iter()
-            .find(|(candidate, _)| candidate == name)
-            .map_or(0, |(_, pid)| *pid)
-    };
-    println!();
-    println!("Flotilla is starting. Open http://{}", plan.proxy.addr);
-    println!(
-        "  admin   http://{}/  (dashboard; /status, /metrics)",
-        plan.admin
-    );
-    println!(
-        "  proxy   http://{}  pid {}",
-        plan.proxy.addr,
-        pid_of("proxy")
-    );
-    if let Some((https, tls)) = &plan.tls {
-        // Absolute, so the line works from any directory.
-        let ca = std::path::absolute(tls.ca_path()).unwrap_or_else(|_| tls.ca_path());
-        println!("  https   https://localhost:{}  ({https})", https.port());
-        println!("          CA to trust: {}", ca.display());
-        println!(
-            "          curl --cacert {} https://localhost:{}/",
-            ca.display(),
-            https.port()
-        );
-    }
-    for instance in &plan.instances {
-        println!(
-            "  {:<7} http://{}  pid {}",
-            instance.name,
-            instance.addr,
-            pid_of(&instance.name)
-        );
-    }
-    println!("Ctrl-C stops everything.");
-    println!();
 }
 
 fn log_report(report: Report) {
