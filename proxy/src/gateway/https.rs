@@ -29,6 +29,9 @@ use crate::config::ListenerConfig;
 /// Where ACME HTTP-01 challenges are asked (RFC 8555, section 8.3): never redirected.
 pub const ACME_CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 
+/// The route label of redirected requests in metrics and the access log.
+pub(super) const REDIRECT_ROUTE: &str = "https_redirect";
+
 /// What one public listener adds to the requests that arrive on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListenerPolicy {
@@ -124,7 +127,9 @@ pub(super) async fn redirect(session: &mut Session, ctx: &mut RequestCtx) -> Res
     if req.uri.path().starts_with(ACME_CHALLENGE_PREFIX) {
         return Ok(false);
     }
-    match location(req, port) {
+    let answer = location(req, port);
+    ctx.route = Arc::from(REDIRECT_ROUTE);
+    match answer {
         Ok(location) => {
             let mut header = ResponseHeader::build(308, Some(3))?;
             header.insert_header(http::header::LOCATION, location)?;

@@ -179,6 +179,15 @@ async fn a_redirecting_listener_sends_every_method_to_the_same_url_over_https() 
         "the POST reached the app once"
     );
 
+    let metrics = https.proxy.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("proxy_requests_total{")
+                && l.contains("route=\"https_redirect\"")),
+        "redirects are counted under their own route:\n{metrics}"
+    );
+
     // The harness's own plain listener does not redirect.
     let plain = manual
         .get(https.proxy.url("/echo"))
