@@ -110,16 +110,80 @@ def render_health(proxy_bin):
              "must stay private (404)")
 
 
-def compose_config(compose, files, env):
+def compose_config(compose, files, env, profiles=()):
     args = [*compose]
     for name in files:
         args += ["-f", str(ROOT / name)]
+    for profile in profiles:
+        args += ["--profile", profile]
     result = subprocess.run([*args, "--env-file", str(ROOT / ".env.example"), "config"],
                             capture_output=True, text=True, env=env, cwd=ROOT)
     if result.returncode != 0:
         fail(f"{' + '.join(files)}: config failed: {result.stderr.strip()}")
         return None
     return yaml.safe_load(result.stdout)
+
+
+def listener_ports(config):
+    """`[[listeners]]` of a proxy config by port."""
+    return {int(l["addr"].rsplit(":", 1)[1]): l for l in config.get("listeners", [])}
+
+
+def check_https_profile(services):
+    """`--profile https`: proxy-https publishes 80 and 443 with compose-https.toml's
+    listeners behind them, keeps [tls.acme] storage_dir on a volume, checks its health over
+    plain HTTP, and refuses to start without a real DOMAIN and ACME_EMAIL."""
+    name = "proxy-https"
+    service = services.get(name)
+    if service is None:
+        fail("docker-compose.yml: no proxy-https service in the https profile")
+        return
+    command = " ".join(service.get("command") or [])
+    if "/etc/flotilla/compose-https.toml" not in command:
+        fail(f"docker-compose.yml: proxy-https runs {command!r}, not compose-https.toml")
+    config = tomllib.loads((ROOT / "proxy/config/compose-https.toml").read_text())
+    listeners = listener_ports(config)
+    if not listeners.get(80, {}).get("redirect_to_https"):
+        fail("compose-https.toml: the listener on port 80 does not redirect to HTTPS")
+    https = listeners.get(443, {})
+    if https.get("tls") != {"acme": True} or not https.get("hsts_max_age_secs"):
+        fail("compose-https.toml: the listener on port 443 lacks tls = { acme = true } or HSTS")
+    published = {int(p["target"]) if isinstance(p, dict) else int(str(p).rsplit(":", 1)[1])
+                 for p in service.get("ports", [])}
+    if not {80, 443} <= published:
+        fail(f"docker-compose.yml: proxy-https publishes {sorted(published)}, want 80 and 443")
+    acme = config.get("tls", {}).get("acme", {})
+    storage = acme.get("storage_dir")
+    # `docker compose config` writes mounts as mappings, Debian's docker-compose as strings.
+    mounts = [v.get("target") if isinstance(v, dict) else v.split(":")[1]
+              for v in service.get("volumes", [])]
+    if storage not in mounts:
+        fail(f"docker-compose.yml: proxy-https mounts {mounts}, not [tls.acme] storage_dir "
+             f"{storage!r}; certificates would be lost on every restart")
+    environment = service.get("environment", {})
+    for key in ("DOMAINS", "CONTACT_EMAIL", "DIRECTORY_URL"):
+        if f"PROXY__TLS__ACME__{key}" not in environment:
+            fail(f"docker-compose.yml: proxy-https does not set PROXY__TLS__ACME__{key}")
+    path = config.get("public", {}).get("health_path", "/.flotilla/health")
+    test = " ".join(service.get("healthcheck", {}).get("test", []))
+    if f"http://127.0.0.1:80{path}" not in test:
+        fail(f"docker-compose.yml: proxy-https's healthcheck ({test!r}) is not "
+             f"http://127.0.0.1:80{path}")
+    entrypoint = service.get("entrypoint") or []
+    real = {"DOMAIN": "flotilla.app.test", "ACME_EMAIL": "ops@app.test"}
+    cases = [
+        ({}, False),
+        (dict(real, DOMAIN="flotilla.example.com"), False),
+        (dict(real, ACME_EMAIL="ops@example.com"), False),
+        (real, True),
+    ]
+    for env, starts in cases:
+        ran = run_guard(name, entrypoint, ["true"], env)
+        if (ran.returncode == 0) != starts:
+            fail(f"docker-compose.yml: proxy-https {'refuses' if starts else 'starts with'} "
+                 f"{env}: {ran.stderr.strip()}")
+    print("proxy-https: 80 redirects, 443 is ACME with HSTS, storage on a volume, "
+          "refuses a missing or placeholder DOMAIN/ACME_EMAIL")
 
 
 def run_guard(service, entrypoint, command, env):
@@ -149,9 +213,16 @@ def compose(compose_cmd):
         for name in ("app", "proxy"):
             if not images["services"][name]["image"].endswith(f"-{name}:0123abc"):
                 fail(f"docker-compose.images.yml: {name} runs {images['services'][name]['image']}")
+    https = compose_config(compose_cmd, ["docker-compose.yml"], env, profiles=["https"])
+    if https:
+        check_https_profile(https["services"])
     if base is None:
         return
     services = base["services"]
+    # Debian's docker-compose lists every profile's services in `config`: read the file.
+    raw = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    if raw.get("proxy-https", {}).get("profiles") != ["https"]:
+        fail("docker-compose.yml: proxy-https is not in the https profile alone")
     # Placeholders refused, real secrets accepted, by the entrypoints themselves.
     guards = {"postgres": "POSTGRES_PASSWORD", "grafana": "GF_SECURITY_ADMIN_PASSWORD"}
     for name, var in guards.items():

@@ -223,7 +223,7 @@ def check_deploy_configs():
     services = compose["services"]
     prom_local = (PROM / "prometheus.yml").read_text()
     configs = {}
-    for name in ("compose", "compose-split", "render"):
+    for name in ("compose", "compose-split", "compose-https", "render"):
         path = ROOT / f"proxy/config/{name}.toml"
         try:
             configs[name] = tomllib.loads(path.read_text())

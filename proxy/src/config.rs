@@ -111,10 +111,7 @@ impl Config {
         );
         let config = Self {
             server: ServerSettings::default(),
-            listeners: vec![ListenerConfig {
-                addr: listen,
-                tls: None,
-            }],
+            listeners: vec![ListenerConfig::plain(listen)],
             admin: AdminConfig {
                 addr: admin.unwrap_or_else(|| AdminConfig::default().addr),
                 ..AdminConfig::default()
@@ -149,6 +146,14 @@ impl Config {
         }
         for (index, listener) in self.listeners.iter().enumerate() {
             listener.validate(&format!("listeners[{index}]"))?;
+        }
+        let has_tls = self.listeners.iter().any(|l| l.tls.is_some());
+        let redirecting = self.listeners.iter().position(|l| l.redirect_to_https);
+        if let (Some(index), false) = (redirecting, has_tls) {
+            return Err(ConfigError::invalid(
+                &format!("listeners[{index}].redirect_to_https"),
+                "no listener has `tls`, so there is no HTTPS port to redirect to",
+            ));
         }
         self.admin.validate()?;
         self.timeouts.validate()?;

@@ -8,6 +8,7 @@
 //! - `hedge`: the raced path, below;
 //! - `forwarding` and `respond`: the headers added both ways, and the responses the
 //!   proxy makes itself;
+//! - `https`: what the listener a request arrived on adds (redirect to HTTPS, HSTS);
 //! - `streams`, `pool`, `fault`, `connection`: stream deadlines, pooled
 //!   connections, whose fault a failure was, and the client connection;
 //! - `access`: the request's metric and access-log line.
@@ -24,6 +25,7 @@ mod ctx;
 mod fault;
 mod forwarding;
 mod hedge;
+mod https;
 mod inspect;
 mod pool;
 mod refresh;
@@ -43,6 +45,7 @@ use pingora::{Error, ErrorType, Result};
 pub use connection::{ConnState, ConnectionTracker, Front};
 pub use ctx::RequestCtx;
 pub use fault::Fault;
+pub use https::{ACME_CHALLENGE_PREFIX, ListenerPolicy, Listeners};
 pub use inspect::Authority;
 
 use crate::cache::Cache;
@@ -69,15 +72,20 @@ pub struct Gateway {
     hedging: hedge::Hedging,
     /// Backends' advertised keep-alive timeouts, to pool connections for less.
     keep_alive: pool::KeepAliveHints,
+    /// What each public listener adds (redirect, HSTS), fixed at start like the
+    /// listeners themselves.
+    listeners: Arc<Listeners>,
 }
 
 impl Gateway {
-    /// A gateway over the shared routing state, with the response cache if it is on.
+    /// A gateway over the shared routing state, with the response cache if it is on, for
+    /// the public listeners `listeners` describes.
     pub fn new(
         live: SharedLive,
         metrics: Arc<Metrics>,
         tracker: Arc<ConnectionTracker>,
         cache: Option<Arc<Cache>>,
+        listeners: Arc<Listeners>,
     ) -> Self {
         Self {
             live,
@@ -87,6 +95,7 @@ impl Gateway {
             connector: Arc::new(pingora::connectors::http::v1::Connector::new(None)),
             hedging: hedge::Hedging::default(),
             keep_alive: pool::KeepAliveHints::default(),
+            listeners,
         }
     }
 
@@ -154,6 +163,10 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.conn = connection::request_started(&self.tracker, session);
+        if !self.listeners.is_inert() {
+            let local = session.server_addr().and_then(|a| a.as_inet()).copied();
+            ctx.listener = self.listeners.policy_for(local);
+        }
         // Per read of the body: a body that stops arriving gets 408 (`fault`).
         session.set_read_timeout(Some(ctx.live.timeouts.client_body_idle()));
         ctx.note_head(session);
@@ -163,6 +176,9 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         if ctx.live.is_health_path(session.req_header().uri.path()) {
             respond::health(session, ctx).await?;
+            return Ok(true);
+        }
+        if https::redirect(session, ctx).await? {
             return Ok(true);
         }
         if let Err(refusal) = self.route(session, ctx) {
@@ -278,7 +294,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         caching::client_headers(ctx, upstream_response)?;
-        respond::stamp(upstream_response, &ctx.request_id, ctx.cache.status)
+        respond::stamp(upstream_response, ctx)
     }
 
     async fn fail_to_proxy(

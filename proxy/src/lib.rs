@@ -23,9 +23,12 @@
 //!    takes longer than `timeouts.client_header_ms` from its first byte, or the
 //!    connection idles between requests longer than `timeouts.client_idle_ms`.
 //! 2. `early_request_filter`: request id, stream detection, the body's per-read timeout
-//!    (`timeouts.client_body_idle_ms`).
-//! 3. `request_filter`: 400 for a `Host` that is not an authority, 431 / 413 limits, then
-//!    routing: deny → 404, no route → 404.
+//!    (`timeouts.client_body_idle_ms`), and the listener the request arrived on
+//!    (`gateway::Listeners`, by local address).
+//! 3. `request_filter`: the public health path; on a `redirect_to_https` listener, a 308
+//!    to the same URL over HTTPS (400 without a valid `Host`; ACME challenges pass); 400
+//!    for a `Host` that is not an authority, 431 / 413 limits, then routing: deny → 404,
+//!    no route → 404.
 //!    On a cache-enabled route, a usable stored copy answers here (`X-Cache: HIT`, or a
 //!    304 for a matching conditional request); a miss joins the key's coalescing lock.
 //!    A `GET`/`HEAD` without a body on a hedging group is then run by `gateway::hedge`:
@@ -44,7 +47,8 @@
 //!    stripped hop-by-hop fields).
 //!    A stale stored copy adds its validators (`If-None-Match`, `If-Modified-Since`).
 //! 7. `upstream_response_filter` / `response_filter`: note the status; add `Via`,
-//!    `X-Request-Id` and `X-Cache` for the client. The cache decides whether to capture
+//!    `X-Request-Id`, `X-Cache` and, on a listener with `hsts_max_age_secs`,
+//!    `Strict-Transport-Security` for the client (the proxy's own responses get them too). The cache decides whether to capture
 //!    the body (`upstream_response_body_filter`, stored at its last byte, which releases
 //!    coalesced waiters); an origin 304 to its revalidation, or a
 //!    5xx within `stale-if-error`, ends the attempt so the stored copy answers instead.

@@ -22,7 +22,7 @@ use crate::admin::{Admin, AdminSettings, History, Sampler};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::error::StartError;
-use crate::gateway::{ConnectionTracker, Front, Gateway};
+use crate::gateway::{ConnectionTracker, Front, Gateway, Listeners};
 use crate::metrics::Metrics;
 use crate::routing::{Live, SharedLive};
 
@@ -85,6 +85,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     server.bootstrap();
 
     let tracker = Arc::new(ConnectionTracker::default());
+    let listeners = Arc::new(Listeners::from_config(&config.listeners));
     // Built once: a reload keeps the cache and its contents (its size is fixed at start).
     let cache = Cache::from_config(&config.cache);
     let gateway = Gateway::new(
@@ -92,12 +93,14 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
         metrics.clone(),
         tracker.clone(),
         cache.clone(),
+        listeners.clone(),
     );
     let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
     let front = Front::new(
         proxy,
         tracker,
         live.clone(),
+        listeners,
         metrics.open_connections.clone(),
         metrics.connections_rejected.clone(),
         metrics.client_faults.clone(),

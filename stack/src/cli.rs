@@ -26,6 +26,13 @@ pub struct Flags {
     /// The proxy's public port.
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// Serve HTTPS too, on `--tls-port`, with a certificate for `localhost` from a local
+    /// CA made under `<data-dir>/tls/` (and reused on later starts).
+    #[arg(long)]
+    pub tls: bool,
+    /// The proxy's HTTPS port with `--tls`.
+    #[arg(long, default_value_t = 8443)]
+    pub tls_port: u16,
     /// The proxy's admin port (metrics, status, discovery); always bound to loopback.
     #[arg(long, default_value_t = 8081)]
     pub admin_port: u16,

@@ -11,7 +11,9 @@
 //! - [`cli`]: the launcher's flags, and the hidden `app` / `proxy` entry points.
 //! - [`plan`]: what to start: ports, addresses, the per-run JWT secret, each command line.
 //! - [`supervise`]: spawning, restart with back-off, and the orderly stop on Ctrl-C/SIGTERM.
+//! - [`tls`]: `--tls`'s local CA and `localhost` certificate, made once and reused.
 
 pub mod cli;
 pub mod plan;
 pub mod supervise;
+pub mod tls;

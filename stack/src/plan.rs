@@ -11,6 +11,7 @@ use rand::RngCore;
 
 use crate::cli::Flags;
 use crate::supervise::{APP_COMMAND, PROXY_COMMAND};
+use crate::tls::LocalTls;
 
 pub mod split;
 
@@ -44,8 +45,12 @@ pub struct Plan {
     /// The data directory, created before start when the default SQLite database is used
     /// or a file is written there.
     pub data_dir: Option<PathBuf>,
-    /// A file to write before start, and its contents: the proxy's config in a split stack.
+    /// A file to write before start, and its contents: the proxy's config in a split stack
+    /// or one with `--tls`.
     pub proxy_config: Option<(PathBuf, String)>,
+    /// With `--tls`: the proxy's HTTPS address, and the certificates to make or reuse
+    /// before start.
+    pub tls: Option<(SocketAddr, LocalTls)>,
 }
 
 impl Plan {
@@ -75,7 +80,13 @@ impl Plan {
             instance_addrs.push(SocketAddr::new(flags.bind, port));
         }
 
+        let https = flags
+            .tls
+            .then(|| SocketAddr::new(flags.bind, flags.tls_port));
         ensure_free(public, "the proxy's public listener (--port)")?;
+        if let Some(https) = https {
+            ensure_free(https, "the proxy's HTTPS listener (--tls-port)")?;
+        }
         ensure_free(admin, "the proxy's admin listener (--admin-port)")?;
         for (index, addr) in instance_addrs.iter().enumerate() {
             ensure_free(
@@ -127,8 +138,14 @@ impl Plan {
             })
             .collect();
 
+        let tls = https.map(|addr| (addr, LocalTls::new(&flags.data_dir)));
+        let tls_listener = tls.as_ref().map(|(addr, files)| split::TlsListener {
+            addr: *addr,
+            cert_path: files.cert_path(),
+            key_path: files.key_path(),
+        });
         let mut proxy_config = None;
-        let proxy = if auth_addrs.is_empty() {
+        let proxy = if auth_addrs.is_empty() && tls.is_none() {
             proxy::config::Cli {
                 listen: Some(public),
                 backends: instance_addrs,
@@ -137,8 +154,15 @@ impl Plan {
                 ..proxy::config::Cli::default()
             }
         } else {
-            let path = split::config_path(&flags.data_dir);
-            let text = split::proxy_config(public, admin, flags.cache, app_addrs, auth_addrs);
+            let path = split::config_path(&flags.data_dir, !auth_addrs.is_empty());
+            let text = split::proxy_config(
+                public,
+                tls_listener.as_ref(),
+                admin,
+                flags.cache,
+                app_addrs,
+                auth_addrs,
+            );
             proxy_config = Some((path.clone(), text));
             data_dir = Some(flags.data_dir.clone());
             proxy::config::Cli {
@@ -160,6 +184,7 @@ impl Plan {
             restart: !flags.no_restart,
             data_dir,
             proxy_config,
+            tls,
         })
     }
 }

@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::plan::{Plan, ProcessSpec};
 
+mod banner;
+
 /// The first argument that turns this binary into an app instance.
 pub const APP_COMMAND: &str = "app";
 /// The first argument that turns this binary into the proxy.
@@ -99,6 +101,17 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     }
+    if let Some((_, tls)) = &plan.tls {
+        let prepared = tls
+            .prepare()
+            .context("cannot make the local TLS certificates")?;
+        if prepared.new_ca {
+            println!(
+                "stack: made a new local CA, {}; trust it again if you trusted an earlier one",
+                tls.ca_path().display()
+            );
+        }
+    }
     if let Some((path, text)) = &plan.proxy_config {
         std::fs::write(path, text)
             .with_context(|| format!("cannot write the proxy's config {}", path.display()))?;
@@ -135,7 +148,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             None => break,
         }
     }
-    print_banner(&plan, &pids);
+    banner::print(&plan, &pids);
 
     let ready = wait_ready(&plan);
     tokio::pin!(ready);
@@ -150,7 +163,7 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
             result = &mut ready, if !announced => {
                 announced = true;
                 match result {
-                    Ok(()) => println!("stack: ready at http://{}", plan.proxy.addr),
+                    Ok(()) => banner::ready(&plan),
                     Err(error) => println!("stack: not ready yet: {error}"),
                 }
             }
@@ -181,35 +194,6 @@ pub async fn run(plan: Plan) -> anyhow::Result<()> {
         }
         None => Ok(()),
     }
-}
-
-fn print_banner(plan: &Plan, pids: &[(String, u32)]) {
-    let pid_of = |name: &str| {
-        pids.iter()
-            .find(|(candidate, _)| candidate == name)
-            .map_or(0, |(_, pid)| *pid)
-    };
-    println!();
-    println!("Flotilla is starting. Open http://{}", plan.proxy.addr);
-    println!(
-        "  admin   http://{}/  (dashboard; /status, /metrics)",
-        plan.admin
-    );
-    println!(
-        "  proxy   http://{}  pid {}",
-        plan.proxy.addr,
-        pid_of("proxy")
-    );
-    for instance in &plan.instances {
-        println!(
-            "  {:<7} http://{}  pid {}",
-            instance.name,
-            instance.addr,
-            pid_of(&instance.name)
-        );
-    }
-    println!("Ctrl-C stops everything.");
-    println!();
 }
 
 fn log_report(report: Report) {

@@ -80,10 +80,10 @@ impl ServerSettings {
 }
 
 pub(super) fn default_listeners() -> Vec<ListenerConfig> {
-    vec![ListenerConfig {
-        addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
-        tls: None,
-    }]
+    vec![ListenerConfig::plain(SocketAddr::from((
+        [0, 0, 0, 0],
+        8080,
+    )))]
 }
 
 /// `[[listeners]]`: one public socket.
@@ -97,12 +97,62 @@ pub struct ListenerConfig {
     /// With this, the listener speaks HTTPS and offers h2 then HTTP/1.1 by ALPN.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// On a plain listener: answer each request with a `308` to the same path and query
+    /// over HTTPS, on the first TLS listener's port, instead of serving it. ACME
+    /// challenges and `[public] health_path` are still served over HTTP. Only on a
+    /// listener without `tls`, and only when some listener has one.
+    #[serde(default)]
+    pub redirect_to_https: bool,
+    /// On a TLS listener: every response sent over it carries
+    /// `Strict-Transport-Security: max-age=N`, so browsers use HTTPS for the host for the
+    /// next N seconds (31536000 is a year; 0 tells them to forget it). Unset: no header.
+    #[serde(default)]
+    pub hsts_max_age_secs: Option<u64>,
+    /// With `hsts_max_age_secs`: add `includeSubDomains`, so every subdomain of the host
+    /// must be HTTPS too. Off by default.
+    #[serde(default)]
+    pub hsts_include_subdomains: bool,
 }
 
 impl ListenerConfig {
+    /// A plain HTTP listener on `addr` with no redirect.
+    pub fn plain(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            tls: None,
+            redirect_to_https: false,
+            hsts_max_age_secs: None,
+            hsts_include_subdomains: false,
+        }
+    }
+
     pub(super) fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        if let Some(tls) = &self.tls {
-            super::tls::check_files(&format!("{key}.tls"), tls)?;
+        match &self.tls {
+            Some(tls) => super::tls::check_files(&format!("{key}.tls"), tls)?,
+            None => {
+                let misplaced = [
+                    ("hsts_max_age_secs", self.hsts_max_age_secs.is_some()),
+                    ("hsts_include_subdomains", self.hsts_include_subdomains),
+                ];
+                if let Some((name, _)) = misplaced.iter().find(|(_, set)| *set) {
+                    return Err(ConfigError::invalid(
+                        &format!("{key}.{name}"),
+                        "only a listener with `tls` sends HSTS (browsers ignore it over HTTP)",
+                    ));
+                }
+            }
+        }
+        if self.tls.is_some() && self.redirect_to_https {
+            return Err(ConfigError::invalid(
+                &format!("{key}.redirect_to_https"),
+                "only on a listener without `tls`: this one already speaks HTTPS",
+            ));
+        }
+        if self.hsts_include_subdomains && self.hsts_max_age_secs.is_none() {
+            return Err(ConfigError::invalid(
+                &format!("{key}.hsts_include_subdomains"),
+                "needs `hsts_max_age_secs` on the same listener",
+            ));
         }
         Ok(())
     }

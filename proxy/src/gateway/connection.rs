@@ -27,6 +27,7 @@ pub use tracker::{ConnState, ConnectionTracker};
 
 use self::stream::Watched;
 use self::tracker::{Phase, Refusal};
+use super::https::{ListenerPolicy, Listeners};
 use crate::routing::SharedLive;
 
 /// How long a refused client gets to take its 503 before the connection is dropped.
@@ -37,18 +38,22 @@ pub struct Front<A> {
     inner: Arc<A>,
     tracker: Arc<ConnectionTracker>,
     live: SharedLive,
+    /// For the HSTS header on a refusal sent over a TLS listener that sets one.
+    listeners: Arc<Listeners>,
     open_connections: IntGauge,
     rejected: IntCounterVec,
     client_faults: IntCounterVec,
 }
 
 impl<A> Front<A> {
-    /// Wraps `inner`; `open_connections`, `rejected` (connections refused at accept) and
-    /// `client_faults` (connections closed by a deadline) are the metrics it keeps.
+    /// Wraps `inner` for the public `listeners`; `open_connections`, `rejected`
+    /// (connections refused at accept) and `client_faults` (connections closed by a
+    /// deadline) are the metrics it keeps.
     pub fn new(
         inner: A,
         tracker: Arc<ConnectionTracker>,
         live: SharedLive,
+        listeners: Arc<Listeners>,
         open_connections: IntGauge,
         rejected: IntCounterVec,
         client_faults: IntCounterVec,
@@ -57,6 +62,7 @@ impl<A> Front<A> {
             inner: Arc::new(inner),
             tracker,
             live,
+            listeners,
             open_connections,
             rejected,
             client_faults,
@@ -83,8 +89,9 @@ where
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let client = stream
-            .get_socket_digest()
+        let digest = stream.get_socket_digest();
+        let client = digest
+            .as_ref()
             .and_then(|digest| digest.peer_addr().and_then(|a| a.as_inet()).copied());
         let Some(client) = client else {
             return self.inner.process_new(stream, shutdown).await;
@@ -95,7 +102,10 @@ where
             Err(refusal) => {
                 self.rejected.with_label_values(&[refusal.label()]).inc();
                 tracing::debug!(%client, reason = refusal.label(), "connection refused");
-                refuse(stream, refusal).await;
+                let local = digest.and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied());
+                let policy = self.listeners.policy_for(local);
+                let hsts = policy.as_deref().and_then(ListenerPolicy::hsts);
+                refuse(stream, refusal, hsts).await;
                 return None;
             }
         };
@@ -161,8 +171,9 @@ pub(super) fn request_started(
     (!session.is_http2()).then_some(conn)
 }
 
-/// Answers a refused connection 503 (HTTP/1 only; an HTTP/2 client just sees it close).
-async fn refuse(mut stream: Stream, refusal: Refusal) {
+/// Answers a refused connection 503 (HTTP/1 only; an HTTP/2 client just sees it close),
+/// with the listener's `Strict-Transport-Security` value if it has one.
+async fn refuse(mut stream: Stream, refusal: Refusal, hsts: Option<&http::HeaderValue>) {
     if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
         return;
     }
@@ -176,9 +187,13 @@ async fn refuse(mut stream: Stream, refusal: Refusal) {
         }
     })
     .to_string();
+    let hsts = hsts
+        .and_then(|value| value.to_str().ok())
+        .map(|value| format!("strict-transport-security: {value}\r\n"))
+        .unwrap_or_default();
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+         content-length: {}\r\nretry-after: 1\r\n{hsts}connection: close\r\n\r\n{body}",
         body.len()
     );
     let write = async {

@@ -11,6 +11,7 @@ use pingora::proxy::Session;
 use super::connection::ConnState;
 use super::fault::Fault;
 use super::forwarding;
+use super::https::ListenerPolicy;
 use super::inspect::{self, Authority};
 use crate::cache::{Cache, CacheStatus, Entry, Leader};
 use crate::config::CacheKeyQuery;
@@ -72,6 +73,9 @@ pub struct RequestCtx {
     pub hedge: bool,
     /// What the response cache knows and did for this request.
     pub cache: CacheCtx,
+    /// What the listener the request arrived on adds: a redirect to HTTPS, HSTS. Found in
+    /// `early_request_filter`; `None` when no listener adds anything.
+    pub listener: Option<Arc<ListenerPolicy>>,
 }
 
 impl RequestCtx {
@@ -102,6 +106,7 @@ impl RequestCtx {
             has_body: false,
             hedge: false,
             cache: CacheCtx::default(),
+            listener: None,
         }
     }
 

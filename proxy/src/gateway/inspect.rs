@@ -149,6 +149,15 @@ impl Authority {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The host without its port: a name, an IPv4 address, or a bracketed IPv6 literal.
+    pub fn host(&self) -> &str {
+        let end = match self.0.strip_prefix('[') {
+            Some(rest) => rest.find(']').map_or(self.0.len(), |close| close + 2),
+            None => self.0.find(':').unwrap_or(self.0.len()),
+        };
+        &self.0[..end]
+    }
 }
 
 /// The request's authority: its `Host` header, else the absolute-form target's. `Ok(None)`

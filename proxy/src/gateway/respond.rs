@@ -3,6 +3,7 @@
 //! from the cache. Error bodies use the app's error shape, `{"error": {"code", "message"}}`.
 
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorSource, ErrorType, Result};
@@ -10,23 +11,39 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use super::ctx::RequestCtx;
 use super::fault::Fault;
 use super::forwarding::{self, X_CACHE};
+use super::https::ListenerPolicy;
 use crate::cache::CacheStatus;
 
 /// Seconds a client is told to wait when no backend can take its request.
 const RETRY_AFTER_SECS: &str = "1";
 
-/// Stamps the house headers on a response for the client: `X-Request-Id`, `Via` (and the
-/// backend's hop-by-hop leftovers removed, [`forwarding::downstream_response`]), and
-/// `X-Cache` when the cache has a say (`cache`: the request's `ctx.cache.status`). Once per
-/// response: in `response_filter` for one a backend sent, in [`send`] for one the proxy
-/// makes.
-pub(super) fn stamp(
+/// Stamps the house headers on a response for the client: [`stamp_with`] with the
+/// request's id, cache status and listener. Once per response: in `response_filter` for
+/// one a backend sent, in [`send`] for one the proxy makes.
+pub(super) fn stamp(header: &mut ResponseHeader, ctx: &RequestCtx) -> Result<()> {
+    stamp_with(
+        header,
+        &ctx.request_id,
+        ctx.cache.status,
+        ctx.listener.as_deref().and_then(ListenerPolicy::hsts),
+    )
+}
+
+/// `X-Request-Id`, `Via` (and the backend's hop-by-hop leftovers removed,
+/// [`forwarding::downstream_response`]), `X-Cache` when the cache has a say (`cache`), and
+/// `Strict-Transport-Security` when the listener sends it (`hsts`, in place of any the
+/// backend sent).
+pub(super) fn stamp_with(
     header: &mut ResponseHeader,
     request_id: &str,
     cache: Option<CacheStatus>,
+    hsts: Option<&HeaderValue>,
 ) -> Result<()> {
     if let Some(cache) = cache {
         header.insert_header(X_CACHE, cache.as_str())?;
+    }
+    if let Some(hsts) = hsts {
+        header.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
     }
     forwarding::downstream_response(header, request_id)
 }
@@ -40,7 +57,7 @@ pub(super) async fn send(
     mut header: ResponseHeader,
     body: Option<Bytes>,
 ) -> Result<()> {
-    stamp(&mut header, &ctx.request_id, ctx.cache.status)?;
+    stamp(&mut header, ctx)?;
     super::caching::client_headers(ctx, &mut header)?;
     ctx.local_status = Some(header.status.as_u16());
     session

@@ -16,6 +16,7 @@ mod dashboard;
 mod failover;
 mod forwarding;
 mod hedging;
+mod https;
 mod lifecycle;
 mod limits;
 mod metrics;

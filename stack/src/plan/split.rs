@@ -11,15 +11,33 @@ use std::path::{Path, PathBuf};
 /// The path prefix the auth group serves.
 pub const AUTH_PREFIX: &str = "/api/auth/";
 
-/// The file the proxy config is written to, under the data directory.
-pub fn config_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("proxy-split.toml")
+/// The file the proxy config is written to, under the data directory: for a split stack
+/// (`--split-auth`), or for a stack that serves HTTPS as well (`--tls`), which quick mode
+/// cannot describe.
+pub fn config_path(data_dir: &Path, split: bool) -> PathBuf {
+    match split {
+        true => data_dir.join("proxy-split.toml"),
+        false => data_dir.join("proxy.toml"),
+    }
 }
 
-/// The proxy's config for the split stack: quick mode's settings (the defaults, the
-/// listeners and cache the flags gave) with two upstreams and the route between them.
+/// A TLS listener of the stack's proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsListener {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The PEM certificate chain.
+    pub cert_path: PathBuf,
+    /// The PEM private key.
+    pub key_path: PathBuf,
+}
+
+/// The proxy's config for the stack: quick mode's settings (the defaults, the listeners
+/// and cache the flags gave), one more listener for `tls`, and with `auth` instances two
+/// upstreams and the route between them (else one upstream, `app`, for everything).
 pub fn proxy_config(
     public: SocketAddr,
+    tls: Option<&TlsListener>,
     admin: SocketAddr,
     cache_bytes: u64,
     app: &[SocketAddr],
@@ -32,10 +50,19 @@ pub fn proxy_config(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let mut text =
-        String::from("# Written by `stack --split-auth`, on every start: edits do not last.\n\n");
+    let mut text = String::from("# Written by `stack`, on every start: edits do not last.\n\n");
     // Writing to a String cannot fail.
     let _ = writeln!(text, "[[listeners]]\naddr = \"{public}\"\n");
+    if let Some(tls) = tls {
+        // `{:?}` quotes and escapes a path as a TOML basic string would.
+        let _ = writeln!(
+            text,
+            "[[listeners]]\naddr = \"{}\"\ntls = {{ cert_path = {:?}, key_path = {:?} }}\n",
+            tls.addr,
+            tls.cert_path.display().to_string(),
+            tls.key_path.display().to_string(),
+        );
+    }
     let _ = writeln!(text, "[admin]\naddr = \"{admin}\"\n");
     if cache_bytes > 0 {
         let _ = writeln!(
@@ -43,6 +70,10 @@ pub fn proxy_config(
             "[cache]\nenabled = true\nmax_size_bytes = {cache_bytes}\nmax_object_bytes = {}\n",
             cache_bytes.min(1024 * 1024)
         );
+    }
+    if auth.is_empty() {
+        let _ = writeln!(text, "[upstreams.app]\nbackends = [{}]", backends(app));
+        return text;
     }
     let _ = writeln!(
         text,

@@ -195,3 +195,42 @@ fn split_auth_adds_an_auth_group_that_the_proxy_config_routes_to() {
         "--cache carries over to the split config"
     );
 }
+
+#[test]
+fn tls_adds_an_https_listener_with_the_local_certificate() {
+    let _turn = turn();
+    let data = std::env::temp_dir().join(format!("flotilla-plan-tls-{}", std::process::id()));
+    let data_arg = data.display().to_string();
+    let tls_port = free_port().to_string();
+    let flags = flags(&["--tls", "--tls-port", &tls_port, "--data-dir", &data_arg]);
+    let plan = Plan::from_flags(&flags).expect("plan");
+    let (https, files) = plan.tls.clone().expect("tls planned");
+    assert_eq!(https, loopback(flags.tls_port));
+    assert_eq!(plan.data_dir.as_deref(), Some(data.as_path()));
+
+    let (path, text) = plan
+        .proxy_config
+        .clone()
+        .expect("a TLS stack writes a config");
+    assert_eq!(path, data.join("proxy.toml"));
+    files.prepare().expect("certificates");
+    std::fs::write(&path, &text).expect("write the config");
+    let config = proxy::config::Config::load(&path);
+    std::fs::remove_dir_all(&data).expect("clean up");
+    let config = config.unwrap_or_else(|error| panic!("{error}\n{text}"));
+    let listeners: Vec<(SocketAddr, bool)> = config
+        .listeners
+        .iter()
+        .map(|l| (l.addr, l.tls.is_some()))
+        .collect();
+    assert_eq!(listeners, [(loopback(flags.port), false), (https, true)]);
+    assert!(
+        config
+            .listeners
+            .iter()
+            .all(|l| !l.redirect_to_https && l.hsts_max_age_secs.is_none()),
+        "plain HTTP stays served, and no HSTS pins localhost"
+    );
+    assert_eq!(config.upstreams["app"].backends.iter().flatten().count(), 3);
+    assert!(config.cache.enabled);
+}

@@ -9,3 +9,4 @@ mod monitoring;
 mod outage;
 mod postgres;
 mod split;
+mod tls;

@@ -1,6 +1,6 @@
 use pingora::http::ResponseHeader;
 
-use super::{code_name, message_for, stamp};
+use super::{code_name, message_for, stamp_with};
 use crate::cache::CacheStatus;
 
 fn values(header: &ResponseHeader, name: &str) -> Vec<String> {
@@ -15,7 +15,7 @@ fn values(header: &ResponseHeader, name: &str) -> Vec<String> {
 #[test]
 fn every_response_gets_the_request_id_and_one_via() {
     let mut fresh = ResponseHeader::build(502, None).expect("header");
-    stamp(&mut fresh, "req-1", None).expect("stamp");
+    stamp_with(&mut fresh, "req-1", None, None).expect("stamp");
     assert_eq!(values(&fresh, "x-request-id"), ["req-1"]);
     assert_eq!(values(&fresh, "via"), ["1.1 flotilla"]);
     assert!(values(&fresh, "x-cache").is_empty(), "no cache, no X-Cache");
@@ -26,7 +26,7 @@ fn every_response_gets_the_request_id_and_one_via() {
     stored
         .insert_header("keep-alive", "timeout=5")
         .expect("keep-alive");
-    stamp(&mut stored, "req-2", Some(CacheStatus::Hit)).expect("stamp");
+    stamp_with(&mut stored, "req-2", Some(CacheStatus::Hit), None).expect("stamp");
     assert_eq!(values(&stored, "x-request-id"), ["req-2"]);
     assert_eq!(values(&stored, "via"), ["1.1 origin, 1.1 flotilla"]);
     assert_eq!(values(&stored, "x-cache"), ["HIT"]);
@@ -39,8 +39,8 @@ fn every_response_gets_the_request_id_and_one_via() {
 #[test]
 fn stamping_twice_adds_no_second_via() {
     let mut header = ResponseHeader::build(200, None).expect("header");
-    stamp(&mut header, "req-1", Some(CacheStatus::Miss)).expect("stamp");
-    stamp(&mut header, "req-1", Some(CacheStatus::Miss)).expect("stamp");
+    stamp_with(&mut header, "req-1", Some(CacheStatus::Miss), None).expect("stamp");
+    stamp_with(&mut header, "req-1", Some(CacheStatus::Miss), None).expect("stamp");
     assert_eq!(values(&header, "via"), ["1.1 flotilla"]);
     assert_eq!(values(&header, "x-cache"), ["MISS"]);
 }
