@@ -10,13 +10,15 @@
 //!   proxy makes itself;
 //! - `streams`, `pool`, `fault`, `connection`: stream deadlines, pooled
 //!   connections, whose fault a failure was, and the client connection;
-//! - `access`: the request's metric and access-log line.
+//! - `access`: the request's metric and access-log line;
+//! - `acme_challenge`: ACME HTTP-01 tokens, answered before routing and never forwarded.
 //!
 //! A `GET` or `HEAD` without a body on a group with hedging on does not take Pingora's
 //! one-attempt path: `hedge` runs its attempts (hedges, re-dispatch) and streams the
 //! winner through the same response phases.
 
 mod access;
+pub mod acme_challenge;
 mod attempts;
 mod caching;
 mod connection;
@@ -48,6 +50,7 @@ pub use inspect::Authority;
 use crate::cache::Cache;
 use crate::metrics::Metrics;
 use crate::routing::{Resolution, SharedLive};
+use crate::tls::acme::Challenges;
 use respond::Refusal;
 
 /// The proxy application Pingora drives.
@@ -68,6 +71,8 @@ pub struct Gateway {
     hedging: hedge::Hedging,
     /// Backends' advertised keep-alive timeouts, to pool connections for less.
     keep_alive: pool::KeepAliveHints,
+    /// ACME HTTP-01 tokens to answer, when `[tls.acme]` is configured.
+    challenges: Option<Arc<Challenges>>,
 }
 
 impl Gateway {
@@ -77,6 +82,7 @@ impl Gateway {
         metrics: Arc<Metrics>,
         tracker: Arc<ConnectionTracker>,
         cache: Option<Arc<Cache>>,
+        challenges: Option<Arc<Challenges>>,
     ) -> Self {
         Self {
             live,
@@ -86,6 +92,7 @@ impl Gateway {
             connector: Arc::new(pingora::connectors::http::Connector::new(None)),
             hedging: hedge::Hedging::default(),
             keep_alive: pool::KeepAliveHints::default(),
+            challenges,
         }
     }
 
@@ -160,6 +167,12 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Some(challenges) = &self.challenges {
+            if acme_challenge::is_challenge_path(session.req_header().uri.path()) {
+                acme_challenge::answer(challenges, session, ctx).await?;
+                return Ok(true);
+            }
+        }
         if ctx.live.is_health_path(session.req_header().uri.path()) {
             respond::health(session, ctx).await?;
             return Ok(true);
