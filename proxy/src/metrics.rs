@@ -241,6 +241,16 @@ impl Metrics {
         }
     }
 
+    /// Shows both ACME order counters at 0 before the first order ends, so that rates and
+    /// `increase()` over them work from the start.
+    pub fn certificate_orders_start(&self) {
+        for result in ["success", "failure"] {
+            self.certificate_renewals
+                .with_label_values(&[result])
+                .inc_by(0);
+        }
+    }
+
     /// One ACME order that ended in `success` or `failure`.
     pub fn certificate_order(&self, result: &str) {
         self.certificate_renewals.with_label_values(&[result]).inc();

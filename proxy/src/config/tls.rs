@@ -10,13 +10,13 @@ use shared::config::ConfigError;
 pub(super) fn check_files(key: &str, cert_path: &Path, key_path: &Path) -> Result<(), ConfigError> {
     let cert_key = format!("{key}.cert_path");
     let key_key = format!("{key}.key_path");
-    let cert_text = std::fs::read(&cert_path).map_err(|e| {
+    let cert_text = std::fs::read(cert_path).map_err(|e| {
         ConfigError::invalid(
             &cert_key,
             format!("cannot read {}: {e}", cert_path.display()),
         )
     })?;
-    std::fs::read(&key_path).map_err(|e| {
+    std::fs::read(key_path).map_err(|e| {
         ConfigError::invalid(&key_key, format!("cannot read {}: {e}", key_path.display()))
     })?;
     if !String::from_utf8_lossy(&cert_text).contains("-----BEGIN CERTIFICATE-----") {

@@ -74,6 +74,7 @@ impl Acme {
             store,
             metrics,
         };
+        acme.metrics.certificate_orders_start();
         acme.pick_up_stored();
         Ok(acme)
     }
@@ -107,15 +108,16 @@ impl Acme {
                 return;
             }
         };
-        if !stored.leaf.covers(&self.config.domains) {
-            return;
-        }
+        // One that misses a name still beats none; it is due at once, so an order follows.
+        let domains = &self.config.domains;
         let newer = match &*self.current.load() {
             None => true,
-            Some(current) => {
-                stored.chain_pem != current.chain_pem
-                    && stored.leaf.not_after_unix >= current.leaf.not_after_unix
-            }
+            Some(current) if stored.chain_pem == current.chain_pem => false,
+            Some(current) => match (stored.leaf.covers(domains), current.leaf.covers(domains)) {
+                (true, false) => true,
+                (false, true) => false,
+                _ => stored.leaf.not_after_unix >= current.leaf.not_after_unix,
+            },
         };
         if newer {
             tracing::info!(serial = %stored.leaf.serial, not_after = stored.leaf.not_after_unix,

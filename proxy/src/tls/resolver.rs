@@ -17,21 +17,9 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// A resolver serving `certified` from the start.
-    pub fn with(certified: Arc<CertifiedKey>) -> Self {
-        Self {
-            current: ArcSwapOption::from(Some(certified)),
-        }
-    }
-
     /// Puts `certified` into service for every handshake from now on.
     pub fn install(&self, certified: Arc<CertifiedKey>) {
         self.current.store(Some(certified));
-    }
-
-    /// Whether a certificate is in service.
-    pub fn has_certificate(&self) -> bool {
-        self.current.load().is_some()
     }
 }
 
