@@ -40,6 +40,9 @@ pub(super) enum OrderError {
     /// The certificate could not be requested (CSR) or does not load.
     #[error("certificate: {0}")]
     Certificate(String),
+    /// The HTTPS client for the CA could not be set up (`directory_ca_file`).
+    #[error("ACME client: {0}")]
+    Transport(String),
 }
 
 impl From<instant_acme::Error> for OrderError {
@@ -63,7 +66,22 @@ pub(super) async fn order(
         .iter()
         .map(|domain| Identifier::Dns(domain.clone()))
         .collect();
-    let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
+    let mut order = match account.new_order(&NewOrder::new(&identifiers)).await {
+        Ok(order) => order,
+        Err(instant_acme::Error::Api(problem)) => {
+            // The CA no longer knows the stored account (a CA reset, a deactivation):
+            // the next try creates a new one.
+            if problem
+                .r#type
+                .as_deref()
+                .is_some_and(|kind| kind.ends_with(":accountDoesNotExist"))
+            {
+                store.forget_account(config.directory());
+            }
+            return Err(OrderError::Ca(problem.to_string()));
+        }
+        Err(other) => return Err(other.into()),
+    };
     let mut published = Vec::new();
     let validated = validate(&mut order, challenges, &mut published).await;
     for token in &published {
@@ -154,7 +172,7 @@ async fn account(config: &AcmeConfig, store: &Store) -> Result<Account, OrderErr
     let http = || {
         AcmeHttp::new(config.directory_ca_file.as_deref())
             .map(|http| Box::new(http) as Box<dyn instant_acme::HttpClient>)
-            .map_err(OrderError::Certificate)
+            .map_err(OrderError::Transport)
     };
     if let Some(json) = store.load_account(directory) {
         match serde_json::from_str::<AccountCredentials>(&json) {

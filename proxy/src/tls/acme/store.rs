@@ -40,8 +40,13 @@ impl Store {
     ///
     /// When the directory cannot be created.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
+        let created = !dir.exists();
         std::fs::create_dir_all(dir.join("challenges"))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        if created {
+            // A directory made here is private; one given (a mounted volume) is left as
+            // its owner set it, since the keys in it are 0600 either way.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
         })
@@ -95,6 +100,11 @@ impl Store {
             .and_then(|n| n.to_str())
             .unwrap_or("account.json");
         self.write_private(name, json.as_bytes())
+    }
+
+    /// Removes the account credentials stored for the CA at `directory`.
+    pub fn forget_account(&self, directory: &str) {
+        let _ = std::fs::remove_file(self.account_path(directory));
     }
 
     /// Takes the lock if no other process holds it; `Ok(None)` when one does.
