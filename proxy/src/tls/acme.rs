@@ -14,8 +14,8 @@
 //!
 //! Only HTTP-01: TLS-ALPN-01 needs the listener to negotiate `acme-tls/1`, and Pingora's
 //! `TlsSettings` sets one ALPN list (`h2` and `http/1.1`, or one custom protocol) for
-//! every handshake, so a listener cannot offer both; rustls refuses a ClientHello whose
-//! ALPN it does not share before the resolver's answer matters.
+//! every handshake, so a listener cannot offer both, and rustls ends a handshake whose
+//! ALPN offer shares nothing with that list, whatever certificate the resolver chose.
 
 pub mod challenges;
 mod client;
