@@ -71,7 +71,7 @@ def rules():
 
 
 def contract_metrics():
-    return set(re.findall(r'pub const \w+: &str = "(\w+)";', METRICS_RS.read_text()))
+    return set(re.findall(r'pub const \w+: &str =\s*"(\w+)";', METRICS_RS.read_text()))
 
 
 def series_names(expr):

@@ -4,6 +4,7 @@
 //! Every table denies unknown keys and every error names the key it is about, so
 //! `proxy check --config FILE` can tell an operator exactly what to fix.
 
+mod acme;
 mod cache;
 mod cli;
 mod routes;
@@ -18,11 +19,15 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use shared::config::{ConfigError, Sources};
 
+pub use acme::{
+    AcmeConfig, DEFAULT_RENEW_BEFORE_DAYS, LETSENCRYPT_PRODUCTION, LETSENCRYPT_STAGING, TlsSection,
+};
 pub use cache::{CacheConfig, parse_cache_size, parse_size};
 pub use cli::{Cli, Command};
 pub use routes::{CacheKeyQuery, RouteConfig};
 pub use settings::{
     AdminConfig, Limits, ListenerConfig, PublicConfig, ServerSettings, Timeouts, TlsConfig,
+    TlsSource,
 };
 pub use upstream::UpstreamConfig;
 
@@ -63,6 +68,9 @@ pub struct Config {
     /// The response cache (off by default).
     #[serde(default)]
     pub cache: CacheConfig,
+    /// Certificates shared by the HTTPS listeners: `[tls.acme]`.
+    #[serde(default)]
+    pub tls: TlsSection,
 }
 
 /// Flags never override file keys in `--config` mode; this is the empty flag layer.
@@ -125,6 +133,7 @@ impl Config {
                 .filter(|bytes| *bytes > 0)
                 .map(CacheConfig::sized)
                 .unwrap_or_default(),
+            tls: TlsSection::default(),
         };
         config.validate()?;
         Ok(config)
@@ -155,6 +164,7 @@ impl Config {
                 "no listener has `tls`, so there is no HTTPS port to redirect to",
             ));
         }
+        self.validate_acme()?;
         self.admin.validate()?;
         self.timeouts.validate()?;
         self.limits.validate()?;
@@ -190,6 +200,39 @@ impl Config {
         }
         for (index, route) in self.routes.iter().enumerate() {
             route.validate(&format!("routes[{index}]"), &self.upstreams)?;
+        }
+        Ok(())
+    }
+
+    /// `tls = { acme = true }` needs `[tls.acme]`; `[tls.acme]` needs a listener that uses
+    /// it, and a plain-HTTP listener for the CA's HTTP-01 requests (Pingora's listener
+    /// cannot offer `acme-tls/1` beside h2 and HTTP/1.1, so TLS-ALPN-01 is not available).
+    fn validate_acme(&self) -> Result<(), ConfigError> {
+        let uses_acme = self
+            .listeners
+            .iter()
+            .position(|l| l.tls.as_ref().is_some_and(|tls| tls.acme));
+        let Some(acme) = &self.tls.acme else {
+            return match uses_acme {
+                Some(index) => Err(ConfigError::invalid(
+                    &format!("listeners[{index}].tls.acme"),
+                    "needs a [tls.acme] table (domains, contact_email, ...) to order the certificate",
+                )),
+                None => Ok(()),
+            };
+        };
+        acme.validate()?;
+        if uses_acme.is_none() {
+            return Err(ConfigError::invalid(
+                "tls.acme",
+                "no listener uses it: add `tls = { acme = true }` to an HTTPS listener",
+            ));
+        }
+        if self.listeners.iter().all(|l| l.tls.is_some()) {
+            return Err(ConfigError::invalid(
+                "tls.acme",
+                "HTTP-01 validation needs a plain-HTTP listener (port 80 as the CA sees it); add one without `tls`",
+            ));
         }
         Ok(())
     }

@@ -19,6 +19,14 @@ pub enum StartError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// `[tls.acme] storage_dir` cannot be created or opened.
+    #[error("`tls.acme.storage_dir`: cannot use {}: {source}", dir.display())]
+    AcmeStorage {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// The metrics registry rejected a series (a programming error).
     #[error("metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),

@@ -11,13 +11,15 @@
 //! - `https`: what the listener a request arrived on adds (redirect to HTTPS, HSTS);
 //! - `streams`, `pool`, `fault`, `connection`: stream deadlines, pooled
 //!   connections, whose fault a failure was, and the client connection;
-//! - `access`: the request's metric and access-log line.
+//! - `access`: the request's metric and access-log line;
+//! - `acme_challenge`: ACME HTTP-01 tokens, answered before routing and never forwarded.
 //!
 //! A `GET` or `HEAD` without a body on a group with hedging on does not take Pingora's
 //! one-attempt path: `hedge` runs its attempts (hedges, re-dispatch) and streams the
 //! winner through the same response phases.
 
 mod access;
+pub mod acme_challenge;
 mod attempts;
 mod caching;
 mod connection;
@@ -45,12 +47,13 @@ use pingora::{Error, ErrorType, Result};
 pub use connection::{ConnState, ConnectionTracker, Front};
 pub use ctx::RequestCtx;
 pub use fault::Fault;
-pub use https::{ACME_CHALLENGE_PREFIX, ListenerPolicy, Listeners};
+pub use https::{ListenerPolicy, Listeners};
 pub use inspect::Authority;
 
 use crate::cache::Cache;
 use crate::metrics::Metrics;
 use crate::routing::{Resolution, SharedLive};
+use crate::tls::acme::Challenges;
 use respond::Refusal;
 
 /// The proxy application Pingora drives.
@@ -75,6 +78,8 @@ pub struct Gateway {
     /// What each public listener adds (redirect, HSTS), fixed at start like the
     /// listeners themselves.
     listeners: Arc<Listeners>,
+    /// ACME HTTP-01 tokens to answer, when `[tls.acme]` is configured.
+    challenges: Option<Arc<Challenges>>,
 }
 
 impl Gateway {
@@ -86,6 +91,7 @@ impl Gateway {
         tracker: Arc<ConnectionTracker>,
         cache: Option<Arc<Cache>>,
         listeners: Arc<Listeners>,
+        challenges: Option<Arc<Challenges>>,
     ) -> Self {
         Self {
             live,
@@ -96,6 +102,7 @@ impl Gateway {
             hedging: hedge::Hedging::default(),
             keep_alive: pool::KeepAliveHints::default(),
             listeners,
+            challenges,
         }
     }
 
@@ -174,6 +181,12 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Some(challenges) = &self.challenges {
+            if acme_challenge::is_challenge_path(session.req_header().uri.path()) {
+                acme_challenge::answer(challenges, session, ctx).await?;
+                return Ok(true);
+            }
+        }
         if ctx.live.is_health_path(session.req_header().uri.path()) {
             respond::health(session, ctx).await?;
             return Ok(true);

@@ -14,6 +14,8 @@
 //! - [`cache`]: the RFC 9111 response cache on moka, with coalescing and stale serving.
 //! - [`admin`]: `/metrics`, `/healthz`, `/status`, `/sd`, `/cache/purge`.
 //! - [`metrics`]: the proxy's Prometheus series.
+//! - [`tls`]: the HTTPS listeners' certificates: a swappable resolver, and `[tls.acme]`
+//!   (ordering, storage, renewal in the background).
 //! - [`error`]: why start-up failed.
 //!
 //! # Phase flow of one request
@@ -25,10 +27,11 @@
 //! 2. `early_request_filter`: request id, stream detection, the body's per-read timeout
 //!    (`timeouts.client_body_idle_ms`), and the listener the request arrived on
 //!    (`gateway::Listeners`, by local address).
-//! 3. `request_filter`: the public health path; on a `redirect_to_https` listener, a 308
-//!    to the same URL over HTTPS (400 without a valid `Host`; ACME challenges pass); 400
-//!    for a `Host` that is not an authority, 431 / 413 limits, then routing: deny → 404,
-//!    no route → 404.
+//! 3. `request_filter`: the public health path; with `[tls.acme]`,
+//!    `/.well-known/acme-challenge/{token}` is answered by the proxy
+//!    (`gateway::acme_challenge`); on a `redirect_to_https` listener, a 308 to the same URL
+//!    over HTTPS (400 without a valid `Host`); 400 for a `Host` that is not an authority,
+//!    431 / 413 limits, then routing: deny → 404, no route → 404.
 //!    On a cache-enabled route, a usable stored copy answers here (`X-Cache: HIT`, or a
 //!    304 for a matching conditional request); a miss joins the key's coalescing lock.
 //!    A `GET`/`HEAD` without a body on a hedging group is then run by `gateway::hedge`:
@@ -67,6 +70,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod routing;
 pub mod server;
+pub mod tls;
 pub mod upstreams;
 
 /// mimalloc instead of glibc's malloc: the request path allocates for every header map,

@@ -8,8 +8,8 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use shared::metrics::{
-    LATENCY_BUCKETS_SECONDS, STREAM_BUCKETS_SECONDS, counter, counter_vec, gauge, histogram_vec,
-    names,
+    LATENCY_BUCKETS_SECONDS, STREAM_BUCKETS_SECONDS, counter, counter_vec, gauge, gauge_vec,
+    histogram_vec, names,
 };
 
 use crate::routing::SharedLive;
@@ -35,6 +35,8 @@ pub struct Metrics {
     pub connections_rejected: IntCounterVec,
     /// Requests and connections ended by the client's doing, by reason.
     pub client_faults: IntCounterVec,
+    certificate_expiry: IntGaugeVec,
+    certificate_renewals: IntCounterVec,
 }
 
 /// Why an upstream attempt ended, as a bounded label value.
@@ -140,6 +142,18 @@ impl Metrics {
                 "Requests failed by the client (not held against a backend), by reason.",
                 &["reason"],
             )?,
+            certificate_expiry: gauge_vec(
+                &registry,
+                names::PROXY_TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS,
+                "notAfter (Unix seconds) of the certificate served for each DNS name.",
+                &["domain"],
+            )?,
+            certificate_renewals: counter_vec(
+                &registry,
+                names::PROXY_TLS_CERTIFICATE_RENEWALS_TOTAL,
+                "ACME orders (first certificate and renewals), by result: success or failure.",
+                &["result"],
+            )?,
             registry,
         })
     }
@@ -216,6 +230,30 @@ impl Metrics {
     /// One retry, and why.
     pub fn retry(&self, upstream: &str, reason: &str) {
         self.retries.with_label_values(&[upstream, reason]).inc();
+    }
+
+    /// Records the expiry of a certificate now in service, for each of its DNS names.
+    pub fn certificate_expiry(&self, leaf: &crate::tls::certificate::Leaf) {
+        for name in &leaf.names {
+            self.certificate_expiry
+                .with_label_values(&[name.as_str()])
+                .set(leaf.not_after_unix);
+        }
+    }
+
+    /// Shows both ACME order counters at 0 before the first order ends, so that rates and
+    /// `increase()` over them work from the start.
+    pub fn certificate_orders_start(&self) {
+        for result in ["success", "failure"] {
+            self.certificate_renewals
+                .with_label_values(&[result])
+                .inc_by(0);
+        }
+    }
+
+    /// One ACME order that ended in `success` or `failure`.
+    pub fn certificate_order(&self, result: &str) {
+        self.certificate_renewals.with_label_values(&[result]).inc();
     }
 
     /// One hedge decision: `won`, `lost` or `skipped`.

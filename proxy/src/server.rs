@@ -20,11 +20,13 @@ pub use control::Control;
 
 use crate::admin::{Admin, AdminSettings, History, Sampler};
 use crate::cache::Cache;
-use crate::config::Config;
+use crate::config::{Config, TlsSource};
 use crate::error::StartError;
 use crate::gateway::{ConnectionTracker, Front, Gateway, Listeners};
 use crate::metrics::Metrics;
 use crate::routing::{Live, SharedLive};
+use crate::tls::acme::Acme;
+use shared::config::ConfigError;
 
 /// How the process was asked to start.
 pub struct Launch {
@@ -84,6 +86,17 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, server_conf);
     server.bootstrap();
 
+    let acme =
+        match &config.tls.acme {
+            Some(acme) => Some(Acme::open(acme, metrics.clone()).map_err(|source| {
+                StartError::AcmeStorage {
+                    dir: acme.storage_dir.clone(),
+                    source,
+                }
+            })?),
+            None => None,
+        };
+
     let tracker = Arc::new(ConnectionTracker::default());
     let listeners = Arc::new(Listeners::from_config(&config.listeners));
     // Built once: a reload keeps the cache and its contents (its size is fixed at start).
@@ -94,6 +107,7 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
         tracker.clone(),
         cache.clone(),
         listeners.clone(),
+        acme.as_ref().map(Acme::challenges),
     );
     let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
     let front = Front::new(
@@ -108,21 +122,32 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     let mut public = Service::new("proxy".to_owned(), front);
     public.threads = Some(config.server.threads);
     for (index, listener) in config.listeners.iter().enumerate() {
-        match &listener.tls {
-            None => public.add_tcp(&listener.addr.to_string()),
-            Some(tls) => {
-                let key = format!("listeners[{index}].tls");
-                let invalid = |reason: String| shared::config::ConfigError::invalid(&key, reason);
-                let (Some(cert), Some(private)) = (tls.cert_path.to_str(), tls.key_path.to_str())
-                else {
-                    return Err(invalid("paths must be valid UTF-8".into()).into());
-                };
-                let mut settings =
-                    TlsSettings::intermediate(cert, private).map_err(|e| invalid(e.to_string()))?;
-                settings.enable_h2();
-                public.add_tls_with_settings(&listener.addr.to_string(), None, settings);
+        let addr = listener.addr.to_string();
+        let source = listener.tls.as_ref().and_then(|tls| tls.source());
+        let mut settings = match source {
+            None => {
+                public.add_tcp(&addr);
+                continue;
             }
-        }
+            Some(TlsSource::Files { cert, key }) => {
+                file_tls_settings(&format!("listeners[{index}].tls"), cert, key, &metrics)?
+            }
+            Some(TlsSource::Acme) => {
+                let resolver = acme.as_ref().map(Acme::resolver).ok_or_else(|| {
+                    ConfigError::invalid(
+                        &format!("listeners[{index}].tls.acme"),
+                        "needs [tls.acme]",
+                    )
+                })?;
+                // The paths are unused: with a resolver, Pingora reads no files.
+                let mut settings = TlsSettings::intermediate("", "")
+                    .map_err(|e| ConfigError::invalid("tls.acme", e.to_string()))?;
+                settings.set_cert_resolver(resolver);
+                settings
+            }
+        };
+        settings.enable_h2();
+        public.add_tls_with_settings(&addr, None, settings);
     }
 
     let history = Arc::new(History::new(live.clone(), metrics.clone(), cache.clone()));
@@ -149,6 +174,9 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     server.add_service(public);
     server.add_service(admin);
     server.add_service(sampler);
+    if let Some(acme) = acme {
+        server.add_service(background_service("acme", acme));
+    }
 
     let listeners: Vec<SocketAddr> = config.listeners.iter().map(|l| l.addr).collect();
     tracing::info!(?listeners, admin = %config.admin.addr, upstreams = config.upstreams.len(),
@@ -162,6 +190,23 @@ pub fn run(launch: Launch) -> Result<(), StartError> {
     control.stop();
     tracing::info!("proxy stopped");
     Ok(())
+}
+
+/// A listener's settings for a certificate from files, whose expiry goes to the metric.
+fn file_tls_settings(
+    key: &str,
+    cert: &std::path::Path,
+    private: &std::path::Path,
+    metrics: &Metrics,
+) -> Result<TlsSettings, StartError> {
+    let invalid = |reason: String| ConfigError::invalid(key, reason);
+    let (Some(cert_text), Some(private_text)) = (cert.to_str(), private.to_str()) else {
+        return Err(invalid("paths must be valid UTF-8".into()).into());
+    };
+    let pem = std::fs::read(cert).map_err(|e| invalid(format!("{}: {e}", cert.display())))?;
+    let leaf = crate::tls::certificate::leaf_of_pem(&pem).map_err(invalid)?;
+    metrics.certificate_expiry(&leaf);
+    Ok(TlsSettings::intermediate(cert_text, private_text).map_err(|e| invalid(e.to_string()))?)
 }
 
 /// Pingora binds listeners inside service tasks and only logs a failure there; binding

@@ -63,6 +63,13 @@ pub mod names {
     /// `head_deadline` (a request head slower than `client_header_ms`), `keepalive_idle`
     /// (a keep-alive connection idle past `client_idle_ms`).
     pub const PROXY_CLIENT_FAULTS_TOTAL: &str = "proxy_client_faults_total";
+    /// Gauge `{domain}`: the `notAfter` (Unix seconds) of the certificate an HTTPS
+    /// listener serves for each DNS name of its leaf, from files or `[tls.acme]`.
+    pub const PROXY_TLS_CERTIFICATE_EXPIRY_TIMESTAMP_SECONDS: &str =
+        "proxy_tls_certificate_expiry_timestamp_seconds";
+    /// Counter `{result}` of ACME orders (the first certificate and every renewal):
+    /// `success` or `failure`.
+    pub const PROXY_TLS_CERTIFICATE_RENEWALS_TOTAL: &str = "proxy_tls_certificate_renewals_total";
 
     // --- app ---
     /// Counter `{method, route, status}`; `route` is the matched template.

@@ -128,6 +128,9 @@ pub enum Component {
     Prometheus,
     /// Node.js, for the real test peers it serves.
     Node,
+    /// Pebble, the RFC 8555 test CA, and `pebble-challtestsrv`, its DNS server (Debian's
+    /// `pebble` package), for the ACME tests.
+    Pebble,
 }
 
 impl Component {
@@ -139,6 +142,7 @@ impl Component {
             Self::Chromium => "chromium",
             Self::Prometheus => "prometheus",
             Self::Node => "node",
+            Self::Pebble => "pebble",
         }
     }
 

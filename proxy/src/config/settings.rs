@@ -128,7 +128,27 @@ impl ListenerConfig {
 
     pub(super) fn validate(&self, key: &str) -> Result<(), ConfigError> {
         match &self.tls {
-            Some(tls) => super::tls::check_files(&format!("{key}.tls"), tls)?,
+            Some(tls) => {
+                let key = format!("{key}.tls");
+                match tls.source() {
+                    Some(TlsSource::Files { cert, key: private }) => {
+                        super::tls::check_files(&key, cert, private)?;
+                    }
+                    Some(TlsSource::Acme) => {}
+                    None if tls.acme => {
+                        return Err(ConfigError::invalid(
+                            &key,
+                            "`acme = true` takes the certificate from [tls.acme]; drop cert_path and key_path",
+                        ));
+                    }
+                    None => {
+                        return Err(ConfigError::invalid(
+                            &key,
+                            "give both cert_path and key_path, or acme = true",
+                        ));
+                    }
+                }
+            }
             None => {
                 let misplaced = [
                     ("hsts_max_age_secs", self.hsts_max_age_secs.is_some()),
@@ -158,14 +178,45 @@ impl ListenerConfig {
     }
 }
 
-/// `tls = { cert_path, key_path }` on a listener.
+/// `tls = { cert_path, key_path }` or `tls = { acme = true }` on a listener.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM certificate chain, leaf first.
-    pub cert_path: PathBuf,
+    #[serde(default)]
+    pub cert_path: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) matching the certificate.
-    pub key_path: PathBuf,
+    #[serde(default)]
+    pub key_path: Option<PathBuf>,
+    /// `true`: serve the certificate `[tls.acme]` orders and renews, instead of files.
+    #[serde(default)]
+    pub acme: bool,
+}
+
+/// Where a listener's certificate comes from, once [`TlsConfig`] is validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsSource<'a> {
+    /// A certificate chain and key read from files at start.
+    Files {
+        /// PEM certificate chain.
+        cert: &'a std::path::Path,
+        /// PEM private key.
+        key: &'a std::path::Path,
+    },
+    /// The `[tls.acme]` certificate, swapped in place on renewal.
+    Acme,
+}
+
+impl TlsConfig {
+    /// The certificate's source; `None` only for a table [`ListenerConfig::validate`]
+    /// refuses.
+    pub fn source(&self) -> Option<TlsSource<'_>> {
+        match (self.acme, &self.cert_path, &self.key_path) {
+            (true, None, None) => Some(TlsSource::Acme),
+            (false, Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+            _ => None,
+        }
+    }
 }
 
 /// `[admin]`: the operator's listener; keep it on loopback or a private network.

@@ -168,3 +168,56 @@ fn cache_key_query_and_the_targeted_field_are_read_and_checked() {
     .expect_err("not a header name");
     assert!(bad.contains("cache.targeted_cache_control"), "{bad}");
 }
+
+const ONE_UPSTREAM: &str = "[upstreams.app]\nbackends = [{ addr = \"127.0.0.1:3001\" }]\n";
+
+#[test]
+fn an_acme_listener_needs_the_tls_acme_table() {
+    let error = from_toml(&format!(
+        "[[listeners]]\naddr = \"127.0.0.1:8080\"\n\
+         [[listeners]]\naddr = \"127.0.0.1:8443\"\ntls = {{ acme = true }}\n{ONE_UPSTREAM}"
+    ))
+    .expect_err("no [tls.acme]");
+    assert!(error.contains("`listeners[1].tls.acme`"), "{error}");
+}
+
+#[test]
+fn tls_acme_needs_a_plain_listener_for_http_01_and_a_listener_that_uses_it() {
+    let acme = "[tls.acme]\ndomains = [\"www.example.com\"]\n";
+    let error = from_toml(&format!(
+        "[[listeners]]\naddr = \"127.0.0.1:8443\"\ntls = {{ acme = true }}\n{acme}{ONE_UPSTREAM}"
+    ))
+    .expect_err("no plain listener");
+    assert!(
+        error.contains("`tls.acme`") && error.contains("HTTP-01"),
+        "{error}"
+    );
+    let error = from_toml(&format!("{acme}{ONE_UPSTREAM}")).expect_err("unused");
+    assert!(
+        error.contains("`tls.acme`") && error.contains("no listener"),
+        "{error}"
+    );
+    let config = from_toml(&format!(
+        "[[listeners]]\naddr = \"127.0.0.1:8080\"\n\
+         [[listeners]]\naddr = \"127.0.0.1:8443\"\ntls = {{ acme = true }}\n{acme}{ONE_UPSTREAM}"
+    ))
+    .expect("valid");
+    assert_eq!(
+        config.listeners[1].tls.as_ref().and_then(TlsConfig::source),
+        Some(TlsSource::Acme)
+    );
+}
+
+#[test]
+fn a_listener_takes_files_or_acme_not_both_nor_half() {
+    for tls in [
+        "{ acme = true, cert_path = \"c.pem\", key_path = \"k.pem\" }",
+        "{ cert_path = \"c.pem\" }",
+    ] {
+        let error = from_toml(&format!(
+            "[[listeners]]\naddr = \"127.0.0.1:8443\"\ntls = {tls}\n{ONE_UPSTREAM}"
+        ))
+        .expect_err(tls);
+        assert!(error.contains("`listeners[0].tls`"), "{tls}: {error}");
+    }
+}

@@ -1,26 +1,23 @@
 //! TLS files are checked when the config loads, because Pingora only reads them when the
 //! listener starts and a bad file then panics inside a service task.
 
+use std::path::Path;
+
 use pingora::tls::ServerConfig;
 use shared::config::ConfigError;
 
-use super::TlsConfig;
-
 /// Reads and parses the certificate and key, and checks that they belong together.
-pub(super) fn check_files(key: &str, tls: &TlsConfig) -> Result<(), ConfigError> {
+pub(super) fn check_files(key: &str, cert_path: &Path, key_path: &Path) -> Result<(), ConfigError> {
     let cert_key = format!("{key}.cert_path");
     let key_key = format!("{key}.key_path");
-    let cert_text = std::fs::read(&tls.cert_path).map_err(|e| {
+    let cert_text = std::fs::read(cert_path).map_err(|e| {
         ConfigError::invalid(
             &cert_key,
-            format!("cannot read {}: {e}", tls.cert_path.display()),
+            format!("cannot read {}: {e}", cert_path.display()),
         )
     })?;
-    std::fs::read(&tls.key_path).map_err(|e| {
-        ConfigError::invalid(
-            &key_key,
-            format!("cannot read {}: {e}", tls.key_path.display()),
-        )
+    std::fs::read(key_path).map_err(|e| {
+        ConfigError::invalid(&key_key, format!("cannot read {}: {e}", key_path.display()))
     })?;
     if !String::from_utf8_lossy(&cert_text).contains("-----BEGIN CERTIFICATE-----") {
         return Err(ConfigError::invalid(
@@ -28,7 +25,7 @@ pub(super) fn check_files(key: &str, tls: &TlsConfig) -> Result<(), ConfigError>
             "no PEM certificate in the file",
         ));
     }
-    let (Some(cert), Some(private)) = (tls.cert_path.to_str(), tls.key_path.to_str()) else {
+    let (Some(cert), Some(private)) = (cert_path.to_str(), key_path.to_str()) else {
         return Err(ConfigError::invalid(key, "paths must be valid UTF-8"));
     };
     let loaded = pingora::tls::load_certs_and_key_files(cert, private)

@@ -8,8 +8,10 @@
 //! is this.
 //!
 //! Two kinds of request on a redirecting listener are served over HTTP as before:
-//! ACME HTTP-01 challenges (under [`ACME_CHALLENGE_PREFIX`]), which a certificate
-//! authority only asks over HTTP on port 80, and the proxy's own `[public] health_path`,
+//! ACME HTTP-01 challenges (under
+//! [`CHALLENGE_PATH_PREFIX`](super::acme_challenge::CHALLENGE_PATH_PREFIX)), which a
+//! certificate authority only asks over HTTP on port 80, and the proxy's own
+//! `[public] health_path`,
 //! which a load balancer in front checks over HTTP (the gateway answers it before this
 //! module is asked).
 
@@ -25,9 +27,6 @@ use super::ctx::RequestCtx;
 use super::inspect;
 use super::respond::{self, Refusal};
 use crate::config::ListenerConfig;
-
-/// Where ACME HTTP-01 challenges are asked (RFC 8555, section 8.3): never redirected.
-pub const ACME_CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 
 /// The route label of redirected requests in metrics and the access log.
 pub(super) const REDIRECT_ROUTE: &str = "https_redirect";
@@ -124,7 +123,7 @@ pub(super) async fn redirect(session: &mut Session, ctx: &mut RequestCtx) -> Res
         return Ok(false);
     };
     let req = session.req_header();
-    if req.uri.path().starts_with(ACME_CHALLENGE_PREFIX) {
+    if super::acme_challenge::is_challenge_path(req.uri.path()) {
         return Ok(false);
     }
     let answer = location(req, port);

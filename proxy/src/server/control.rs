@@ -131,12 +131,13 @@ fn reload(live: &SharedLive, current: &Config, path: Option<&PathBuf>) -> Option
         ..config.server.clone()
     };
     if config.listeners != current.listeners
+        || config.tls != current.tls
         || config.admin != current.admin
         || server_rest != current.server
     {
         tracing::warn!(
-            "`listeners`, `admin` and `server` changes (but `server.trusted_proxies`) take \
-             effect only after a restart or upgrade"
+            "`listeners`, `tls`, `admin` and `server` changes (but `server.trusted_proxies`) \
+             take effect only after a restart or upgrade"
         );
     }
     let next = Live::build(&config, live.load().upstreams());

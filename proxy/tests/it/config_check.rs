@@ -73,6 +73,21 @@ fn bad_configs_name_the_key_and_the_reason() {
             "listeners[0].tls.cert_path",
             "cannot read",
         ),
+        (
+            format!(
+                "[[listeners]]\naddr = \"127.0.0.1:8080\"\n[[listeners]]\naddr = \"127.0.0.1:8443\"\ntls = {{ acme = true }}\n{BACKENDS}"
+            ),
+            "listeners[1].tls.acme",
+            "[tls.acme]",
+        ),
+        (
+            format!(
+                "[[listeners]]\naddr = \"127.0.0.1:8080\"\n[[listeners]]\naddr = \"127.0.0.1:8443\"\ntls = {{ acme = true }}\n\
+                 [tls.acme]\ndomains = [\"www.example.com\"]\ndirectory_url = \"staging\"\n{BACKENDS}"
+            ),
+            "tls.acme.directory_url",
+            "letsencrypt-staging",
+        ),
         ("[upstreams]\n".to_owned(), "upstreams", "at least one"),
         (
             format!("[cache]\nenabled = true\nmax_object_bytes = 0\n{BACKENDS}"),

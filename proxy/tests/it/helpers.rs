@@ -10,8 +10,10 @@ use nix::sys::signal::Signal;
 use shared::testing::{ChildGuard, READY_DEADLINE, free_port, wait_for_status, wait_until};
 
 mod origin;
+mod pebble;
 
 pub(crate) use origin::Origin;
+pub(crate) use pebble::Pebble;
 
 /// How long a test waits for a state it expects (health flips, reloads).
 pub(crate) const SETTLE: Duration = Duration::from_secs(15);
@@ -114,9 +116,27 @@ impl Proxy {
         Self::start_logging_to(server, body, command, Stdio::piped()).await
     }
 
-    async fn start_logging_to(server: &str, body: &str, mut command: Command, log: Stdio) -> Self {
-        let dir = scratch_dir();
+    async fn start_logging_to(server: &str, body: &str, command: Command, log: Stdio) -> Self {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        Self::launch(server, body, command, log, addr).await
+    }
+
+    /// Like [`Proxy::start`], with the base config's plain listener on `addr` and the
+    /// proxy's log (standard error) written to the file `log`.
+    pub(crate) async fn start_at(addr: SocketAddr, body: &str, log: &Path) -> Self {
+        let log = std::fs::File::create(log).expect("create log file");
+        let command = Command::new(env!("CARGO_BIN_EXE_proxy"));
+        Self::launch("", body, command, Stdio::from(log), addr).await
+    }
+
+    async fn launch(
+        server: &str,
+        body: &str,
+        mut command: Command,
+        log: Stdio,
+        addr: SocketAddr,
+    ) -> Self {
+        let dir = scratch_dir();
         let admin: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let config_path = dir.join("proxy.toml");
         std::fs::write(&config_path, config_text(&dir, addr, admin, server, body))

@@ -6,6 +6,7 @@ mod hostile;
 mod raw;
 
 mod access_log;
+mod acme;
 mod admin;
 mod balancing;
 mod cache;

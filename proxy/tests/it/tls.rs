@@ -1,6 +1,6 @@
 //! The HTTPS listener: rustls with a certificate from files, h2 by ALPN.
 
-use crate::helpers::{Origin, Proxy, scratch_dir, upstream};
+use crate::helpers::{Origin, Proxy, metric, scratch_dir, upstream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tls_listener_speaks_h2_by_alpn() {
@@ -18,7 +18,7 @@ async fn the_tls_listener_speaks_h2_by_alpn() {
         key.display(),
         upstream("app", &[&origin])
     );
-    let _proxy = Proxy::start(&body).await;
+    let proxy = Proxy::start(&body).await;
     shared::testing::wait_for_tcp(
         ([127, 0, 0, 1], port).into(),
         shared::testing::READY_DEADLINE,
@@ -41,5 +41,18 @@ async fn the_tls_listener_speaks_h2_by_alpn() {
     assert_eq!(response.version(), reqwest::Version::HTTP_2);
     let echo: serde_json::Value = response.json().await.expect("echo");
     assert_eq!(echo["headers"]["x-forwarded-proto"][0], "https");
+
+    let der = certified.cert.der();
+    let (_, parsed) = x509_parser::parse_x509_certificate(der).expect("x509");
+    let metrics = proxy.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "proxy_tls_certificate_expiry_timestamp_seconds",
+            &[("domain", "localhost")]
+        ),
+        parsed.validity().not_after.timestamp() as f64,
+        "a file certificate's expiry is exported: {metrics}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

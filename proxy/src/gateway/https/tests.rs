@@ -12,8 +12,9 @@ fn addr(text: &str) -> SocketAddr {
 fn tls(listen: &str) -> ListenerConfig {
     ListenerConfig {
         tls: Some(TlsConfig {
-            cert_path: "cert.pem".into(),
-            key_path: "key.pem".into(),
+            cert_path: Some("cert.pem".into()),
+            key_path: Some("key.pem".into()),
+            acme: false,
         }),
         ..ListenerConfig::plain(addr(listen))
     }
