@@ -126,6 +126,45 @@ fn places() -> (PathBuf, PathBuf, PathBuf) {
     (dir, storage, log)
 }
 
+/// A proxy that got its first certificate from a fresh Pebble, and what it took.
+struct Issued {
+    origin: Origin,
+    pebble: Pebble,
+    /// Pebble's root, PEM: what the HTTPS clients trust.
+    root: String,
+    /// The scratch directory, and in it the storage directory.
+    dir: PathBuf,
+    storage: PathBuf,
+    proxy: Proxy,
+    /// The certificate served, DER.
+    leaf: Vec<u8>,
+}
+
+impl Issued {
+    /// Starts Pebble, an origin and a proxy ordering for `DOMAIN`, and waits for the
+    /// certificate to be served.
+    async fn start() -> Self {
+        let origin = Origin::start("a").await;
+        let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let pebble = Pebble::start(http.port(), None).await;
+        let root = pebble.root_pem().await;
+        let (dir, storage, log) = places();
+        let https_port = free_port();
+        let body = acme_body(&pebble, https_port, &storage, "", &origin);
+        let proxy = Proxy::start_at(http, &body, &log).await;
+        let leaf = wait_for_https(&root, https_port, &log).await;
+        Self {
+            origin,
+            pebble,
+            root,
+            dir,
+            storage,
+            proxy,
+            leaf,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_certificate_is_issued_over_http_01_served_and_loaded_again_at_restart() {
     if !Pebble::available(
@@ -133,20 +172,15 @@ async fn a_first_certificate_is_issued_over_http_01_served_and_loaded_again_at_r
     ) {
         return;
     }
-    let origin = Origin::start("a").await;
-    let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let pebble = Pebble::start(http.port(), None).await;
-    let root = pebble.root_pem().await;
-    let (dir, storage, log) = places();
-    let https_port = free_port();
-    let proxy = Proxy::start_at(
-        http,
-        &acme_body(&pebble, https_port, &storage, "", &origin),
-        &log,
-    )
-    .await;
-
-    let leaf = wait_for_https(&root, https_port, &log).await;
+    let Issued {
+        origin,
+        pebble,
+        root,
+        dir,
+        storage,
+        proxy,
+        leaf,
+    } = Issued::start().await;
     let (names, not_after) = names_and_expiry(&leaf);
     assert!(
         names.contains(&DOMAIN.to_owned()) && names.contains(&OTHER_DOMAIN.to_owned()),
@@ -298,19 +332,15 @@ async fn a_challenge_that_cannot_succeed_keeps_the_old_certificate_and_logs_the_
     ) {
         return;
     }
-    let origin = Origin::start("a").await;
-    let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let pebble = Pebble::start(http.port(), None).await;
-    let root = pebble.root_pem().await;
-    let (dir, storage, log) = places();
-    let https_port = free_port();
-    let first = Proxy::start_at(
-        http,
-        &acme_body(&pebble, https_port, &storage, "", &origin),
-        &log,
-    )
-    .await;
-    let old = wait_for_https(&root, https_port, &log).await;
+    let Issued {
+        origin,
+        pebble,
+        root,
+        dir,
+        storage,
+        proxy: first,
+        leaf: old,
+    } = Issued::start().await;
     drop(first);
 
     // Restarted on a plain port Pebble does not validate on, with the certificate due at

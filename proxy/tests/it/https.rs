@@ -89,6 +89,22 @@ fn listeners(redirect: u16, hsts: u16, bare: u16, tls: &str, keys: bool) -> Stri
     )
 }
 
+impl Https {
+    /// `path` on the redirecting plain listener.
+    fn plain_url(&self, path: &str) -> String {
+        format!("http://localhost:{}{path}", self.redirect)
+    }
+}
+
+/// GETs `url` with `client`.
+async fn get(client: &reqwest::Client, url: &str) -> reqwest::Response {
+    client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
 impl Drop for Https {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -127,18 +143,17 @@ async fn a_redirecting_listener_sends_every_method_to_the_same_url_over_https() 
     let https = Https::start(&origin).await;
     let manual = client(Policy::none());
 
-    let get = manual
-        .get(format!("http://localhost:{}/a/b?x=1&y=2", https.redirect))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(get.status(), 308);
+    let redirected = get(&manual, &https.plain_url("/a/b?x=1&y=2")).await;
+    assert_eq!(redirected.status(), 308);
     assert_eq!(
-        get.headers()[LOCATION],
+        redirected.headers()[LOCATION],
         format!("https://localhost:{}/a/b?x=1&y=2", https.hsts).as_str()
     );
     assert!(
-        get.headers().get(STRICT_TRANSPORT_SECURITY).is_none(),
+        redirected
+            .headers()
+            .get(STRICT_TRANSPORT_SECURITY)
+            .is_none(),
         "no HSTS over plain HTTP"
     );
 
@@ -203,34 +218,20 @@ async fn acme_challenges_and_the_health_path_are_served_over_http() {
     let https = Https::start(&origin).await;
     let manual = client(Policy::none());
 
-    let challenge = manual
-        .get(format!(
-            "http://localhost:{}/.well-known/acme-challenge/token-1",
-            https.redirect
-        ))
-        .send()
-        .await
-        .expect("challenge");
+    let challenge = get(
+        &manual,
+        &https.plain_url("/.well-known/acme-challenge/token-1"),
+    )
+    .await;
     assert_eq!(challenge.status(), 200, "forwarded as without the redirect");
     assert_eq!(challenge.headers()["x-instance"], "a");
 
-    let health = manual
-        .get(format!("http://localhost:{}{HEALTH_PATH}", https.redirect))
-        .send()
-        .await
-        .expect("health");
+    let health = get(&manual, &https.plain_url(HEALTH_PATH)).await;
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.expect("body"), "ok\n");
 
     // Only the challenge prefix is excepted, not its neighbours.
-    let other = manual
-        .get(format!(
-            "http://localhost:{}/.well-known/other",
-            https.redirect
-        ))
-        .send()
-        .await
-        .expect("other");
+    let other = get(&manual, &https.plain_url("/.well-known/other")).await;
     assert_eq!(other.status(), 308);
 }
 
