@@ -99,6 +99,16 @@ def render_flotilla(run_dir, port, admin_port, origin_port):
     return path
 
 
+def stop(proc, sig, timeout_s):
+    """Asks `proc` to stop with `sig`, and kills it if it has not within `timeout_s`."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def render_template(name, run_dir, ports):
     """bench/templates/NAME with every origin placeholder on the one origin."""
     with open(os.path.join(ROOT, "bench/templates", name)) as f:
@@ -132,12 +142,7 @@ def syscalls(name, command, env, port, args, out_dir):
             tracer.send_signal(signal.SIGINT)
             tracer.wait(timeout=30)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, signal.SIGTERM, 30)
         calls = {}
         for line in open(summary):
             fields = line.split()
@@ -176,12 +181,7 @@ def measure(name, command, env, port, args, out_dir):
             send(port, path, args.requests, expect_hit=path == HIT_PATH)
             subprocess.run(["callgrind_control", "--dump", str(proc.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, signal.SIGINT, 60)
         # The first dump is the window (callgrind_control --dump); the last is at exit.
         dumps = sorted(glob.glob(f"{prefix}.*"), key=lambda p: (len(p), p))
         window = [d for d in dumps if re.search(r"\.\d+\.1$", d)]

@@ -28,6 +28,16 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
+/// A listener's `tls = { … }` line for a fresh `localhost` certificate under `dir`.
+fn tls_line(dir: &Path) -> String {
+    let (cert, key) = certificate(dir);
+    format!(
+        "tls = {{ cert_path = \"{}\", key_path = \"{}\" }}",
+        cert.display(),
+        key.display()
+    )
+}
+
 /// The proxy under test and its three extra listeners' ports.
 struct Https {
     proxy: Proxy,
@@ -50,12 +60,7 @@ impl Https {
     /// As [`Https::start`], with `tables` (such as `[limits]`) added to the config.
     async fn start_with(origin: &Origin, tables: &str) -> Self {
         let dir = scratch_dir();
-        let (cert, key) = certificate(&dir);
-        let tls = format!(
-            "tls = {{ cert_path = \"{}\", key_path = \"{}\" }}",
-            cert.display(),
-            key.display()
-        );
+        let tls = tls_line(&dir);
         let [redirect, hsts, bare] = [(); 3].map(|()| shared::testing::free_port());
         let body = listeners(redirect, hsts, bare, &tls, true);
         let body = format!("{body}{tables}\n\n{}", upstream("app", &[origin]));
@@ -260,12 +265,7 @@ async fn a_missing_or_bad_host_gets_400_not_a_redirect() {
 #[test]
 fn the_keys_on_the_wrong_listener_name_themselves() {
     let dir = scratch_dir();
-    let (cert, key) = certificate(&dir);
-    let tls = format!(
-        "tls = {{ cert_path = \"{}\", key_path = \"{}\" }}",
-        cert.display(),
-        key.display()
-    );
+    let tls = tls_line(&dir);
     let backends = "[upstreams.app]\nbackends = [{ addr = \"127.0.0.1:3001\" }]\n";
     let cases = [
         (
